@@ -1,0 +1,145 @@
+"""Shared fixtures: a real database built by the migrations, the app, users with tokens,
+and a test client whose every WES response is checked against the official GA4GH spec.
+
+The database is SQLite in a temporary folder by default. Set
+``WES_GATEWAY_TEST_DATABASE_URL`` (for example
+``postgresql+psycopg://postgres@127.0.0.1:5432/test``) to run the same suite on
+PostgreSQL: a throwaway database is created next to the one named, and dropped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from tests import oracle
+from wes_gateway import auth, migrations
+from wes_gateway.app import create_app
+from wes_gateway.config import Settings
+from wes_gateway.db import Database
+from wes_gateway.models import Base
+
+WES = "/ga4gh/wes/v1"
+TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    configured = os.environ.get(TEST_DATABASE_ENV)
+    if not configured:
+        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
+        migrations.upgrade(url)
+        yield url
+        return
+    base = make_url(configured)
+    name = f"wes_gateway_test_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    url = base.set(database=name).render_as_string(hide_password=False)
+    try:
+        migrations.upgrade(url)
+        yield url
+    finally:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    return Settings(
+        data_dir=tmp_path_factory.mktemp("data"),
+        database_url=database_url,
+        secret_key="test-signing-key",
+        validate_responses=True,
+        nextflow="nextflow-not-installed",
+        nextflow_version="24.10.4",
+    )
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings):
+    return create_app(settings)
+
+
+@pytest.fixture(scope="session")
+def db(app) -> Database:
+    return app.app.extensions["wes_gateway"].db
+
+
+@pytest.fixture(autouse=True)
+def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "db" not in request.fixturenames:
+        return
+    db: Database = request.getfixturevalue("db")
+    with db.session() as session:
+        for table in reversed(Base.metadata.sorted_tables):
+            session.execute(table.delete())
+
+
+@pytest.fixture
+def client(app) -> Iterator[httpx.Client]:
+    """The app's test client; every WES response is validated against the official spec."""
+    with app.test_client() as test_client:
+        test_client.event_hooks["response"].append(oracle.check_response)
+        yield test_client
+
+
+@pytest.fixture
+def make_user(db: Database):
+    """make_user(name, admin=False) -> request headers carrying a fresh token of that user."""
+
+    def make(name: str, admin: bool = False) -> dict[str, str]:
+        with db.session() as session:
+            user = auth.ensure_user(session, name, admin=admin)
+            _, token = auth.create_token(session, user)
+        return {"Authorization": f"Bearer {token}"}
+
+    return make
+
+
+@pytest.fixture
+def alice(make_user) -> dict[str, str]:
+    return make_user("alice")
+
+
+@pytest.fixture
+def bob(make_user) -> dict[str, str]:
+    return make_user("bob")
+
+
+@pytest.fixture
+def admin(make_user) -> dict[str, str]:
+    return make_user("root", admin=True)
+
+
+def submit(client: httpx.Client, headers: dict[str, str], **overrides) -> str:
+    """POST /runs as multipart with sensible defaults; returns the run id."""
+    fields = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+        "workflow_params": '{"input": "samples.csv"}',
+    }
+    fields.update(overrides)
+    files = fields.pop("files", None) or [("workflow_attachment", ("note.txt", b"x"))]
+    response = client.post(f"{WES}/runs", headers=headers, data=fields, files=files)
+    assert response.status_code == 200, response.text
+    return response.json()["run_id"]
+
+
+@pytest.fixture
+def run_dir(settings: Settings):
+    def folder(run_id: str) -> Path:
+        return settings.runs_dir / run_id
+
+    return folder

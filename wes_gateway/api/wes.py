@@ -1,0 +1,133 @@
+"""GA4GH WES 1.1 handlers (operationIds of specs/wes.openapi.yaml, in snake case)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from wes_gateway import attachments, runs
+from wes_gateway.api import WES_BASE_PATH, principal, public_base_url
+from wes_gateway.errors import BadRequest, InvalidField
+from wes_gateway.runtime import current, request_session
+from wes_gateway.views import wes as views
+from wes_gateway.wes_request import ATTACHMENT_FIELD, parse_run_request
+
+
+def _wes_url() -> str:
+    return public_base_url() + WES_BASE_PATH
+
+
+def get_service_info() -> dict[str, Any]:
+    rt = current()
+    settings = rt.settings
+    return views.service_info(
+        base_url=_wes_url(),
+        engine_version=rt.engine_version.value,
+        state_counts=runs.state_counts(request_session()),
+        auth_instructions_url=settings.auth_instructions_url or public_base_url() + "/auth",
+        organization_name=settings.organization_name,
+        organization_url=settings.organization_url or public_base_url(),
+        environment=settings.environment,
+    )
+
+
+def list_runs(token_info: dict, page_size: int | None = None, page_token: str | None = None):
+    page = runs.list_runs(
+        request_session(),
+        principal(token_info),
+        page_size=page_size,
+        page_token=page_token,
+        signing_key=current().settings.signing_key,
+    )
+    return views.run_list(page)
+
+
+def run_workflow(token_info: dict):
+    rt = current()
+    fields, files = _read_submission(rt.settings.max_attachments)
+    names = attachments.check_names(name for name, _ in files)
+    request = parse_run_request(fields, names, engine_versions=[rt.engine_version.value])
+    run = runs.create_run(
+        request_session(),
+        principal(token_info),
+        request,
+        [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
+        run_dir_of=rt.run_dir,
+    )
+    return views.run_id(run.id)
+
+
+def _read_submission(max_attachments: int) -> tuple[dict[str, list[Any]], list[tuple[Any, Any]]]:
+    """The raw parts of POST /runs: multipart as the spec says, or JSON (an extension)."""
+    request = flask.request
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise BadRequest("the JSON body must be an object (a RunRequest)")
+        if ATTACHMENT_FIELD in body:
+            raise InvalidField(ATTACHMENT_FIELD, "send attachments as multipart/form-data parts")
+        return {key: [value] for key, value in body.items()}, []
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded", ""):
+        raise BadRequest("Content-Type must be multipart/form-data (or application/json)")
+    fields: dict[str, list[Any]] = {key: request.form.getlist(key) for key in request.form}
+    files: list[tuple[Any, Any]] = []
+    for key in request.files:
+        if key != ATTACHMENT_FIELD:
+            raise InvalidField(key, "only workflow_attachment parts may carry files")
+        for upload in request.files.getlist(key):
+            files.append((upload.filename, upload.stream))
+    if ATTACHMENT_FIELD in fields:
+        raise InvalidField(ATTACHMENT_FIELD, "each attachment must be a file part with a filename")
+    if len(files) > max_attachments:
+        raise InvalidField(ATTACHMENT_FIELD, f"more than {max_attachments} attachments")
+    return fields, files
+
+
+def get_run_log(token_info: dict, run_id: str):
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    return views.run_log(run, run_url=f"{_wes_url()}/runs/{run.id}")
+
+
+def get_run_status(token_info: dict, run_id: str):
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    return views.run_status(run)
+
+
+def cancel_run(token_info: dict, run_id: str):
+    run = runs.cancel_run(request_session(), principal(token_info), run_id)
+    return views.run_id(run.id)
+
+
+def list_tasks(
+    token_info: dict, run_id: str, page_size: int | None = None, page_token: str | None = None
+):
+    page = runs.list_tasks(
+        request_session(),
+        principal(token_info),
+        run_id,
+        page_size=page_size,
+        page_token=page_token,
+        signing_key=current().settings.signing_key,
+    )
+    return views.task_list(page)
+
+
+def get_task(token_info: dict, run_id: str, task_id: str):
+    task = runs.get_task(request_session(), principal(token_info), run_id, task_id)
+    return views.task_log(task)
+
+
+def get_run_stdout(token_info: dict, run_id: str):
+    return _log_text(token_info, run_id, "stdout")
+
+
+def get_run_stderr(token_info: dict, run_id: str):
+    return _log_text(token_info, run_id, "stderr")
+
+
+def _log_text(token_info: dict, run_id: str, stream: str):
+    text = runs.read_log_text(
+        request_session(), principal(token_info), run_id, stream, current().run_dir(run_id)
+    )
+    return flask.Response(text, mimetype="text/plain")

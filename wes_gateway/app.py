@@ -1,0 +1,153 @@
+"""The application factory: one Connexion app serving the WES API (and, as they land,
+the Tower API), with error shaping, auth and limits wired in one place."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+from pathlib import Path
+
+import flask
+from connexion import FlaskApp
+from connexion.datastructures import MediaTypeDict
+from connexion.jsonifier import Jsonifier
+from connexion.middleware import MiddlewarePosition
+from connexion.options import SwaggerUIOptions
+from connexion.resolver import Resolver
+from connexion.utils import is_null, is_nullable
+from connexion.validators import VALIDATOR_MAP, AbstractRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+
+from wes_gateway import errors
+from wes_gateway.api import WES_BASE_PATH
+from wes_gateway.api import wes as wes_handlers
+from wes_gateway.config import Settings
+from wes_gateway.runtime import EXTENSION_KEY, Runtime, close_request_session
+from wes_gateway.security import BodyLimitMiddleware, RuntimeMiddleware
+
+AUTH_INSTRUCTIONS = """\
+wes-gateway authenticates every API call (but service-info and /healthz) with a bearer token:
+
+    Authorization: Bearer <token>
+
+An operator creates tokens on the server:
+
+    wes-gateway token create USER            # a user's token, printed once
+    wes-gateway token create USER --admin    # an administrator's token
+    wes-gateway token revoke TOKEN_ID
+
+Users see and act on their own runs; administrators on all runs.
+"""
+
+
+def spec_dir() -> Path:
+    """The copy of specs/ installed inside the package, or specs/ of a source tree."""
+    package = Path(__file__).resolve().parent
+    installed = package / "specs"
+    return installed if installed.is_dir() else package.parent / "specs"
+
+
+class _NamedParameterValidator(ParameterValidator):
+    """Connexion's parameter checks, with errors that name the parameter and stay short."""
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        if value is None or is_nullable(param) and is_null(value):
+            return ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+        try:
+            Draft4Validator(param.get("schema", param)).validate(value)
+        except ValidationError as exc:
+            return f"{param['name']}: {exc.message}"
+        return None
+
+
+class _UnbufferedMultipart(AbstractRequestBodyValidator):
+    """Leaves multipart bodies to the handler, which parses them once, streaming files to
+    disk under Werkzeug's limits, and validates every part itself (naming the part at
+    fault). Connexion's own validator would hold the whole upload in memory twice."""
+
+    async def wrap_receive(self, receive, *, scope):
+        return receive, scope
+
+
+class _TerminatedInput:
+    """Tells Werkzeug the body stream ends by itself (the ASGI bridge's stream does), so it
+    reads chunked request bodies, under MAX_CONTENT_LENGTH, instead of ignoring them."""
+
+    def __init__(self, wsgi_app) -> None:
+        self.wsgi_app = wsgi_app
+
+    def __call__(self, environ, start_response):
+        environ["wsgi.input_terminated"] = True
+        return self.wsgi_app(environ, start_response)
+
+
+def _snake_case(operation_id: str) -> str:
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
+
+
+def _resolver(module) -> Resolver:
+    return Resolver(
+        function_resolver=lambda operation_id: getattr(module, _snake_case(operation_id))
+    )
+
+
+def _healthz():
+    return flask.jsonify({"status": "ok"})
+
+
+def _auth_instructions():
+    return flask.Response(AUTH_INSTRUCTIONS, mimetype="text/plain")
+
+
+def create_app(settings: Settings | None = None) -> FlaskApp:
+    settings = settings or Settings()
+    # Connexion warns on every request to an operation with two body types; it is by design.
+    logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
+    runtime = Runtime.from_settings(settings)
+    app = FlaskApp(
+        __name__,
+        specification_dir=spec_dir(),
+        jsonifier=Jsonifier(json, separators=(",", ":")),
+        validator_map={
+            "parameter": _NamedParameterValidator,
+            "body": MediaTypeDict(
+                {**VALIDATOR_MAP["body"], "multipart/form-data": _UnbufferedMultipart}
+            ),
+        },
+    )
+    app.add_api(
+        "wes.openapi.yaml",
+        base_path=WES_BASE_PATH,
+        name="wes",
+        resolver=_resolver(wes_handlers),
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_SWAGGER, runtime=runtime)
+    app.add_middleware(
+        BodyLimitMiddleware, MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_request_bytes
+    )
+    flask_app = app.app
+    flask_app.extensions[EXTENSION_KEY] = runtime
+    flask_app.teardown_appcontext(close_request_session)
+    flask_app.config.update(
+        # The ASGI limit above guards bodies Connexion reads; this one guards the chunked
+        # bodies Werkzeug reads itself (an error inside the WSGI bridge's reads would only
+        # look like a short body).
+        MAX_CONTENT_LENGTH=settings.max_request_bytes,
+        MAX_FORM_MEMORY_SIZE=settings.max_field_bytes,
+        MAX_FORM_PARTS=settings.max_attachments + 50,
+    )
+    app.add_wsgi_middleware(_TerminatedInput)
+    app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/auth", "auth", _auth_instructions)
+    errors.register(app)
+    runtime.engine_version.start()
+    return app
+
+
+def create_asgi_app() -> FlaskApp:
+    """Entry point for ASGI servers (``uvicorn --factory wes_gateway.app:create_asgi_app``)."""
+    return create_app(Settings())

@@ -1,0 +1,131 @@
+"""The ``wes-gateway`` command line."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from wes_gateway import __version__, auth, migrations
+from wes_gateway.config import Settings
+from wes_gateway.db import Database
+from wes_gateway.models import ApiToken, User
+
+BOOTSTRAP_ADMIN = "admin"
+
+
+def _prepared_database(settings: Settings) -> Database:
+    settings.ensure_data_dir()
+    migrations.upgrade(settings.effective_database_url)
+    return Database(settings.effective_database_url)
+
+
+def _bootstrap_admin(db: Database) -> str | None:
+    """On a database with no users yet, make the first administrator and return its token."""
+    try:
+        with db.session() as session:
+            if session.execute(select(func.count()).select_from(User)).scalar_one():
+                return None
+            user = auth.ensure_user(session, BOOTSTRAP_ADMIN, admin=True)
+            _, token = auth.create_token(session, user, description="created on first start")
+            return token
+    except IntegrityError:
+        return None  # another process bootstrapped at the same moment
+
+
+@click.group()
+@click.version_option(__version__, prog_name="wes-gateway")
+def main() -> None:
+    """wes-gateway: Nextflow runs behind GA4GH WES 1.1 and a Tower-style API."""
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
+def serve(host: str, port: int) -> None:
+    """Serve the APIs (creating or upgrading the database first)."""
+    import uvicorn
+
+    from wes_gateway.app import create_app
+
+    settings = Settings()
+    db = _prepared_database(settings)
+    token = _bootstrap_admin(db)
+    db.dispose()
+    if token is not None:
+        click.echo(
+            f"Created user {BOOTSTRAP_ADMIN!r} (administrator). Its API token, shown only "
+            "this once:\n\n"
+            f"    {token}\n\n"
+            "Send it as 'Authorization: Bearer <token>'. More: wes-gateway token create --help",
+        )
+    sys.stdout.flush()
+    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@main.group()
+def token() -> None:
+    """Create, list and revoke API tokens."""
+
+
+@token.command("create")
+@click.argument("user")
+@click.option("--admin", is_flag=True, help="The user may see and act on every run.")
+@click.option("--description", default=None, help="A note stored with the token.")
+def token_create(user: str, admin: bool, description: str | None) -> None:
+    """Create a token for USER (created if new) and print it alone on stdout."""
+    db = _prepared_database(Settings())
+    with db.session() as session:
+        row_user = auth.ensure_user(session, user, admin=admin)
+        row, text = auth.create_token(session, row_user, description=description)
+        token_id = row.id
+    click.echo(f"token id {token_id} for user {user!r}" + (" (admin)" if admin else ""), err=True)
+    click.echo(text)
+
+
+@token.command("revoke")
+@click.argument("token_id")
+def token_revoke(token_id: str) -> None:
+    """Revoke the token TOKEN_ID (shown by 'token create' and 'token list')."""
+    db = _prepared_database(Settings())
+    with db.session() as session:
+        revoked = auth.revoke_token(session, token_id)
+    if not revoked:
+        raise click.ClickException(f"no active token with id {token_id!r}")
+    click.echo(f"revoked {token_id}", err=True)
+
+
+@token.command("list")
+def token_list() -> None:
+    """List tokens: id, user, admin, created, revoked."""
+    db = _prepared_database(Settings())
+    with db.session() as session:
+        rows = session.execute(
+            select(ApiToken, User)
+            .join(User, User.id == ApiToken.user_id)
+            .where(ApiToken.run_id.is_(None))
+            .order_by(ApiToken.created_at)
+        ).all()
+        for row, user in rows:
+            revoked = row.revoked_at.isoformat() if row.revoked_at else "-"
+            click.echo(
+                f"{row.id}\t{user.name}\t{'admin' if user.is_admin else 'user'}\t"
+                f"{row.created_at.isoformat()}\t{revoked}"
+            )
+
+
+@main.group()
+def db() -> None:
+    """Database maintenance."""
+
+
+@db.command("upgrade")
+@click.option("--revision", default="head", show_default=True)
+def db_upgrade(revision: str) -> None:
+    """Apply the schema migrations."""
+    settings = Settings()
+    settings.ensure_data_dir()
+    migrations.upgrade(settings.effective_database_url, revision)
+    click.echo(f"database at {revision}", err=True)

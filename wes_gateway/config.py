@@ -1,0 +1,110 @@
+"""Every setting of the service, read from the environment in this one place.
+
+Each setting is one field: its name, type and default. The environment variable is the
+field name in upper case with the ``WES_GATEWAY_`` prefix (``data_dir`` is
+``WES_GATEWAY_DATA_DIR``). Tests build a ``Settings`` object directly instead.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from functools import cached_property
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+MIB = 1024 * 1024
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="WES_GATEWAY_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path("wes-gateway-data"),
+        description="Database, broker files and run folders of the embedded default.",
+    )
+    database_url: str | None = Field(
+        default=None, description="SQLAlchemy URL; SQLite in the data folder when unset."
+    )
+    broker_url: str | None = Field(
+        default=None, description="Celery broker URL; a serverless broker in the data folder."
+    )
+    public_url: str | None = Field(
+        default=None,
+        description="The URL clients and head jobs reach the service at; taken from each "
+        "request when unset.",
+    )
+    nextflow: str = Field(default="nextflow", description="The nextflow executable.")
+    nextflow_version: str = Field(
+        default="25.04.0",
+        description="Advertised when the installed Nextflow's version cannot be read.",
+    )
+    secret_key: str | None = Field(
+        default=None,
+        description="Signs page tokens; generated once into the data folder when unset. Set "
+        "the same value on every API process of a deployment.",
+    )
+    max_request_mb: int = Field(default=256, description="Largest accepted request body.")
+    max_field_kb: int = Field(
+        default=1024, description="Largest accepted non-file form part (workflow_params…)."
+    )
+    max_attachments: int = Field(default=1000, description="Most attachments in one run.")
+    validate_responses: bool = Field(
+        default=False, description="Check every response against our OpenAPI files."
+    )
+    auth_instructions_url: str | None = Field(
+        default=None,
+        description="Where service-info sends clients to learn how to get a token; our own "
+        "/auth page when unset.",
+    )
+    organization_name: str = Field(default="wes-gateway")
+    organization_url: str | None = Field(
+        default=None, description="Shown in service-info; the public URL when unset."
+    )
+    environment: str | None = Field(
+        default=None, description="Shown in service-info: prod, test, dev or staging."
+    )
+
+    @property
+    def effective_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'wes-gateway.db').resolve()}"
+
+    @property
+    def runs_dir(self) -> Path:
+        return self.data_dir / "runs"
+
+    def ensure_data_dir(self) -> None:
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+
+    @cached_property
+    def signing_key(self) -> bytes:
+        """The key behind page tokens, made once per data folder when none is configured."""
+        if self.secret_key:
+            return self.secret_key.encode()
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            # Written aside and linked into place, so a concurrent reader never sees a
+            # half-written key and the first process to link wins.
+            draft = path.with_name(f"secret_key.{secrets.token_hex(4)}")
+            draft.write_text(secrets.token_hex(32), encoding="ascii")
+            draft.chmod(0o600)
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        return path.read_text(encoding="ascii").strip().encode()
+
+    @property
+    def max_request_bytes(self) -> int:
+        return self.max_request_mb * MIB
+
+    @property
+    def max_field_bytes(self) -> int:
+        return self.max_field_kb * 1024

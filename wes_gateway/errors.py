@@ -1,0 +1,127 @@
+"""Every error the service returns, and the one place that shapes error bodies.
+
+Handlers and the run service raise ``ApiError`` subclasses; framework errors (routing,
+validation, auth) arrive as Starlette/Connexion HTTP exceptions. Both leave as JSON in the
+shape of the API that was called: ``{"msg", "status_code"}`` for WES (and anything that is
+not Tower), ``{"message"}`` under ``/api``. No stack trace ever reaches a client.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+
+from connexion.exceptions import ProblemException
+from connexion.lifecycle import ConnexionRequest, ConnexionResponse
+from sqlalchemy.exc import OperationalError
+from starlette.exceptions import HTTPException
+
+log = logging.getLogger(__name__)
+
+TOWER_PREFIX = "/api"
+
+
+class ApiError(Exception):
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class Conflict(ApiError):
+    status = 409
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class InvalidField(BadRequest):
+    """A 400 that names the field at fault."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
+def error_body(path: str, status: int, message: str) -> dict[str, object]:
+    if path == TOWER_PREFIX or path.startswith(TOWER_PREFIX + "/"):
+        return {"message": message}
+    return {"msg": message, "status_code": status}
+
+
+def _response(request: ConnexionRequest, status: int, message: str, headers=None):
+    body = json.dumps(error_body(request.url.path, status, message))
+    return ConnexionResponse(
+        status_code=status,
+        mimetype="application/json",
+        content_type="application/json",
+        body=body,
+        headers=headers or {},
+    )
+
+
+def _http_message(request: ConnexionRequest, exc: HTTPException) -> tuple[int, str]:
+    status = exc.status_code
+    detail = exc.detail if isinstance(exc.detail, str) else ""
+    if status == 404:
+        return status, f"no such path: {request.method} {request.url.path}"
+    if status == 405:
+        return status, f"method {request.method} is not allowed on {request.url.path}"
+    if status == 415:
+        # Not a documented WES code: an unreadable body is a bad request like any other.
+        return 400, f"unsupported Content-Type; {detail}" if detail else "unsupported Content-Type"
+    if status == 413:
+        return status, "request body too large"
+    return status, detail or (getattr(exc, "title", None) or "error")
+
+
+def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:
+    return _response(request, exc.status, exc.message)
+
+
+def handle_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+    status, message = _http_message(request, exc)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    if status >= 500:
+        log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, message)
+    return _response(request, status, message, headers)
+
+
+def handle_database_down(request: ConnexionRequest, exc: OperationalError) -> ConnexionResponse:
+    log.error("database unavailable: %s", exc.orig)
+    return _response(
+        request, 503, "the database is unavailable; try again shortly", {"Retry-After": "5"}
+    )
+
+
+def handle_unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionResponse:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _response(request, 500, "internal server error")
+
+
+def register(app) -> None:
+    """Install the handlers on a Connexion app (not the inner Flask app, which would miss
+    errors raised by the routing, validation and security middleware)."""
+    app.add_error_handler(ApiError, handle_api_error)
+    app.add_error_handler(ProblemException, handle_http_exception)
+    app.add_error_handler(HTTPException, handle_http_exception)
+    app.add_error_handler(OperationalError, handle_database_down)
+    app.add_error_handler(Exception, handle_unexpected)

@@ -1,0 +1,30 @@
+"""${message}
+
+Revision ID: ${up_revision}
+Revises: ${down_revision | comma,n}
+Create Date: ${create_date}
+
+Migrations run while the previous release may still be serving: add before you remove
+(expand, then contract in a later release), keep locks short, and make every step work on
+both SQLite (batch mode) and PostgreSQL.
+"""
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+import wes_gateway.db
+${imports if imports else ""}
+
+revision = ${repr(up_revision)}
+down_revision = ${repr(down_revision)}
+branch_labels = ${repr(branch_labels)}
+depends_on = ${repr(depends_on)}
+
+
+def upgrade() -> None:
+    ${upgrades if upgrades else "pass"}
+
+
+def downgrade() -> None:
+    ${downgrades if downgrades else "pass"}

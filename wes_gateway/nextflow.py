@@ -1,0 +1,134 @@
+"""What the service knows about Nextflow: the workflow types it accepts, the launch options
+a run may carry (shared by WES ``workflow_engine_parameters`` and Tower launches), how each
+is validated, and the installed engine's version."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import threading
+import uuid
+from dataclasses import dataclass
+
+from wes_gateway.errors import InvalidField
+
+ENGINE = "nextflow"
+WORKFLOW_TYPE = "NFL"
+WORKFLOW_TYPE_ALIASES = {"NFL": "NFL", "NEXTFLOW": "NFL"}
+WORKFLOW_TYPE_VERSIONS = ("DSL2",)
+FILESYSTEM_PROTOCOLS = ("file", "http", "https", "s3", "gs")
+
+_PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
+_GIT_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9_.~%+-]+)+/?$")
+_REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./+-]{0,99}$")
+_PROFILE = re.compile(r"^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*$")
+_ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
+_MAIN_SCRIPT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$")
+_TRUE = {"true", "1", "yes"}
+_FALSE = {"false", "0", "no", ""}
+
+
+@dataclass(frozen=True)
+class LaunchOption:
+    name: str
+    type: str
+    default: str
+    description: str
+
+
+LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
+    LaunchOption("revision", "string", "", "Git branch, tag or commit (-r)"),
+    LaunchOption("profile", "string", "", "Comma-separated config profiles (-profile)"),
+    LaunchOption("config", "string", "", "Nextflow config text, passed with -c"),
+    LaunchOption("entry", "string", "", "Workflow entry name (-entry)"),
+    LaunchOption("main_script", "string", "", "Script to run in the project (-main-script)"),
+    LaunchOption("resume", "string", "false", "true, or the session id to resume (-resume)"),
+    LaunchOption("latest", "boolean", "false", "Pull the latest revision first (-latest)"),
+    LaunchOption("compute_env_id", "string", "", "Compute environment; the primary one if empty"),
+)
+LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
+
+
+def is_pipeline_name(value: str) -> bool:
+    return bool(_PIPELINE_NAME.match(value)) and ".." not in value
+
+
+def is_git_url(value: str) -> bool:
+    return bool(_GIT_URL.match(value)) and "/../" not in value + "/"
+
+
+def check_pipeline(field: str, value: str) -> str:
+    if is_pipeline_name(value) or is_git_url(value):
+        return value
+    raise InvalidField(field, "must be an https git URL or an owner/repository name")
+
+
+def check_flag(field: str, value: str) -> bool:
+    lowered = value.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise InvalidField(field, "must be true or false")
+
+
+def check_launch_option(name: str, value: str, field: str) -> str:
+    """Validate one launch option; returns it normalised. ``field`` names it in errors."""
+    if name == "revision" and value and not _REVISION.match(value):
+        raise InvalidField(field, "not a valid git revision name")
+    if name == "profile" and value and not _PROFILE.match(value):
+        raise InvalidField(field, "must be comma-separated profile names (letters, digits, _ -)")
+    if name == "entry" and value and not _ENTRY.match(value):
+        raise InvalidField(field, "not a valid workflow entry name")
+    if name == "main_script" and value and (not _MAIN_SCRIPT.match(value) or ".." in value):
+        raise InvalidField(field, "must be a relative path inside the project")
+    if name == "latest":
+        return "true" if check_flag(field, value) else "false"
+    if name == "resume":
+        lowered = value.strip().lower()
+        if lowered in _TRUE | _FALSE:
+            return "true" if lowered in _TRUE else "false"
+        try:
+            return str(uuid.UUID(value))
+        except ValueError:
+            raise InvalidField(field, "must be true, false or a session id (UUID)") from None
+    if name == "config" and len(value) > 64 * 1024:
+        raise InvalidField(field, "config text longer than 64 KiB")
+    return value
+
+
+class EngineVersion:
+    """The installed Nextflow's version, read once in the background (the JVM takes
+    seconds to start), with the configured version standing in until then."""
+
+    def __init__(self, executable: str, fallback: str) -> None:
+        self._executable = executable
+        self._value = fallback
+        self._lock = threading.Lock()
+        self._started = False
+
+    def start(self) -> None:
+        with self._lock:
+            if self._started:
+                return
+            self._started = True
+        threading.Thread(target=self._detect, name="nextflow-version", daemon=True).start()
+
+    def _detect(self) -> None:
+        try:
+            out = subprocess.run(
+                [self._executable, "-version"],
+                capture_output=True,
+                text=True,
+                timeout=120,
+                stdin=subprocess.DEVNULL,
+            ).stdout
+        except (OSError, subprocess.SubprocessError):
+            return
+        match = re.search(r"version\s+(\d+\.\d+\.\d+[\w.-]*)", out)
+        if match:
+            self._value = match.group(1)
+
+    @property
+    def value(self) -> str:
+        return self._value

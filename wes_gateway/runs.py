@@ -1,0 +1,276 @@
+"""The run service: every operation on runs that the APIs offer, with the access rules.
+
+Handlers call these functions and shape the results with view functions; there is no SQL
+anywhere else on the API side. A user sees and acts on their own runs only (another
+user's run is reported as not found), admins on all, and a run-scoped token on its run.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy.orm import Session, load_only
+
+from wes_gateway import attachments, run_files
+from wes_gateway.auth import Principal
+from wes_gateway.errors import BadRequest, InvalidField, NotFound
+from wes_gateway.ids import new_run_id
+from wes_gateway.models import ComputeEnv, Run, RunStateChange, Task
+from wes_gateway.pagination import decode_page_token, encode_page_token
+from wes_gateway.states import ACTIVE, State, is_terminal, transition
+from wes_gateway.wes_request import RunRequest
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 1000
+SUMMARY_COLUMNS = (Run.id, Run.state, Run.start_time, Run.end_time, Run.tags, Run.created_at)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_page_token: str  # "" on the last page
+
+
+def page_size_or_default(page_size: int | None) -> int:
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE
+    if page_size < 1:
+        raise InvalidField("page_size", "must be at least 1")
+    return min(page_size, MAX_PAGE_SIZE)
+
+
+def _visible(query: Select, principal: Principal) -> Select:
+    if principal.run_id is not None:
+        return query.where(Run.id == principal.run_id)
+    if principal.is_admin:
+        return query
+    return query.where(Run.owner_id == principal.user_id)
+
+
+def get_run(session: Session, principal: Principal, run_id: str) -> Run:
+    run = session.execute(
+        _visible(select(Run).where(Run.id == run_id), principal)
+    ).scalar_one_or_none()
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found")
+    return run
+
+
+def create_run(
+    session: Session,
+    principal: Principal,
+    request: RunRequest,
+    files: list[tuple[str, BinaryIO]],
+    *,
+    run_dir_of,
+) -> Run:
+    """Accept a run: stage its attachments, then commit it QUEUED.
+
+    ``files`` pairs each cleaned attachment name with its stream; ``run_dir_of`` maps a run
+    id to its folder. The row is committed before this returns, so an accepted run is
+    durable whatever happens next; the folder is removed again if the commit fails.
+    """
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot submit runs")
+    compute_env_id = request.option("compute_env_id")
+    if compute_env_id is not None:
+        _check_compute_env(session, principal, compute_env_id)
+    run_id = new_run_id()
+    run_dir: Path = run_dir_of(run_id)
+    if files:
+        attachments.stage(run_files.attachments_dir(run_dir), files)
+    run = Run(
+        id=run_id,
+        owner_id=principal.user_id,
+        state=State.QUEUED,
+        source="wes",
+        request=request.as_echo(),
+        tags=request.tags,
+        outputs={},
+        pipeline=request.workflow_url,
+        revision=request.option("revision"),
+        profile=request.option("profile"),
+        params=request.workflow_params,
+        config_text=request.option("config"),
+        compute_env_id=compute_env_id,
+        user_name=principal.user_name,
+        launch_dir=str(run_dir.resolve()),
+    )
+    try:
+        session.add(run)
+        session.flush()
+        session.add(
+            RunStateChange(
+                run_id=run_id,
+                from_state=None,
+                to_state=State.QUEUED,
+                at=run.created_at,
+                reason="accepted",
+            )
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run
+
+
+def _check_compute_env(session: Session, principal: Principal, compute_env_id: str) -> None:
+    query = select(ComputeEnv.id).where(ComputeEnv.id == compute_env_id, ~ComputeEnv.deleted)
+    if not principal.is_admin:
+        query = query.where(
+            (ComputeEnv.owner_id == principal.user_id) | ComputeEnv.owner_id.is_(None)
+        )
+    if session.execute(query).scalar_one_or_none() is None:
+        raise InvalidField(
+            "workflow_engine_parameters.compute_env_id",
+            f"no compute environment {compute_env_id!r}",
+        )
+
+
+def list_runs(
+    session: Session,
+    principal: Principal,
+    *,
+    page_size: int | None,
+    page_token: str | None,
+    signing_key: bytes,
+) -> Page[Any]:
+    """Newest first, keyset-paged on (created_at, id): runs accepted while a client pages
+    through sort before its cursor, so they never shift, repeat or hide older runs."""
+    size = page_size_or_default(page_size)
+    scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
+    query = _visible(select(*SUMMARY_COLUMNS), principal)
+    if page_token:
+        created, run_id = decode_page_token(signing_key, scope, page_token)
+        query = query.where(tuple_(Run.created_at, Run.id) < tuple_(_as_datetime(created), run_id))
+    rows = session.execute(
+        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(size + 1)
+    ).all()
+    next_token = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_token = encode_page_token(signing_key, scope, [last.created_at.isoformat(), last.id])
+    return Page(items=rows, next_page_token=next_token)
+
+
+def _as_datetime(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidField("page_token", "not a page token issued by this service") from None
+
+
+def cancel_run(session: Session, principal: Principal, run_id: str) -> Run:
+    """Ask a run to stop. A QUEUED run is cancelled at once (nothing runs yet); a run a
+    worker holds goes to CANCELING for the worker to stop. Cancelling a finished or
+    already-cancelling run changes nothing."""
+    run = get_run(session, principal, run_id)
+    if run.source == "trace":
+        raise BadRequest(
+            f"run {run_id!r} was started outside the gateway and is only monitored; "
+            "stop it where it runs"
+        )
+    who = f"cancelled by {principal.user_name}"
+    for _ in range(3):
+        state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one()
+        if is_terminal(state) or state is State.CANCELING:
+            break
+        if state is State.QUEUED:
+            moved = transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
+        else:
+            moved = transition(session, run_id, State.CANCELING, who, allowed_from=ACTIVE)
+        if moved is not None:
+            break
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def state_counts(session: Session) -> dict[str, int]:
+    counts = {state.value: 0 for state in State}
+    for state, count in session.execute(select(Run.state, func.count()).group_by(Run.state)):
+        counts[State(state).value] = count
+    return counts
+
+
+def list_tasks(
+    session: Session,
+    principal: Principal,
+    run_id: str,
+    *,
+    page_size: int | None,
+    page_token: str | None,
+    signing_key: bytes,
+) -> Page[Task]:
+    """A run's tasks in task-id order (the order Nextflow numbers them), keyset-paged."""
+    get_run(session, principal, run_id)
+    size = page_size_or_default(page_size)
+    scope = f"tasks:{run_id}"
+    query = select(Task).where(Task.run_id == run_id)
+    if page_token:
+        (after,) = decode_page_token(signing_key, scope, page_token)
+        if not isinstance(after, int):
+            raise InvalidField("page_token", "not a page token issued by this service")
+        query = query.where(Task.task_id > after)
+    tasks = list(
+        session.execute(
+            query.options(load_only(*_TASK_COLUMNS)).order_by(Task.task_id).limit(size + 1)
+        ).scalars()
+    )
+    next_token = ""
+    if len(tasks) > size:
+        tasks = tasks[:size]
+        next_token = encode_page_token(signing_key, scope, [tasks[-1].task_id])
+    return Page(items=tasks, next_page_token=next_token)
+
+
+_TASK_COLUMNS = (
+    Task.task_id,
+    Task.run_id,
+    Task.name,
+    Task.process,
+    Task.status,
+    Task.exit_status,
+    Task.submit,
+    Task.start,
+    Task.complete,
+    Task.workdir,
+    Task.native_id,
+    Task.data,
+)
+
+
+def get_task(session: Session, principal: Principal, run_id: str, task_id: str) -> Task:
+    get_run(session, principal, run_id)
+    if not task_id.isdigit() or len(task_id) > 18:
+        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+    task = session.execute(
+        select(Task).where(Task.run_id == run_id, Task.task_id == int(task_id))
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+    return task
+
+
+def read_log_text(
+    session: Session, principal: Principal, run_id: str, stream: str, run_dir: Path
+) -> str:
+    """The head job's console output (``stdout``) or error stream (``stderr``) so far."""
+    get_run(session, principal, run_id)
+    path = run_files.log_path(run_dir, stream)
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""

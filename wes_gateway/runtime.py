@@ -1,0 +1,54 @@
+"""What a running service process holds: its settings, its database and the engine
+version probe. Built once per app, reachable from request handlers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import flask
+from sqlalchemy.orm import Session
+
+from wes_gateway.config import Settings
+from wes_gateway.db import Database
+from wes_gateway.nextflow import EngineVersion
+
+EXTENSION_KEY = "wes_gateway"
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    db: Database
+    engine_version: EngineVersion
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> Runtime:
+        settings.ensure_data_dir()
+        return cls(
+            settings=settings,
+            db=Database(settings.effective_database_url),
+            engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
+        )
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.settings.runs_dir / run_id
+
+
+def current() -> Runtime:
+    return flask.current_app.extensions[EXTENSION_KEY]
+
+
+def request_session() -> Session:
+    """The database session of the current request, closed when the request ends."""
+    session = flask.g.get("db_session")
+    if session is None:
+        session = current().db.sessions()
+        flask.g.db_session = session
+    return session
+
+
+def close_request_session(_exc: BaseException | None = None) -> None:
+    session = flask.g.pop("db_session", None)
+    if session is not None:
+        session.close()

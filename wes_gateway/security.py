@@ -1,0 +1,78 @@
+"""Authentication as the OpenAPI files declare it (``x-bearerInfoFunc``), and the ASGI
+middleware that hands each request the service runtime and bounds request bodies."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from wes_gateway.auth import authenticate
+from wes_gateway.runtime import Runtime
+
+SCOPE_KEY = "wes_gateway.runtime"
+
+
+def _principal_claims(runtime: Runtime, token: str) -> dict[str, Any] | None:
+    with runtime.db.session() as session:
+        principal = authenticate(session, token)
+    return principal.claims() if principal is not None else None
+
+
+async def bearer_info(token: str, request: Any) -> dict[str, Any] | None:
+    """Connexion's bearer check: the token's claims, or None (a 401)."""
+    runtime: Runtime = request.scope[SCOPE_KEY]
+    # The lookup is a database query: keep it off the event loop.
+    return await run_in_threadpool(_principal_claims, runtime, token)
+
+
+class RuntimeMiddleware:
+    """Puts the runtime into every request's scope, where the security checks find it."""
+
+    def __init__(self, app: ASGIApp, runtime: Runtime) -> None:
+        self.app = app
+        self.runtime = runtime
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope[SCOPE_KEY] = self.runtime
+        await self.app(scope, receive, send)
+
+
+class BodyLimitMiddleware:
+    """Refuses bodies over the limit with 413 before anything buffers them: at once when
+    Content-Length says so, and while streaming a chunked body that Connexion would read
+    into memory. Chunked multipart bodies go to Werkzeug unread, and it enforces the same
+    limit (its MAX_CONTENT_LENGTH) with its own 413; an error raised here inside the WSGI
+    bridge would reach Werkzeug's parser as a mere short body."""
+
+    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers", []))
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise HTTPException(400, "Content-Length is not a number")
+            if int(length) > self.max_bytes:
+                raise HTTPException(413)
+        if headers.get(b"content-type", b"").startswith(b"multipart/"):
+            await self.app(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited_receive() -> Message:
+            nonlocal seen
+            message = await receive()
+            seen += len(message.get("body", b""))
+            if seen > self.max_bytes:
+                raise HTTPException(413)
+            return message
+
+        await self.app(scope, limited_receive, send)

@@ -1,0 +1,1 @@
+"""View functions: one per response shape, turning stored rows into API bodies."""

@@ -1,0 +1,1 @@
+"""Compute backends that run head jobs (local processes, AWS Batch, Google Batch)."""
