@@ -12,8 +12,15 @@ from tests.conftest import WES, submit
 from wes_gateway import auth
 from wes_gateway.models import ApiToken
 
-BY_ID = [("get", ""), ("get", "/status"), ("post", "/cancel"), ("get", "/tasks"),
-         ("get", "/tasks/1"), ("get", "/stdout"), ("get", "/stderr")]
+BY_ID = [
+    ("get", ""),
+    ("get", "/status"),
+    ("post", "/cancel"),
+    ("get", "/tasks"),
+    ("get", "/tasks/1"),
+    ("get", "/stdout"),
+    ("get", "/stderr"),
+]
 
 
 @pytest.mark.parametrize(
@@ -29,8 +36,12 @@ BY_ID = [("get", ""), ("get", "/status"), ("post", "/cancel"), ("get", "/tasks")
     ids=["none", "empty", "garbage", "unknown-id", "basic", "other-scheme"],
 )
 def test_missing_or_bad_token_is_401(client, headers):
-    for method, path in [("get", "/runs"), ("post", "/runs"), ("get", "/runs/x"),
-                         ("get", "/runs/x/status")]:
+    for method, path in [
+        ("get", "/runs"),
+        ("post", "/runs"),
+        ("get", "/runs/x"),
+        ("get", "/runs/x/status"),
+    ]:
         response = getattr(client, method)(f"{WES}{path}", headers=headers)
         assert response.status_code == 401, (path, response.text)
         assert response.headers["www-authenticate"] == "Bearer"
@@ -91,9 +102,15 @@ def test_run_scoped_token_sees_only_its_run(client, db, alice):
     assert client.get(f"{WES}/runs/{other}", headers=headers).status_code == 404
     listed = [item["run_id"] for item in client.get(f"{WES}/runs", headers=headers).json()["runs"]]
     assert listed == [mine]
-    response = client.post(f"{WES}/runs", headers=headers,
-                           data={"workflow_type": "NFL", "workflow_type_version": "DSL2",
-                                 "workflow_url": "nf-core/demo"})
+    response = client.post(
+        f"{WES}/runs",
+        headers=headers,
+        data={
+            "workflow_type": "NFL",
+            "workflow_type_version": "DSL2",
+            "workflow_url": "nf-core/demo",
+        },
+    )
     assert response.status_code == 400
 
 

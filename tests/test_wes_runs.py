@@ -180,17 +180,24 @@ def test_task_token_of_another_run_is_refused(client, alice, db):
     first, second = submit(client, alice), submit(client, alice)
     _add_tasks(db, first, 3)
     _add_tasks(db, second, 3)
-    token = client.get(f"{WES}/runs/{first}/tasks", headers=alice,
-                       params={"page_size": 1}).json()["next_page_token"]
-    response = client.get(f"{WES}/runs/{second}/tasks", headers=alice,
-                          params={"page_token": token})
+    token = client.get(f"{WES}/runs/{first}/tasks", headers=alice, params={"page_size": 1}).json()[
+        "next_page_token"
+    ]
+    response = client.get(f"{WES}/runs/{second}/tasks", headers=alice, params={"page_token": token})
     assert response.status_code == 400
 
 
 @pytest.mark.parametrize(
     "method,suffix",
-    [("get", ""), ("get", "/status"), ("post", "/cancel"), ("get", "/tasks"),
-     ("get", "/tasks/1"), ("get", "/stdout"), ("get", "/stderr")],
+    [
+        ("get", ""),
+        ("get", "/status"),
+        ("post", "/cancel"),
+        ("get", "/tasks"),
+        ("get", "/tasks/1"),
+        ("get", "/stdout"),
+        ("get", "/stderr"),
+    ],
 )
 def test_unknown_run_is_404_everywhere(client, alice, method, suffix):
     response = getattr(client, method)(f"{WES}/runs/Nope0000000000{suffix}", headers=alice)

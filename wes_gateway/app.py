@@ -10,16 +10,12 @@ from pathlib import Path
 
 import flask
 from connexion import FlaskApp
-from connexion.datastructures import MediaTypeDict
 from connexion.jsonifier import Jsonifier
 from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
-from connexion.utils import is_null, is_nullable
-from connexion.validators import VALIDATOR_MAP, AbstractRequestBodyValidator, ParameterValidator
-from jsonschema import Draft4Validator, ValidationError
 
-from wes_gateway import errors
+from wes_gateway import errors, validation
 from wes_gateway.api import WES_BASE_PATH
 from wes_gateway.api import wes as wes_handlers
 from wes_gateway.config import Settings
@@ -46,29 +42,6 @@ def spec_dir() -> Path:
     package = Path(__file__).resolve().parent
     installed = package / "specs"
     return installed if installed.is_dir() else package.parent / "specs"
-
-
-class _NamedParameterValidator(ParameterValidator):
-    """Connexion's parameter checks, with errors that name the parameter and stay short."""
-
-    @staticmethod
-    def validate_parameter(parameter_type, value, param, param_name=None):
-        if value is None or is_nullable(param) and is_null(value):
-            return ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
-        try:
-            Draft4Validator(param.get("schema", param)).validate(value)
-        except ValidationError as exc:
-            return f"{param['name']}: {exc.message}"
-        return None
-
-
-class _UnbufferedMultipart(AbstractRequestBodyValidator):
-    """Leaves multipart bodies to the handler, which parses them once, streaming files to
-    disk under Werkzeug's limits, and validates every part itself (naming the part at
-    fault). Connexion's own validator would hold the whole upload in memory twice."""
-
-    async def wrap_receive(self, receive, *, scope):
-        return receive, scope
 
 
 class _TerminatedInput:
@@ -110,12 +83,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         __name__,
         specification_dir=spec_dir(),
         jsonifier=Jsonifier(json, separators=(",", ":")),
-        validator_map={
-            "parameter": _NamedParameterValidator,
-            "body": MediaTypeDict(
-                {**VALIDATOR_MAP["body"], "multipart/form-data": _UnbufferedMultipart}
-            ),
-        },
+        validator_map=validation.VALIDATORS,
     )
     app.add_api(
         "wes.openapi.yaml",

@@ -11,10 +11,13 @@ from __future__ import annotations
 import json
 import logging
 
+import connexion.context
+import flask
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException
+from werkzeug.routing import Map
 
 log = logging.getLogger(__name__)
 
@@ -97,12 +100,22 @@ def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionRespo
     return _response(request, exc.status, exc.message)
 
 
-def handle_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
-    status, message = _http_message(request, exc)
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    if status >= 500:
-        log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, message)
-    return _response(request, status, message, headers)
+def _http_exception_handler(url_map: Map):
+    def handle_http_exception(request: ConnexionRequest, exc: HTTPException) -> ConnexionResponse:
+        status, message = _http_message(request, exc)
+        headers = dict(exc.headers or {})
+        if status == 401:
+            headers["WWW-Authenticate"] = "Bearer"
+        if status == 405:
+            # Each method of a path is its own route below us, so the router's Allow
+            # names one route's methods; list every method the path has.
+            allowed = url_map.bind("localhost").allowed_methods(request.url.path)
+            headers["Allow"] = ", ".join(sorted(set(allowed) - {"OPTIONS"}))
+        if status >= 500:
+            log.error("HTTP %s on %s %s: %s", status, request.method, request.url.path, message)
+        return _response(request, status, message, headers)
+
+    return handle_http_exception
 
 
 def handle_database_down(request: ConnexionRequest, exc: OperationalError) -> ConnexionResponse:
@@ -117,9 +130,22 @@ def handle_unexpected(request: ConnexionRequest, exc: Exception) -> ConnexionRes
     return _response(request, 500, "internal server error")
 
 
+def _outside_the_spec():
+    """A Flask route of an API blueprint reached without Connexion having matched an
+    operation (its router is stricter, e.g. about control characters in a path): 404."""
+    if not flask.request.blueprint:
+        return
+    try:
+        connexion.context.operation.operation_id  # noqa: B018 - raises when unbound
+    except RuntimeError:
+        raise HTTPException(404) from None
+
+
 def register(app) -> None:
     """Install the handlers on a Connexion app (not the inner Flask app, which would miss
     errors raised by the routing, validation and security middleware)."""
+    app.app.before_request(_outside_the_spec)
+    handle_http_exception = _http_exception_handler(app.app.url_map)
     app.add_error_handler(ApiError, handle_api_error)
     app.add_error_handler(ProblemException, handle_http_exception)
     app.add_error_handler(HTTPException, handle_http_exception)

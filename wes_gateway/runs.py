@@ -28,6 +28,7 @@ from wes_gateway.wes_request import RunRequest
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
+INT64_MAX = 2**63 - 1
 SUMMARY_COLUMNS = (Run.id, Run.state, Run.start_time, Run.end_time, Run.tags, Run.created_at)
 
 
@@ -43,8 +44,8 @@ class Page(Generic[T]):
 def page_size_or_default(page_size: int | None) -> int:
     if page_size is None:
         return DEFAULT_PAGE_SIZE
-    if page_size < 1:
-        raise InvalidField("page_size", "must be at least 1")
+    if not 1 <= page_size <= INT64_MAX:
+        raise InvalidField("page_size", "must be between 1 and 2^63-1 (at most 1000 are served)")
     return min(page_size, MAX_PAGE_SIZE)
 
 

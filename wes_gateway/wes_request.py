@@ -74,7 +74,7 @@ def parse_run_request(
 ) -> RunRequest:
     """Build a validated request from raw parts: each field maps to the values it was given
     (form parts may repeat); ``attachment_names`` are the already-cleaned file names."""
-    unknown = sorted(set(fields) - KNOWN_FIELDS)
+    unknown = sorted(str(name) for name in set(fields) - KNOWN_FIELDS)
     if unknown:
         raise InvalidField(unknown[0], f"unknown part; expected some of {sorted(KNOWN_FIELDS)}")
     text = {name: _single_text(fields, name) for name in TEXT_FIELDS}

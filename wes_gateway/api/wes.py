@@ -10,6 +10,7 @@ from wes_gateway import attachments, runs
 from wes_gateway.api import WES_BASE_PATH, principal, public_base_url
 from wes_gateway.errors import BadRequest, InvalidField
 from wes_gateway.runtime import current, request_session
+from wes_gateway.validation import deferred_query_error
 from wes_gateway.views import wes as views
 from wes_gateway.wes_request import ATTACHMENT_FIELD, parse_run_request
 
@@ -102,6 +103,9 @@ def cancel_run(token_info: dict, run_id: str):
 def list_tasks(
     token_info: dict, run_id: str, page_size: int | None = None, page_token: str | None = None
 ):
+    if (problem := deferred_query_error()) is not None:
+        runs.get_run(request_session(), principal(token_info), run_id)
+        raise problem
     page = runs.list_tasks(
         request_session(),
         principal(token_info),

@@ -1,0 +1,68 @@
+"""The command line as a user runs it: the console script in a child process."""
+
+from __future__ import annotations
+
+import httpx
+
+from tests.conftest import WES
+from tests.live import cli_env, output_of, run_cli, serve
+
+
+def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
+    env = cli_env(tmp_path, database_url)
+    created = run_cli(env, "token", "create", "carol")
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1 and " " not in lines[0]
+    assert "carol" in created.stderr
+
+    listed = run_cli(env, "token", "list")
+    assert listed.returncode == 0
+    token_id = created.stderr.split()[2]
+    assert token_id in listed.stdout
+
+    revoked = run_cli(env, "token", "revoke", token_id)
+    assert revoked.returncode == 0, revoked.stderr
+    again = run_cli(env, "token", "revoke", token_id)
+    assert again.returncode != 0
+    assert "no active token" in again.stderr
+
+
+def test_db_upgrade_is_idempotent(tmp_path):
+    env = cli_env(tmp_path, None)
+    for _ in range(2):
+        result = run_cli(env, "db", "upgrade")
+        assert result.returncode == 0, result.stderr
+    assert (tmp_path / "wes-gateway.db").exists()
+
+
+def test_serve_on_a_fresh_data_folder_prints_one_admin_token(tmp_path):
+    """The quick start: serve creates the database, prints an admin token once, and a run
+    submitted with curl-like calls is listed QUEUED."""
+    env = cli_env(tmp_path / "data", None)
+    with serve(env) as (base, process):
+        first = output_of(process)
+        tokens = [line.strip() for line in first.splitlines() if line.startswith("    ")]
+        assert len(tokens) == 1, first
+        headers = {"Authorization": f"Bearer {tokens[0]}"}
+        info = httpx.get(f"{base}{WES}/service-info").json()
+        assert info["type"]["artifact"] == "wes"
+        response = httpx.post(
+            f"{base}{WES}/runs",
+            headers=headers,
+            files={
+                "workflow_type": (None, "NFL"),
+                "workflow_type_version": (None, "DSL2"),
+                "workflow_url": (None, "nf-core/demo"),
+            },
+        )
+        assert response.status_code == 200, response.text
+        run_id = response.json()["run_id"]
+        listed = httpx.get(f"{base}{WES}/runs", headers=headers).json()["runs"]
+        assert listed == [{"run_id": run_id, "state": "QUEUED", "tags": {}}]
+        assert httpx.get(f"{base}{WES}/ui/").status_code == 200
+    with serve(env) as (base, process):
+        assert "shown only" not in output_of(process)
+        assert httpx.get(f"{base}{WES}/runs", headers=headers).json()["runs"][0]["run_id"] == (
+            run_id
+        )

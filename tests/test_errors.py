@@ -1,0 +1,59 @@
+"""Every error is JSON in the API's shape, never a framework page or a stack trace."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy.exc import OperationalError
+
+from tests.conftest import WES
+from wes_gateway import runs
+
+
+def test_unknown_path_under_wes(client, alice):
+    response = client.get(f"{WES}/nothing/here", headers=alice)
+    assert response.status_code == 404
+    assert response.json() == {"msg": f"no such path: GET {WES}/nothing/here", "status_code": 404}
+
+
+def test_wrong_method(client, alice):
+    response = client.delete(f"{WES}/runs", headers=alice)
+    assert response.status_code == 405
+    assert response.json()["status_code"] == 405
+
+
+def test_unexpected_failure_is_a_bare_500(client, alice, monkeypatch):
+    def explode(*_args, **_kwargs):
+        raise RuntimeError("secret internals /etc/shadow")
+
+    monkeypatch.setattr(runs, "state_counts", explode)
+    response = client.get(f"{WES}/service-info")
+    assert response.status_code == 500
+    assert response.json() == {"msg": "internal server error", "status_code": 500}
+    assert "secret" not in response.text
+
+
+def test_database_outage_is_a_503(client, alice, monkeypatch):
+    def down(*_args, **_kwargs):
+        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+
+    monkeypatch.setattr(runs, "list_runs", down)
+    response = client.get(f"{WES}/runs", headers=alice)
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["status_code"] == 503
+
+
+@pytest.mark.parametrize("length", ["abc", "-5"])
+def test_malformed_content_length(client, alice, length):
+    response = client.post(f"{WES}/runs", headers={**alice, "Content-Length": length}, content=b"")
+    assert response.status_code == 400
+
+
+def test_health_and_docs_are_public(client):
+    assert client.get("/healthz").json() == {"status": "ok"}
+    response = client.get(f"{WES}/ui/")
+    assert response.status_code == 200
+    assert "swagger" in response.text.lower()
+    spec = client.get(f"{WES}/openapi.json")
+    assert spec.status_code == 200
+    assert "/runs/{run_id}/tasks" in spec.json()["paths"]

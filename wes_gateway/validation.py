@@ -1,0 +1,62 @@
+"""How Connexion validates requests here: parameter errors that name the parameter,
+multipart bodies left to the handler, and query errors on by-id operations held back so
+an unknown run answers 404 before its query parameters are judged."""
+
+from __future__ import annotations
+
+import connexion.context
+from connexion.datastructures import MediaTypeDict
+from connexion.exceptions import BadRequestProblem
+from connexion.utils import is_null, is_nullable
+from connexion.validators import VALIDATOR_MAP, AbstractRequestBodyValidator, ParameterValidator
+from jsonschema import Draft4Validator, ValidationError
+
+from wes_gateway.errors import BadRequest
+
+DEFERRED_QUERY_ERROR = "wes_gateway.deferred_query_error"
+
+
+class NamedParameterValidator(ParameterValidator):
+    """Connexion's parameter checks, with short errors that name the parameter."""
+
+    @staticmethod
+    def validate_parameter(parameter_type, value, param, param_name=None):
+        if value is None or is_nullable(param) and is_null(value):
+            return ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+        try:
+            Draft4Validator(param.get("schema", param)).validate(value)
+        except ValidationError as exc:
+            return f"{param['name']}: {exc.message}"
+        return None
+
+    def validate(self, scope):
+        try:
+            super().validate(scope)
+        except BadRequestProblem as exc:
+            if not any(param["name"] == "run_id" for param in self.parameters.get("path", [])):
+                raise
+            # The handler raises it once it knows the run exists and is the caller's; the
+            # bad query is dropped so nothing downstream tries to convert it meanwhile.
+            scope[DEFERRED_QUERY_ERROR] = exc.detail
+            scope["query_string"] = b""
+
+
+def deferred_query_error() -> BadRequest | None:
+    """The query error held back for a by-id handler to raise once the run is found."""
+    message = connexion.context.scope.get(DEFERRED_QUERY_ERROR)
+    return BadRequest(message) if message else None
+
+
+class UnbufferedMultipart(AbstractRequestBodyValidator):
+    """Leaves multipart bodies to the handler, which parses them once, streaming files to
+    disk under Werkzeug's limits, and validates every part itself (naming the part at
+    fault). Connexion's own validator would hold the whole upload in memory twice."""
+
+    async def wrap_receive(self, receive, *, scope):
+        return receive, scope
+
+
+VALIDATORS = {
+    "parameter": NamedParameterValidator,
+    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "multipart/form-data": UnbufferedMultipart}),
+}
