@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
@@ -24,7 +25,7 @@ from wes_gateway import auth, migrations
 from wes_gateway.app import create_app
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
-from wes_gateway.models import Base
+from wes_gateway.models import Base, Task
 
 WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"
@@ -135,6 +136,37 @@ def submit(client: httpx.Client, headers: dict[str, str], **overrides) -> str:
     response = client.post(f"{WES}/runs", headers=headers, data=fields, files=files)
     assert response.status_code == 200, response.text
     return response.json()["run_id"]
+
+
+# Every WES path that names one run, with its method.
+BY_ID_ENDPOINTS = [
+    ("get", ""),
+    ("get", "/status"),
+    ("post", "/cancel"),
+    ("get", "/tasks"),
+    ("get", "/tasks/1"),
+    ("get", "/stdout"),
+    ("get", "/stderr"),
+]
+
+
+def add_tasks(db: Database, run_id: str, count: int) -> None:
+    """Tasks 1..count of a run, as the trace calls would record them."""
+    with db.session() as session:
+        for number in range(1, count + 1):
+            session.add(
+                Task(
+                    run_id=run_id,
+                    task_id=number,
+                    name=f"ALIGN ({number})",
+                    process="ALIGN",
+                    status="COMPLETED",
+                    exit_status=0,
+                    start=datetime(2026, 1, 1, 0, 0, number % 60, tzinfo=UTC),
+                    complete=datetime(2026, 1, 1, 0, 1, number % 60, tzinfo=UTC),
+                    data={"script": f"echo {number}", "workdir": f"/work/{number:02x}"},
+                )
+            )
 
 
 @pytest.fixture

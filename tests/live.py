@@ -85,3 +85,18 @@ def output_of(process: subprocess.Popen) -> str:
     log.flush()
     log.seek(0)
     return log.read()
+
+
+def submit_over_http(base: str, headers: dict[str, str], pipeline: str = "nf-core/demo") -> str:
+    """POST a run to a live server as a WES client would (multipart); returns its id."""
+    response = httpx.post(
+        f"{base}/ga4gh/wes/v1/runs",
+        headers=headers,
+        files={
+            "workflow_type": (None, "NFL"),
+            "workflow_type_version": (None, "DSL2"),
+            "workflow_url": (None, pipeline),
+        },
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["run_id"]

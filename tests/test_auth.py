@@ -8,19 +8,9 @@ import base64
 import pytest
 from sqlalchemy import select
 
-from tests.conftest import WES, submit
+from tests.conftest import BY_ID_ENDPOINTS, WES, submit
 from wes_gateway import auth
 from wes_gateway.models import ApiToken
-
-BY_ID = [
-    ("get", ""),
-    ("get", "/status"),
-    ("post", "/cancel"),
-    ("get", "/tasks"),
-    ("get", "/tasks/1"),
-    ("get", "/stdout"),
-    ("get", "/stderr"),
-]
 
 
 @pytest.mark.parametrize(
@@ -75,7 +65,7 @@ def test_revoked_token_stops_working(client, db, alice):
 
 def test_other_users_run_is_invisible(client, alice, bob):
     run_id = submit(client, alice)
-    for method, suffix in BY_ID:
+    for method, suffix in BY_ID_ENDPOINTS:
         response = getattr(client, method)(f"{WES}/runs/{run_id}{suffix}", headers=bob)
         assert response.status_code == 404, (suffix, response.text)
     assert client.get(f"{WES}/runs", headers=bob).json()["runs"] == []

@@ -5,7 +5,7 @@ from __future__ import annotations
 import httpx
 
 from tests.conftest import WES
-from tests.live import cli_env, output_of, run_cli, serve
+from tests.live import cli_env, output_of, run_cli, serve, submit_over_http
 
 
 def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
@@ -47,17 +47,7 @@ def test_serve_on_a_fresh_data_folder_prints_one_admin_token(tmp_path):
         headers = {"Authorization": f"Bearer {tokens[0]}"}
         info = httpx.get(f"{base}{WES}/service-info").json()
         assert info["type"]["artifact"] == "wes"
-        response = httpx.post(
-            f"{base}{WES}/runs",
-            headers=headers,
-            files={
-                "workflow_type": (None, "NFL"),
-                "workflow_type_version": (None, "DSL2"),
-                "workflow_url": (None, "nf-core/demo"),
-            },
-        )
-        assert response.status_code == 200, response.text
-        run_id = response.json()["run_id"]
+        run_id = submit_over_http(base, headers)
         listed = httpx.get(f"{base}{WES}/runs", headers=headers).json()["runs"]
         assert listed == [{"run_id": run_id, "state": "QUEUED", "tags": {}}]
         assert httpx.get(f"{base}{WES}/ui/").status_code == 200

@@ -5,16 +5,13 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from datetime import UTC, datetime
 from pathlib import Path
 
-import httpx
 import pytest
 
-from tests.conftest import WES
-from tests.live import cli_env, run_cli, serve
+from tests.conftest import WES, add_tasks
+from tests.live import cli_env, run_cli, serve, submit_over_http
 from tests.oracle import OFFICIAL_SPEC
-from wes_gateway.models import Task
 
 # ListTasks answers 400 for a malformed page_size or page_token, as ListRuns does; the
 # official spec documents no 400 there, so status-code conformance alone is off for it.
@@ -41,29 +38,8 @@ def test_official_spec_fuzzing_finds_nothing(tmp_path, db, database_url):
     token = run_cli(env, "token", "create", "fuzzer", "--admin").stdout.strip()
     headers = {"Authorization": f"Bearer {token}"}
     with serve(env) as (base, _process):
-        run_id = httpx.post(
-            f"{base}{WES}/runs",
-            headers=headers,
-            files={
-                "workflow_type": (None, "NFL"),
-                "workflow_type_version": (None, "DSL2"),
-                "workflow_url": (None, "nf-core/demo"),
-            },
-        ).json()["run_id"]
-        with db.session() as session:
-            for number in (1, 2, 3):
-                session.add(
-                    Task(
-                        run_id=run_id,
-                        task_id=number,
-                        name=f"T ({number})",
-                        process="T",
-                        status="COMPLETED",
-                        exit_status=0,
-                        start=datetime.now(UTC),
-                        data={"script": "true"},
-                    )
-                )
+        run_id = submit_over_http(base, headers)
+        add_tasks(db, run_id, 3)
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG.format(run_id=run_id))
         result = subprocess.run(

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tests.conftest import WES, submit
-from wes_gateway.models import Run, Task
+from tests.conftest import BY_ID_ENDPOINTS, WES, add_tasks, submit
+from wes_gateway.models import Run
 from wes_gateway.states import State, transition
 
 
@@ -125,27 +125,9 @@ def test_monitoring_only_run_cannot_be_cancelled(client, alice, db):
     assert "only monitored" in response.json()["msg"]
 
 
-def _add_tasks(db, run_id: str, count: int) -> None:
-    with db.session() as session:
-        for number in range(1, count + 1):
-            session.add(
-                Task(
-                    run_id=run_id,
-                    task_id=number,
-                    name=f"ALIGN ({number})",
-                    process="ALIGN",
-                    status="COMPLETED",
-                    exit_status=0,
-                    start=datetime(2026, 1, 1, 0, 0, number % 60, tzinfo=UTC),
-                    complete=datetime(2026, 1, 1, 0, 1, number % 60, tzinfo=UTC),
-                    data={"script": f"echo {number}", "workdir": f"/work/{number:02x}"},
-                )
-            )
-
-
 def test_tasks_are_paged_in_order(client, alice, db):
     run_id = submit(client, alice)
-    _add_tasks(db, run_id, 23)
+    add_tasks(db, run_id, 23)
     seen = []
     token = ""
     while True:
@@ -164,7 +146,7 @@ def test_tasks_are_paged_in_order(client, alice, db):
 
 def test_task_detail(client, alice, db):
     run_id = submit(client, alice)
-    _add_tasks(db, run_id, 3)
+    add_tasks(db, run_id, 3)
     body = client.get(f"{WES}/runs/{run_id}/tasks/2", headers=alice).json()
     assert body["id"] == "2"
     assert body["name"] == "ALIGN (2)"
@@ -178,8 +160,8 @@ def test_task_detail(client, alice, db):
 
 def test_task_token_of_another_run_is_refused(client, alice, db):
     first, second = submit(client, alice), submit(client, alice)
-    _add_tasks(db, first, 3)
-    _add_tasks(db, second, 3)
+    add_tasks(db, first, 3)
+    add_tasks(db, second, 3)
     token = client.get(f"{WES}/runs/{first}/tasks", headers=alice, params={"page_size": 1}).json()[
         "next_page_token"
     ]
@@ -187,18 +169,7 @@ def test_task_token_of_another_run_is_refused(client, alice, db):
     assert response.status_code == 400
 
 
-@pytest.mark.parametrize(
-    "method,suffix",
-    [
-        ("get", ""),
-        ("get", "/status"),
-        ("post", "/cancel"),
-        ("get", "/tasks"),
-        ("get", "/tasks/1"),
-        ("get", "/stdout"),
-        ("get", "/stderr"),
-    ],
-)
+@pytest.mark.parametrize("method,suffix", BY_ID_ENDPOINTS)
 def test_unknown_run_is_404_everywhere(client, alice, method, suffix):
     response = getattr(client, method)(f"{WES}/runs/Nope0000000000{suffix}", headers=alice)
     assert response.status_code == 404

@@ -52,13 +52,13 @@ def serve(host: str, port: int) -> None:
 
     settings = Settings()
     db = _prepared_database(settings)
-    token = _bootstrap_admin(db)
+    admin_token = _bootstrap_admin(db)
     db.dispose()
-    if token is not None:
+    if admin_token is not None:
         click.echo(
             f"Created user {BOOTSTRAP_ADMIN!r} (administrator). Its API token, shown only "
             "this once:\n\n"
-            f"    {token}\n\n"
+            f"    {admin_token}\n\n"
             "Send it as 'Authorization: Bearer <token>'. More: wes-gateway token create --help",
         )
     sys.stdout.flush()

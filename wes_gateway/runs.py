@@ -206,6 +206,22 @@ def state_counts(session: Session) -> dict[str, int]:
     return counts
 
 
+_TASK_COLUMNS = (
+    Task.task_id,
+    Task.run_id,
+    Task.name,
+    Task.process,
+    Task.status,
+    Task.exit_status,
+    Task.submit,
+    Task.start,
+    Task.complete,
+    Task.workdir,
+    Task.native_id,
+    Task.data,
+)
+
+
 def list_tasks(
     session: Session,
     principal: Principal,
@@ -235,22 +251,6 @@ def list_tasks(
         tasks = tasks[:size]
         next_token = encode_page_token(signing_key, scope, [tasks[-1].task_id])
     return Page(items=tasks, next_page_token=next_token)
-
-
-_TASK_COLUMNS = (
-    Task.task_id,
-    Task.run_id,
-    Task.name,
-    Task.process,
-    Task.status,
-    Task.exit_status,
-    Task.submit,
-    Task.start,
-    Task.complete,
-    Task.workdir,
-    Task.native_id,
-    Task.data,
-)
 
 
 def get_task(session: Session, principal: Principal, run_id: str, task_id: str) -> Task:
