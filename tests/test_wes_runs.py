@@ -29,8 +29,8 @@ def test_log_urls_serve_text_with_the_same_token(client, alice, bob, run_dir):
     run_id = submit(client, alice)
     body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
     assert client.get(body["run_log"]["stdout"], headers=alice).text == ""
-    (run_dir(run_id) / "nextflow.stdout").write_text("N E X T F L O W\nLaunching\n")
-    (run_dir(run_id) / "nextflow.stderr").write_text("WARN: something\n")
+    (run_dir(run_id) / f"nf-{run_id}.txt").write_text("N E X T F L O W\nLaunching\n")
+    (run_dir(run_id) / f"nf-{run_id}.log").write_text("WARN: something\n")
     response = client.get(body["run_log"]["stdout"], headers=alice)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")

@@ -63,7 +63,7 @@ def test_attachments_are_staged_with_sub_paths(client, alice, run_dir):
         ("workflow_attachment", ("./data/./samples.csv", b"a,b\n")),
     ]
     run_id = submit(client, alice, workflow_url="main.nf", files=files)
-    root = run_dir(run_id) / "attachments"
+    root = run_dir(run_id) / "launch"
     assert (root / "main.nf").read_bytes() == b"workflow { println 'hi' }\n"
     assert (root / "modules/local/align.nf").read_bytes() == b"process ALIGN {}\n"
     assert (root / "data/samples.csv").read_bytes() == b"a,b\n"

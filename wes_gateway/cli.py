@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from wes_gateway import __version__, auth, migrations
+from wes_gateway import __version__, auth, migrations, supervisor
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ApiToken, User
@@ -62,7 +63,49 @@ def serve(host: str, port: int) -> None:
             "Send it as 'Authorization: Bearer <token>'. More: wes-gateway token create --help",
         )
     sys.stdout.flush()
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=True)
+    app = create_app(settings)
+    with supervisor.workers_beside_the_api(settings.runs_embedded_worker):
+        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+
+
+@main.command()
+@click.option(
+    "--concurrency",
+    "-c",
+    default=4,
+    show_default=True,
+    type=int,
+    help="Tasks run at once (tasks are short: no run holds a slot).",
+)
+@click.option("--loglevel", default="INFO", show_default=True)
+def worker(concurrency: int, loglevel: str) -> None:
+    """Run a Celery worker for this service (as many as you like, on any host)."""
+    from workers.celery_app import QUEUE, app
+
+    _prepared_database(app.conf.wes_gateway_settings).dispose()
+    app.worker_main(
+        [
+            "worker",
+            f"--loglevel={loglevel}",
+            f"--concurrency={concurrency}",
+            "--pool=threads",
+            "-Q",
+            QUEUE,
+            "-n",
+            f"wes-gateway-{os.getpid()}@%h",
+            "--without-mingle",
+            "--without-gossip",
+        ]
+    )
+
+
+@main.command()
+@click.option("--loglevel", default="INFO", show_default=True)
+def beat(loglevel: str) -> None:
+    """Run the scheduler of periodic work (one per deployment)."""
+    from workers.celery_app import app
+
+    app.Beat(loglevel=loglevel).run()
 
 
 @main.group()

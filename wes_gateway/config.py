@@ -51,6 +51,23 @@ class Settings(BaseSettings):
         default=1024, description="Largest accepted non-file form part (workflow_params…)."
     )
     max_attachments: int = Field(default=1000, description="Most attachments in one run.")
+    embedded_worker: bool | None = Field(
+        default=None,
+        description="serve starts a worker and the scheduler as children; by default only "
+        "on the embedded broker (no WES_GATEWAY_BROKER_URL).",
+    )
+    poll_interval: float = Field(default=2.0, description="Seconds between polls of head jobs.")
+    sweep_interval: float = Field(default=15.0, description="Seconds between sweeps.")
+    requeue_after: float = Field(
+        default=30.0, description="A QUEUED run no worker took after this long is re-sent."
+    )
+    submit_stale_after: float = Field(
+        default=60.0,
+        description="An interrupted submit (INITIALIZING with no job) is retried after this.",
+    )
+    cancel_grace: float = Field(
+        default=30.0, description="Seconds a cancelled head job has to stop before SIGKILL."
+    )
     validate_responses: bool = Field(
         default=False, description="Check every response against our OpenAPI files."
     )
@@ -76,6 +93,10 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    @property
+    def runs_embedded_worker(self) -> bool:
+        return self.embedded_worker if self.embedded_worker is not None else not self.broker_url
 
     def ensure_data_dir(self) -> None:
         self.runs_dir.mkdir(parents=True, exist_ok=True)

@@ -1,19 +1,54 @@
-"""Where a run's files live in its folder under the data directory."""
+"""Where a run's files live in its folder under the data directory.
+
+``<run>/launch/`` is the head job's launch directory: attachments are staged there and
+Nextflow runs there (its ``work/`` and ``.nextflow/`` appear inside). The files the gateway
+and the head job wrapper write sit beside it, so no attachment name can collide with them;
+the console and log files carry Tower's names, which the download endpoint serves.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-ATTACHMENTS = "attachments"
-# The head job's console output and error stream, as the backends save them.
-STDOUT = "nextflow.stdout"
-STDERR = "nextflow.stderr"
-LOG_STREAMS = {"stdout": STDOUT, "stderr": STDERR}
+LAUNCH = "launch"
 
 
-def attachments_dir(run_dir: Path) -> Path:
-    return run_dir / ATTACHMENTS
+def launch_dir(run_dir: Path) -> Path:
+    return run_dir / LAUNCH
 
 
-def log_path(run_dir: Path, stream: str) -> Path:
-    return run_dir / LOG_STREAMS[stream]
+def console_file(run_dir: Path, run_id: str) -> Path:
+    """The head job's console output (stdout and stderr, as a terminal shows them)."""
+    return run_dir / f"nf-{run_id}.txt"
+
+
+def nextflow_log_file(run_dir: Path, run_id: str) -> Path:
+    """Nextflow's own log (``-log``), what ``.nextflow.log`` holds in a plain run."""
+    return run_dir / f"nf-{run_id}.log"
+
+
+def params_file(run_dir: Path) -> Path:
+    return run_dir / "params.json"
+
+
+def config_file(run_dir: Path) -> Path:
+    return run_dir / "nextflow.config"
+
+
+def exit_file(run_dir: Path) -> Path:
+    """Written by the head job wrapper when ``nextflow`` returns: its exit code."""
+    return run_dir / "exitcode"
+
+
+def pid_file(run_dir: Path) -> Path:
+    """Written by the head job wrapper as it starts: its process id."""
+    return run_dir / "head.pid"
+
+
+# What the WES run log links to: the console as stdout, Nextflow's log as stderr.
+def log_path(run_dir: Path, run_id: str, stream: str) -> Path:
+    if stream == "stdout":
+        return console_file(run_dir, run_id)
+    if stream == "stderr":
+        return nextflow_log_file(run_dir, run_id)
+    raise ValueError(stream)

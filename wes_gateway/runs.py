@@ -88,7 +88,7 @@ def create_run(
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     if files:
-        attachments.stage(run_files.attachments_dir(run_dir), files)
+        attachments.stage(run_files.launch_dir(run_dir), files)
     run = Run(
         id=run_id,
         owner_id=principal.user_id,
@@ -104,7 +104,7 @@ def create_run(
         config_text=request.option("config"),
         compute_env_id=compute_env_id,
         user_name=principal.user_name,
-        launch_dir=str(run_dir.resolve()),
+        launch_dir=str(run_files.launch_dir(run_dir).resolve()),
     )
     try:
         session.add(run)
@@ -270,7 +270,7 @@ def read_log_text(
 ) -> str:
     """The head job's console output (``stdout``) or error stream (``stderr``) so far."""
     get_run(session, principal, run_id)
-    path = run_files.log_path(run_dir, stream)
+    path = run_files.log_path(run_dir, run_id, stream)
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

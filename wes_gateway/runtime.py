@@ -4,9 +4,11 @@ version probe. Built once per app, reachable from request handlers."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import flask
+from celery import Celery
 from sqlalchemy.orm import Session
 
 from wes_gateway.config import Settings
@@ -30,6 +32,13 @@ class Runtime:
             db=Database(settings.effective_database_url),
             engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
         )
+
+    @cached_property
+    def celery(self) -> Celery:
+        """The Celery app this process sends work through (built on first use)."""
+        from workers.celery_app import make_celery
+
+        return make_celery(self.settings)
 
     def run_dir(self, run_id: str) -> Path:
         return self.settings.runs_dir / run_id

@@ -1,32 +1,81 @@
-"""The Celery application, configured from the same settings as the API."""
+"""The Celery application, configured from the same settings as the API.
+
+Task names, routes and the periodic schedule are declared here, in one place. The API
+side sends tasks by name through this app (it never imports the tasks or the backends).
+"""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 from celery import Celery
 
 from wes_gateway.config import Settings
 
+SUBMIT_RUN = "workers.tasks.submit_run"
+CANCEL_RUN = "workers.tasks.cancel_run"
+POLL_ACTIVE_RUNS = "workers.tasks.poll_active_runs"
+SWEEP = "workers.tasks.sweep"
+QUEUE = "wes-gateway"
 
-def broker_url(settings: Settings) -> str:
+
+def broker_folder(settings: Settings) -> Path:
+    return (settings.data_dir / "broker").resolve()
+
+
+def _broker(settings: Settings) -> tuple[str, dict]:
     if settings.broker_url:
-        return settings.broker_url
-    # The embedded default needs no server: kombu's SQLAlchemy transport on a file.
-    return f"sqla+sqlite:///{(settings.data_dir / 'broker.db').resolve()}"
+        return settings.broker_url, {}
+    # The embedded default needs no server: kombu's filesystem transport, one folder of
+    # message files that every process on this host shares.
+    folder = broker_folder(settings)
+    for sub in ("queue", "control"):
+        (folder / sub).mkdir(parents=True, exist_ok=True)
+    return "filesystem://", {
+        "data_folder_in": str(folder / "queue"),
+        "data_folder_out": str(folder / "queue"),
+        "control_folder": str(folder / "control"),
+        "polling_interval": 0.1,  # seconds between looks for new message files
+    }
 
 
 def make_celery(settings: Settings | None = None) -> Celery:
     settings = settings or Settings()
-    app = Celery("wes_gateway", broker=broker_url(settings))
+    url, transport_options = _broker(settings)
+    app = Celery("wes_gateway", broker=url, include=["workers.tasks"])
     app.conf.update(
+        broker_transport_options=transport_options,
+        broker_connection_retry_on_startup=True,
         task_serializer="json",
         accept_content=["json"],
         result_serializer="json",
+        task_ignore_result=True,
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_ignore_result=True,
+        task_default_queue=QUEUE,
+        task_routes={
+            name: {"queue": QUEUE} for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP)
+        },
+        # A publish must not hang a request when the broker is down: the sweeper re-sends.
+        task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
+        beat_schedule={
+            "poll-active-runs": {
+                "task": POLL_ACTIVE_RUNS,
+                "schedule": settings.poll_interval,
+                "options": {"expires": max(settings.poll_interval * 2, 5)},
+            },
+            "sweep": {
+                "task": SWEEP,
+                "schedule": settings.sweep_interval,
+                "options": {"expires": max(settings.sweep_interval * 2, 10)},
+            },
+        },
+        beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
+        worker_hijack_root_logger=False,
         timezone="UTC",
     )
+    app.conf.wes_gateway_settings = settings
     return app
 
 

@@ -1,1 +1,37 @@
-"""Compute backends that run head jobs (local processes, AWS Batch, Google Batch)."""
+"""Compute backends that run head jobs, chosen by a compute environment's platform.
+
+Backends are imported only when first used, so cloud SDKs load only where their
+platform is configured.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import Any
+
+from workers.backends.base import Backend
+
+LOCAL_PLATFORM = "local-platform"
+BACKENDS: dict[str, str] = {
+    LOCAL_PLATFORM: "workers.backends.local:LocalBackend",
+}
+
+
+class UnknownPlatform(LookupError):
+    pass
+
+
+def backend_class(platform: str | None) -> type[Backend]:
+    target = BACKENDS.get(platform or LOCAL_PLATFORM)
+    if target is None:
+        raise UnknownPlatform(f"no backend for platform {platform!r}; known: {sorted(BACKENDS)}")
+    module, _, name = target.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def make_backend(platform: str | None, settings: Any, config: Mapping[str, Any] | None = None):
+    """A backend for ``platform`` (local when None), built from the service settings and
+    the compute environment's config."""
+    cls = backend_class(platform)
+    return cls.from_settings(settings, dict(config or {}))

@@ -1,0 +1,218 @@
+"""The local backend: head jobs are processes on this machine.
+
+Each head job runs detached (its own session and process group) under a tiny ``sh``
+wrapper, so it outlives the worker that started it and any restart of the service. The
+wrapper records its pid as it starts, sends Nextflow's output to the console file, and
+writes Nextflow's exit code to a file when it returns. A poll needs nothing but those
+files and the process table, so any worker can poll or cancel any local job.
+
+Linux only: liveness is read from ``/proc`` (a zombie or a reused pid counts as gone).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from wes_gateway import run_files
+from workers.backends.base import (
+    Backend,
+    BackendStatus,
+    JobReport,
+    RunSnapshot,
+    Submission,
+    SubmitError,
+)
+from workers.command import build_command
+
+# $1: pid file, $2: console file, $3: exit file; then the command. The TERM trap keeps the
+# wrapper alive when the whole group is signalled, so it can still record the exit code
+# of a Nextflow that was asked to stop (a trap with a body is reset in the child, so
+# Nextflow itself still receives the signal).
+WRAPPER = r"""
+echo $$ > "$1.tmp" && mv "$1.tmp" "$1"
+out=$2 status=$3
+shift 3
+trap 'true' TERM INT HUP
+"$@" > "$out" 2>&1 < /dev/null &
+child=$!
+while :; do
+  wait "$child"; code=$?
+  kill -0 "$child" 2>/dev/null || break
+done
+echo "$code" > "$status.tmp" && mv "$status.tmp" "$status"
+"""
+
+
+def _process_start(pid: int) -> int | None:
+    """The process's start time in clock ticks since boot, or None if it is gone (or a
+    zombie: it has exited and only waits to be reaped)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return None
+    fields = stat[stat.rindex(")") + 2 :].split()
+    if fields[0] in ("Z", "X"):
+        return None
+    return int(fields[19])
+
+
+class LocalBackend(Backend):
+    platform = "local-platform"
+
+    def __init__(self, nextflow: str = "nextflow", environment: dict[str, str] | None = None):
+        self.nextflow = nextflow
+        self.environment = dict(os.environ if environment is None else environment)
+
+    @classmethod
+    def from_settings(cls, settings, config: dict) -> LocalBackend:
+        return cls(nextflow=settings.nextflow)
+
+    def submit(self, run: RunSnapshot) -> Submission:
+        run_dir = run.run_dir
+        launch = run_files.launch_dir(run_dir)
+        params = run_files.params_file(run_dir)
+        config = run_files.config_file(run_dir)
+        command = build_command(
+            run,
+            executable=self.nextflow,
+            log_file=str(run_files.nextflow_log_file(run_dir, run.run_id)),
+            params_file=str(params) if run.params else None,
+            config_file=str(config) if run.config_text else None,
+        )
+        existing = self._existing_job(run_dir)
+        if existing is not None:
+            return Submission(handle=existing, command=command, started=True)
+        env = {**self.environment, **run.environment, "NXF_ANSI_LOG": "false"}
+        if shutil.which(self.nextflow, path=env.get("PATH")) is None:
+            raise SubmitError(f"the nextflow executable {self.nextflow!r} was not found")
+        try:
+            launch.mkdir(parents=True, exist_ok=True)
+            if run.params:
+                params.write_text(json.dumps(run.params))
+            if run.config_text:
+                config.write_text(run.config_text)
+        except OSError as exc:
+            raise SubmitError(f"cannot prepare the launch directory {launch}: {exc}") from exc
+        if run.tower_token:
+            env.update(TOWER_ACCESS_TOKEN=run.tower_token, TOWER_WORKFLOW_ID=run.run_id)
+        pid_path = run_files.pid_file(run_dir)
+        try:
+            process = subprocess.Popen(
+                [
+                    "/bin/sh",
+                    "-c",
+                    WRAPPER,
+                    "head-job",
+                    str(pid_path),
+                    str(run_files.console_file(run_dir, run.run_id)),
+                    str(run_files.exit_file(run_dir)),
+                    *command,
+                ],
+                cwd=launch,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            raise SubmitError(f"cannot start the head job: {exc}") from exc
+        handle = self._handle(run_dir, process.pid)
+        if handle is None:  # it already finished: still a valid job, told by its files
+            handle = json.dumps({"pid": process.pid, "start": None, "dir": str(run_dir)})
+        self._reap_later(process)
+        return Submission(handle=handle, command=command, started=True)
+
+    def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
+        self._reap()
+        return {handle: self._report(json.loads(handle)) for handle in handles}
+
+    def cancel(self, handle: str, *, force: bool = False) -> bool:
+        job = json.loads(handle)
+        if not self._alive(job):
+            return False
+        try:
+            os.killpg(job["pid"], signal.SIGKILL if force else signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            return False
+        return True
+
+    def read_log(self, handle: str, cursor: str | None) -> tuple[list[str], str | None]:
+        job = json.loads(handle)
+        run_dir = Path(job["dir"])
+        console = run_files.console_file(run_dir, run_dir.name)
+        offset = int(cursor or 0)
+        try:
+            with open(console, "rb") as stream:
+                stream.seek(offset)
+                data = stream.read()
+        except FileNotFoundError:
+            return [], cursor
+        complete = data[: data.rfind(b"\n") + 1]
+        lines = complete.decode("utf-8", errors="replace").splitlines()
+        return lines, str(offset + len(complete))
+
+    # -- helpers -------------------------------------------------------------------------
+
+    def _handle(self, run_dir: Path, pid: int) -> str | None:
+        start = _process_start(pid)
+        if start is None:
+            return None
+        return json.dumps({"pid": pid, "start": start, "dir": str(run_dir)})
+
+    def _existing_job(self, run_dir: Path) -> str | None:
+        """A head job a previous (interrupted) submit already started for this run."""
+        try:
+            pid = int(run_files.pid_file(run_dir).read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+        handle = self._handle(run_dir, pid)
+        if handle is None and run_files.exit_file(run_dir).exists():
+            handle = json.dumps({"pid": pid, "start": None, "dir": str(run_dir)})
+        return handle
+
+    @staticmethod
+    def _alive(job: dict) -> bool:
+        start = _process_start(job["pid"])
+        return start is not None and (job["start"] is None or start == job["start"])
+
+    def _report(self, job: dict) -> JobReport:
+        run_dir = Path(job["dir"])
+        exit_path = run_files.exit_file(run_dir)
+        for attempt in range(2):
+            code = self._exit_code(exit_path)
+            if code is not None:
+                if code == 0:
+                    return JobReport(BackendStatus.SUCCEEDED, exit_code=0)
+                return JobReport(BackendStatus.FAILED, exit_code=code)
+            if self._alive(job):
+                return JobReport(BackendStatus.RUNNING)
+            if attempt == 0:
+                time.sleep(0.05)  # it may have written its exit code just now
+        return JobReport(
+            BackendStatus.SYSTEM_FAILED,
+            message=f"the head job (pid {job['pid']}) ended without reporting an exit code",
+        )
+
+    @staticmethod
+    def _exit_code(path: Path) -> int | None:
+        try:
+            return int(path.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return None
+
+    # The wrapper is our child until it ends; reap it so it does not linger as a zombie.
+    _children: list[subprocess.Popen] = []
+
+    def _reap_later(self, process: subprocess.Popen) -> None:
+        LocalBackend._children.append(process)
+
+    def _reap(self) -> None:
+        LocalBackend._children = [p for p in LocalBackend._children if p.poll() is None]

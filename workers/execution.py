@@ -1,0 +1,259 @@
+"""What the workers do to runs: submit, poll, cancel and sweep.
+
+Each function is short and takes ids, not rows: it opens its own sessions, never holds
+one across a backend call, and changes states only through the state machine's
+compare-and-set, so workers may race, crash or repeat a task without harm. No function
+waits for a run to finish; the periodic poll moves every active run along.
+"""
+
+from __future__ import annotations
+
+import logging
+import shlex
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from sqlalchemy import select, update
+
+from wes_gateway import run_files
+from wes_gateway.config import Settings
+from wes_gateway.db import Database
+from wes_gateway.models import ComputeEnv, Run
+from wes_gateway.states import State, transition
+from workers.backends import make_backend
+from workers.backends.base import STATE_OF, Backend, JobReport, RunSnapshot, SubmitError
+
+log = logging.getLogger(__name__)
+
+# States in which a run has (or should have) a head job to watch.
+WATCHED = (State.INITIALIZING, State.RUNNING, State.PAUSED, State.CANCELING, State.UNKNOWN)
+
+
+@dataclass(frozen=True)
+class Executor:
+    """The database, the settings, and a way to build backends (tests may swap it)."""
+
+    db: Database
+    settings: Settings
+    backend_for: Callable[[str | None, dict], Backend] | None = None
+
+    def backend(self, platform: str | None, config: dict) -> Backend:
+        if self.backend_for is not None:
+            return self.backend_for(platform, config)
+        return make_backend(platform, self.settings, config)
+
+    def run_dir(self, run_id: str) -> Path:
+        return (self.settings.runs_dir / run_id).resolve()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _compute_env(session, run: Run) -> tuple[str | None, dict]:
+    if run.compute_env_id is None:
+        return None, {}
+    env = session.get(ComputeEnv, run.compute_env_id)
+    if env is None:
+        return None, {}
+    return env.platform, dict(env.config or {})
+
+
+def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
+    options = (run.request or {}).get("workflow_engine_parameters", {})
+    pipeline = run.pipeline or ""
+    local = (run_files.launch_dir(run_dir) / pipeline).is_file() if pipeline else False
+    return RunSnapshot(
+        run_id=run.id,
+        pipeline=str(run_files.launch_dir(run_dir) / pipeline) if local else pipeline,
+        pipeline_is_local=local,
+        run_dir=run_dir,
+        params=dict(run.params or {}),
+        revision=run.revision,
+        profile=run.profile,
+        config_text=run.config_text,
+        entry=options.get("entry") or None,
+        main_script=options.get("main_script") or None,
+        resume=options.get("resume") or None,
+        latest=options.get("latest") == "true",
+        run_name=run.run_name,
+        session_id=run.session_id,
+    )
+
+
+def submit(executor: Executor, run_id: str) -> None:
+    """Take a QUEUED run (compare-and-set to INITIALIZING) and start its head job.
+
+    A run left INITIALIZING without a job by a submit that died is taken over once it is
+    older than ``submit_stale_after``; the backend then finds the job that submit may have
+    started already, so a run is never started twice.
+    """
+    with executor.db.session() as session:
+        claimed = transition(
+            session, run_id, State.INITIALIZING, "taken by a worker", allowed_from={State.QUEUED}
+        )
+        if claimed is None and not _take_over_stale_submit(session, executor.settings, run_id):
+            return
+        session.execute(
+            update(Run).where(Run.id == run_id).values(submit_attempts=Run.submit_attempts + 1)
+        )
+        run = session.get(Run, run_id)
+        platform, config = _compute_env(session, run)
+        snap = snapshot(run, executor.run_dir(run_id))
+    try:
+        submission = executor.backend(platform, config).submit(snap)
+    except SubmitError as exc:
+        _fail(executor, run_id, str(exc))
+        return
+    except Exception as exc:
+        log.exception("submitting run %s failed", run_id)
+        _fail(executor, run_id, f"the head job could not be submitted: {exc}")
+        return
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        run.backend_handle = submission.handle
+        run.command = submission.command
+        run.command_line = shlex.join(submission.command)
+        cancelled_meanwhile = run.state is State.CANCELING
+        if submission.started:
+            transition(
+                session,
+                run_id,
+                State.RUNNING,
+                "the head job started",
+                allowed_from={State.INITIALIZING},
+            )
+    if cancelled_meanwhile:
+        executor.backend(platform, config).cancel(submission.handle)
+    log.info("run %s submitted: %s", run_id, submission.handle)
+
+
+def _take_over_stale_submit(session, settings: Settings, run_id: str) -> bool:
+    run = session.get(Run, run_id)
+    if run is None or run.state is not State.INITIALIZING or run.backend_handle:
+        return False
+    stale_before = _now() - timedelta(seconds=settings.submit_stale_after)
+    if run.updated_at > stale_before:
+        return False  # another worker is submitting it right now
+    # Claim the takeover itself by compare-and-set on the attempt counter.
+    result = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.submit_attempts == run.submit_attempts)
+        .values(updated_at=_now())
+    )
+    return result.rowcount == 1
+
+
+def _fail(executor: Executor, run_id: str, reason: str) -> None:
+    with executor.db.session() as session:
+        session.get(Run, run_id).error_message = reason
+        transition(session, run_id, State.SYSTEM_ERROR, reason)
+    log.warning("run %s: %s", run_id, reason)
+
+
+def poll_active(executor: Executor) -> int:
+    """Poll every watched run's head job, one batched call per compute environment, and
+    move each run to what its job reports. Returns how many runs were polled."""
+    with executor.db.session() as session:
+        rows = session.execute(
+            select(Run.id, Run.state, Run.backend_handle, Run.compute_env_id, Run.updated_at).where(
+                Run.state.in_(WATCHED), Run.backend_handle.is_not(None)
+            )
+        ).all()
+        groups: dict[str | None, list] = defaultdict(list)
+        for row in rows:
+            groups[row.compute_env_id].append(row)
+        envs = {
+            env_id: (
+                (env.platform, dict(env.config or {}))
+                if env_id and (env := session.get(ComputeEnv, env_id))
+                else (None, {})
+            )
+            for env_id in groups
+        }
+    for env_id, group in groups.items():
+        platform, config = envs[env_id]
+        backend = executor.backend(platform, config)
+        try:
+            reports = backend.poll([row.backend_handle for row in group])
+        except Exception:
+            log.exception("polling compute environment %s failed", env_id or "local")
+            continue
+        for row in group:
+            try:
+                _apply(executor, backend, row, reports[row.backend_handle])
+            except Exception:
+                log.exception("updating run %s failed", row.id)
+    return len(rows)
+
+
+def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None:
+    if not report.finished:
+        if row.state is State.CANCELING:
+            overdue = _now() - row.updated_at > timedelta(seconds=executor.settings.cancel_grace)
+            if overdue:
+                backend.cancel(row.backend_handle, force=True)
+            return
+        target = STATE_OF[report.status]
+        if row.state in (State.INITIALIZING, State.UNKNOWN) and target is State.RUNNING:
+            with executor.db.session() as session:
+                transition(session, row.id, State.RUNNING, "the head job is running")
+        return
+    target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
+    with executor.db.session() as session:
+        run = session.get(Run, row.id)
+        if report.exit_code is not None:
+            run.exit_status = report.exit_code
+        if report.message and target is not State.CANCELED:
+            run.error_message = report.message
+        reason = report.message or f"the head job ended ({report.status.value})"
+        transition(session, row.id, target, reason)
+
+
+def cancel(executor: Executor, run_id: str) -> None:
+    """Ask a CANCELING run's head job to stop; the poll finishes the move to CANCELED
+    (and kills the job if it outlives the grace period). A run cancelled before its job
+    was started is cancelled by its submit instead."""
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.state is not State.CANCELING:
+            return
+        handle = run.backend_handle
+        platform, config = _compute_env(session, run)
+    if handle is None:
+        return
+    if not executor.backend(platform, config).cancel(handle):
+        poll_active(executor)
+
+
+def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
+    """Re-send the submit of runs no worker took: QUEUED for longer than
+    ``requeue_after`` (a lost message) and INITIALIZING without a job for longer than
+    ``submit_stale_after`` (a worker died mid-submit). Returns their ids."""
+    settings = executor.settings
+    now = _now()
+    with executor.db.session() as session:
+        queued = select(Run.id).where(
+            Run.state == State.QUEUED,
+            Run.updated_at < now - timedelta(seconds=settings.requeue_after),
+        )
+        interrupted = select(Run.id).where(
+            Run.state == State.INITIALIZING,
+            Run.backend_handle.is_(None),
+            Run.updated_at < now - timedelta(seconds=settings.submit_stale_after),
+        )
+        run_ids = list(session.execute(queued.limit(500)).scalars())
+        run_ids += list(session.execute(interrupted.limit(500)).scalars())
+        if run_ids:
+            # So the next sweep waits a full period before re-sending these again.
+            session.execute(
+                update(Run)
+                .where(Run.id.in_(run_ids), Run.state == State.QUEUED)
+                .values(updated_at=now)
+            )
+    for run_id in run_ids:
+        resend(run_id)
+    return run_ids

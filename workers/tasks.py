@@ -1,0 +1,40 @@
+"""The Celery tasks: thin wrappers that take a run id and call ``workers.execution``."""
+
+from __future__ import annotations
+
+from functools import cache
+
+from celery import shared_task
+
+from wes_gateway import dispatch
+from wes_gateway.db import Database
+from workers import execution
+from workers.celery_app import CANCEL_RUN, POLL_ACTIVE_RUNS, SUBMIT_RUN, SWEEP
+from workers.celery_app import app as celery_app
+
+
+@cache
+def _executor() -> execution.Executor:
+    # Built on first use in each worker process (after any fork), never shared across one.
+    settings = celery_app.conf.wes_gateway_settings
+    return execution.Executor(db=Database(settings.effective_database_url), settings=settings)
+
+
+@shared_task(name=SUBMIT_RUN, acks_late=True)
+def submit_run(run_id: str) -> None:
+    execution.submit(_executor(), run_id)
+
+
+@shared_task(name=CANCEL_RUN, acks_late=True)
+def cancel_run(run_id: str) -> None:
+    execution.cancel(_executor(), run_id)
+
+
+@shared_task(name=POLL_ACTIVE_RUNS, acks_late=True)
+def poll_active_runs() -> int:
+    return execution.poll_active(_executor())
+
+
+@shared_task(name=SWEEP, acks_late=True)
+def sweep() -> list[str]:
+    return execution.sweep(_executor(), lambda run_id: dispatch.submit(celery_app, run_id))
