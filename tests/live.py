@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -100,3 +101,91 @@ def submit_over_http(base: str, headers: dict[str, str], pipeline: str = "nf-cor
     )
     assert response.status_code == 200, response.text
     return response.json()["run_id"]
+
+
+STANDIN = Path(__file__).resolve().parent / "standin" / "nextflow"
+TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED"}
+
+
+def execution_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
+    """Settings for a gateway that really runs things, with short intervals for tests."""
+    settings = {
+        "WES_GATEWAY_NEXTFLOW": str(STANDIN),
+        "WES_GATEWAY_POLL_INTERVAL": "0.3",
+        "WES_GATEWAY_SWEEP_INTERVAL": "1",
+        "WES_GATEWAY_REQUEUE_AFTER": "3",
+        "WES_GATEWAY_SUBMIT_STALE_AFTER": "3",
+        "WES_GATEWAY_CANCEL_GRACE": "3",
+    }
+    return cli_env(data_dir, database_url, **{**settings, **extra})
+
+
+class Client:
+    """A WES client of a live gateway."""
+
+    def __init__(self, base: str, token: str) -> None:
+        self.base = f"{base}/ga4gh/wes/v1"
+        self.headers = {"Authorization": f"Bearer {token}"}
+
+    def submit(self, pipeline: str = "nf-core/demo", **params) -> str:
+        response = httpx.post(
+            f"{self.base}/runs",
+            headers=self.headers,
+            files={
+                "workflow_type": (None, "NFL"),
+                "workflow_type_version": (None, "DSL2"),
+                "workflow_url": (None, pipeline),
+                "workflow_params": (None, json.dumps(params)),
+            },
+            timeout=30,
+        )
+        assert response.status_code == 200, response.text
+        return response.json()["run_id"]
+
+    def get(self, path: str) -> httpx.Response:
+        return httpx.get(f"{self.base}{path}", headers=self.headers, timeout=30)
+
+    def state(self, run_id: str) -> str:
+        return self.get(f"/runs/{run_id}/status").json()["state"]
+
+    def cancel(self, run_id: str) -> httpx.Response:
+        return httpx.post(f"{self.base}/runs/{run_id}/cancel", headers=self.headers, timeout=30)
+
+    def wait(self, run_id: str, states: set[str] | None = None, timeout: float = 60) -> list[str]:
+        """Poll until the run is in one of ``states`` (terminal by default); returns the
+        distinct states seen, in order."""
+        states = states or TERMINAL
+        seen: list[str] = []
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state(run_id)
+            if not seen or seen[-1] != state:
+                seen.append(state)
+            if state in states:
+                return seen
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"run {run_id} still {state} after {timeout}s: {seen}")
+            time.sleep(0.1)
+
+
+def admin_token(process: subprocess.Popen) -> str:
+    return next(line.strip() for line in output_of(process).splitlines() if line.startswith("    "))
+
+
+def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
+    """Another wes-gateway process (a worker, the scheduler), its output in the log dir."""
+    log_path = Path(env["WES_GATEWAY_DATA_DIR"]).parent / f"{args[0]}-{time.time_ns()}.log"
+    return subprocess.Popen(
+        command(*args),
+        env=env,
+        stdout=open(log_path, "w"),
+        stderr=subprocess.STDOUT,  # noqa: SIM115
+    )
+
+
+def group_alive(pid: int) -> bool:
+    try:
+        os.killpg(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -36,8 +36,9 @@ class Runtime:
     @cached_property
     def celery(self) -> Celery:
         """The Celery app this process sends work through (built on first use)."""
-        from workers.celery_app import make_celery
+        from workers.celery_app import ensure_broker_folders, make_celery
 
+        ensure_broker_folders(self.settings)
         return make_celery(self.settings)
 
     def run_dir(self, run_id: str) -> Path:

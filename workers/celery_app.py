@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from celery import Celery
+from celery import Celery, signals
 
 from wes_gateway.config import Settings
 
@@ -23,14 +23,18 @@ def broker_folder(settings: Settings) -> Path:
     return (settings.data_dir / "broker").resolve()
 
 
+def ensure_broker_folders(settings: Settings) -> None:
+    if not settings.broker_url:
+        for sub in ("queue", "control"):
+            (broker_folder(settings) / sub).mkdir(parents=True, exist_ok=True)
+
+
 def _broker(settings: Settings) -> tuple[str, dict]:
     if settings.broker_url:
         return settings.broker_url, {}
     # The embedded default needs no server: kombu's filesystem transport, one folder of
     # message files that every process on this host shares.
     folder = broker_folder(settings)
-    for sub in ("queue", "control"):
-        (folder / sub).mkdir(parents=True, exist_ok=True)
     return "filesystem://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
@@ -77,6 +81,12 @@ def make_celery(settings: Settings | None = None) -> Celery:
     )
     app.conf.wes_gateway_settings = settings
     return app
+
+
+@signals.worker_init.connect
+@signals.beat_init.connect
+def _prepare_broker(sender=None, **_kwargs) -> None:
+    ensure_broker_folders(sender.app.conf.wes_gateway_settings)
 
 
 app = make_celery()

@@ -1,0 +1,184 @@
+"""End to end with real processes: `wes-gateway serve` (worker and scheduler included),
+a WES client, and the Nextflow stand-in as the engine."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import pytest
+
+from tests.live import (
+    Client,
+    admin_token,
+    execution_env,
+    group_alive,
+    serve,
+    start,
+)
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def gateway(tmp_path):
+    env = execution_env(tmp_path / "data")
+    with serve(env) as (base, process):
+        yield Client(base, admin_token(process)), env
+
+
+def _wait_for_console(client, run_id: str, text: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while text not in client.get(f"/runs/{run_id}/stdout").text:
+        assert time.monotonic() < deadline, f"{text!r} never appeared in the console"
+        time.sleep(0.1)
+
+
+def _head_pid(env, run_id: str) -> int:
+    path = f"{env['WES_GATEWAY_DATA_DIR']}/runs/{run_id}/head.pid"
+    return int(open(path).read())
+
+
+def test_run_completes_with_its_console_output(gateway):
+    client, _ = gateway
+    run_id = client.submit(standin_tasks=3, standin_task_seconds=0.3)
+    seen = client.wait(run_id)
+    assert seen[-1] == "COMPLETE", seen
+    assert "RUNNING" in seen
+    log = client.get(f"/runs/{run_id}").json()
+    run_log = log["run_log"]
+    assert run_log["exit_code"] == 0
+    assert run_log["start_time"] and run_log["end_time"]
+    assert run_log["cmd"][run_log["cmd"].index("run") + 1] == "nf-core/demo"
+    console = client.get(f"/runs/{run_id}/stdout").text
+    assert "N E X T F L O W" in console and "Succeeded   : 3" in console
+    assert "Submitted process > STANDIN_TASK (3)" in console
+    assert "Execution complete" in client.get(f"/runs/{run_id}/stderr").text
+
+
+def test_failing_pipeline_is_an_executor_error(gateway):
+    client, _ = gateway
+    run_id = client.submit(standin_fail=2)
+    assert client.wait(run_id)[-1] == "EXECUTOR_ERROR"
+    log = client.get(f"/runs/{run_id}").json()["run_log"]
+    assert log["exit_code"] == 1
+    assert "terminated with an error exit status (1)" in client.get(f"/runs/{run_id}/stdout").text
+
+
+def test_a_crashing_head_job_reports_its_exit_code(gateway):
+    client, _ = gateway
+    run_id = client.submit(standin_exit=3)
+    assert client.wait(run_id)[-1] == "EXECUTOR_ERROR"
+    assert client.get(f"/runs/{run_id}").json()["run_log"]["exit_code"] == 3
+
+
+def test_missing_nextflow_is_a_system_error(tmp_path):
+    env = execution_env(tmp_path / "data", WES_GATEWAY_NEXTFLOW="/nonexistent/nextflow")
+    with serve(env) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit()
+        assert client.wait(run_id)[-1] == "SYSTEM_ERROR"
+        log = client.get(f"/runs/{run_id}").json()["run_log"]
+        assert any(
+            "/nonexistent/nextflow" in line and "not found" in line for line in log["system_logs"]
+        ), log
+
+
+def test_log_is_readable_while_the_run_is_going(gateway):
+    client, env = gateway
+    run_id = client.submit(standin_hang="true", standin_lines=5)
+    client.wait(run_id, {"RUNNING"})
+    _wait_for_console(client, run_id, "Submitted process > STANDIN_TASK (3)")
+    assert "standin console line 4" in client.get(f"/runs/{run_id}/stdout").text
+    client.cancel(run_id)
+    client.wait(run_id)
+
+
+def test_cancel_a_hanging_run(gateway):
+    client, env = gateway
+    run_id = client.submit(standin_hang="true")
+    client.wait(run_id, {"RUNNING"})
+    _wait_for_console(client, run_id, "Submitted process > STANDIN_TASK (3)")
+    pid = _head_pid(env, run_id)
+    assert group_alive(pid)
+    assert client.cancel(run_id).status_code == 200
+    assert client.state(run_id) == "CANCELING"
+    seen = client.wait(run_id, timeout=30)
+    assert seen[-1] == "CANCELED", seen
+    deadline = time.monotonic() + 10
+    while group_alive(pid):
+        assert time.monotonic() < deadline, "the head job's process group is still alive"
+        time.sleep(0.1)
+    assert "Killing running tasks" in client.get(f"/runs/{run_id}/stdout").text
+
+
+def test_a_job_that_ignores_sigterm_is_killed_after_the_grace(gateway):
+    client, env = gateway
+    run_id = client.submit(standin_hang="true")
+    client.wait(run_id, {"RUNNING"})
+    pid = _head_pid(env, run_id)
+    # A stopped process group cannot act on SIGTERM; only the SIGKILL after the grace
+    # period ends it.
+    os.killpg(pid, signal.SIGSTOP)
+    client.cancel(run_id)
+    seen = client.wait(run_id, timeout=30)
+    assert seen[-1] == "CANCELED"
+    deadline = time.monotonic() + 10
+    while group_alive(pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+
+
+def test_restart_with_runs_in_flight(tmp_path):
+    env = execution_env(tmp_path / "data")
+    with serve(env) as (base, process):
+        token = admin_token(process)
+        client = Client(base, token)
+        runs = [client.submit(standin_tasks=3, standin_task_seconds=1.5) for _ in range(3)]
+        for run_id in runs:
+            client.wait(run_id, {"RUNNING"})
+        pids = [_head_pid(env, run_id) for run_id in runs]
+    # The server, its worker and its scheduler are gone; the head jobs are not.
+    assert all(group_alive(pid) for pid in pids)
+    with serve(env) as (base, _process):
+        client = Client(base, token)
+        for run_id in runs:
+            assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
+
+
+def test_kill_the_worker_while_runs_execute(tmp_path):
+    env = execution_env(tmp_path / "data", WES_GATEWAY_EMBEDDED_WORKER="false")
+    with serve(env) as (base, process):
+        client = Client(base, admin_token(process))
+        worker = start("worker", "--concurrency", "2", env=env)
+        scheduler = start("beat", env=env)
+        try:
+            runs = [client.submit(standin_tasks=2, standin_task_seconds=1) for _ in range(4)]
+            client.wait(runs[0], {"RUNNING"})
+            worker.send_signal(signal.SIGKILL)
+            worker.wait()
+            runs += [client.submit(standin_tasks=1) for _ in range(2)]  # queued meanwhile
+            worker = start("worker", "--concurrency", "2", env=env)
+            for run_id in runs:
+                assert client.wait(run_id, timeout=90)[-1] == "COMPLETE", run_id
+        finally:
+            for child in (worker, scheduler):
+                child.kill()
+                child.wait()
+
+
+def test_fifty_runs_through_one_worker_slot(tmp_path):
+    env = execution_env(tmp_path / "data", WES_GATEWAY_EMBEDDED_WORKER="false")
+    with serve(env) as (base, process):
+        client = Client(base, admin_token(process))
+        worker = start("worker", "--concurrency", "1", env=env)
+        scheduler = start("beat", env=env)
+        try:
+            runs = [client.submit(standin_tasks=1, standin_task_seconds=2) for _ in range(50)]
+            for run_id in runs:
+                assert client.wait(run_id, timeout=120)[-1] == "COMPLETE", run_id
+        finally:
+            for child in (worker, scheduler):
+                child.kill()
+                child.wait()
