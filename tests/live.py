@@ -183,9 +183,17 @@ def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def group_alive(pid: int) -> bool:
-    try:
-        os.killpg(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs (zombies, ended but not yet reaped by
+    their parent, do not count)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
+            return True
+    return False

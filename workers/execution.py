@@ -193,9 +193,10 @@ def poll_active(executor: Executor) -> int:
 def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None:
     if not report.finished:
         if row.state is State.CANCELING:
+            # Ask again each poll (a stop that lands while the job is still starting can be
+            # lost), and kill it once the grace period is over.
             overdue = _now() - row.updated_at > timedelta(seconds=executor.settings.cancel_grace)
-            if overdue:
-                backend.cancel(row.backend_handle, force=True)
+            backend.cancel(row.backend_handle, force=overdue)
             return
         target = STATE_OF[report.status]
         if row.state in (State.INITIALIZING, State.UNKNOWN) and target is State.RUNNING:
@@ -232,10 +233,20 @@ def cancel(executor: Executor, run_id: str) -> None:
 def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
     """Re-send the submit of runs no worker took: QUEUED for longer than
     ``requeue_after`` (a lost message) and INITIALIZING without a job for longer than
-    ``submit_stale_after`` (a worker died mid-submit). Returns their ids."""
+    ``submit_stale_after`` (a worker died mid-submit). Returns their ids. Also settles
+    runs cancelled while such a submit was under way."""
     settings = executor.settings
     now = _now()
     with executor.db.session() as session:
+        unstarted_cancels = list(
+            session.execute(
+                select(Run.id).where(
+                    Run.state == State.CANCELING,
+                    Run.backend_handle.is_(None),
+                    Run.updated_at < now - timedelta(seconds=settings.submit_stale_after),
+                )
+            ).scalars()
+        )
         queued = select(Run.id).where(
             Run.state == State.QUEUED,
             Run.updated_at < now - timedelta(seconds=settings.requeue_after),
@@ -254,6 +265,35 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
                 .where(Run.id.in_(run_ids), Run.state == State.QUEUED)
                 .values(updated_at=now)
             )
+    for run_id in unstarted_cancels:
+        _settle_unstarted_cancel(executor, run_id)
     for run_id in run_ids:
         resend(run_id)
     return run_ids
+
+
+def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:
+    """A run cancelled while its submit was interrupted: stop the job that submit may
+    have started (the poll then finishes it), or, if there is none, it is cancelled."""
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        platform, config = _compute_env(session, run)
+        snap = snapshot(run, executor.run_dir(run_id))
+    backend = executor.backend(platform, config)
+    handle = backend.find(snap)
+    with executor.db.session() as session:
+        if handle is None:
+            transition(
+                session,
+                run_id,
+                State.CANCELED,
+                "cancelled before its head job started",
+                allowed_from={State.CANCELING},
+            )
+            return
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.backend_handle.is_(None))
+            .values(backend_handle=handle)
+        )
+    backend.cancel(handle)

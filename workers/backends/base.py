@@ -100,6 +100,10 @@ class Backend(abc.ABC):
         submit must never start a second). Raises SubmitError when it cannot start."""
 
     @abc.abstractmethod
+    def find(self, run: RunSnapshot) -> str | None:
+        """The handle of a head job already started for this run, if there is one."""
+
+    @abc.abstractmethod
     def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
         """Report on many head jobs in as few calls as the platform allows."""
 

@@ -31,17 +31,20 @@ from workers.backends.base import (
 )
 from workers.command import build_command
 
-# $1: pid file, $2: console file, $3: exit file; then the command. The TERM trap keeps the
+# $1: pid file, $2: console file, $3: exit file; then the command. The trap keeps the
 # wrapper alive when the whole group is signalled, so it can still record the exit code
 # of a Nextflow that was asked to stop (a trap with a body is reset in the child, so
-# Nextflow itself still receives the signal).
+# Nextflow itself still receives the signal). A stop that lands before Nextflow exists
+# is remembered and passed on once it does.
 WRAPPER = r"""
+stop=0
+trap 'stop=1' TERM INT HUP
 echo $$ > "$1.tmp" && mv "$1.tmp" "$1"
 out=$2 status=$3
 shift 3
-trap 'true' TERM INT HUP
 "$@" > "$out" 2>&1 < /dev/null &
 child=$!
+[ "$stop" = 1 ] && kill -TERM "$child" 2>/dev/null
 while :; do
   wait "$child"; code=$?
   kill -0 "$child" 2>/dev/null || break
@@ -86,7 +89,7 @@ class LocalBackend(Backend):
             params_file=str(params) if run.params else None,
             config_file=str(config) if run.config_text else None,
         )
-        existing = self._existing_job(run_dir)
+        existing = self.find(run)
         if existing is not None:
             return Submission(handle=existing, command=command, started=True)
         env = {**self.environment, **run.environment, "NXF_ANSI_LOG": "false"}
@@ -124,9 +127,7 @@ class LocalBackend(Backend):
             )
         except OSError as exc:
             raise SubmitError(f"cannot start the head job: {exc}") from exc
-        handle = self._handle(run_dir, process.pid)
-        if handle is None:  # it already finished: still a valid job, told by its files
-            handle = json.dumps({"pid": process.pid, "start": None, "dir": str(run_dir)})
+        handle = self._handle(run, process.pid)
         self._reap_later(process)
         return Submission(handle=handle, command=command, started=True)
 
@@ -146,8 +147,7 @@ class LocalBackend(Backend):
 
     def read_log(self, handle: str, cursor: str | None) -> tuple[list[str], str | None]:
         job = json.loads(handle)
-        run_dir = Path(job["dir"])
-        console = run_files.console_file(run_dir, run_dir.name)
+        console = run_files.console_file(Path(job["dir"]), job["run"])
         offset = int(cursor or 0)
         try:
             with open(console, "rb") as stream:
@@ -161,22 +161,20 @@ class LocalBackend(Backend):
 
     # -- helpers -------------------------------------------------------------------------
 
-    def _handle(self, run_dir: Path, pid: int) -> str | None:
-        start = _process_start(pid)
-        if start is None:
-            return None
-        return json.dumps({"pid": pid, "start": start, "dir": str(run_dir)})
+    @staticmethod
+    def _handle(run: RunSnapshot, pid: int) -> str:
+        """The job's handle: its pid with the process start time (a later process reusing
+        the pid is not mistaken for it; None when it had already ended) and its files."""
+        return json.dumps(
+            {"pid": pid, "start": _process_start(pid), "dir": str(run.run_dir), "run": run.run_id}
+        )
 
-    def _existing_job(self, run_dir: Path) -> str | None:
-        """A head job a previous (interrupted) submit already started for this run."""
+    def find(self, run: RunSnapshot) -> str | None:
         try:
-            pid = int(run_files.pid_file(run_dir).read_text().strip())
+            pid = int(run_files.pid_file(run.run_dir).read_text().strip())
         except (FileNotFoundError, ValueError):
             return None
-        handle = self._handle(run_dir, pid)
-        if handle is None and run_files.exit_file(run_dir).exists():
-            handle = json.dumps({"pid": pid, "start": None, "dir": str(run_dir)})
-        return handle
+        return self._handle(run, pid)
 
     @staticmethod
     def _alive(job: dict) -> bool:

@@ -1,0 +1,258 @@
+"""The worker side, called as plain functions on the real database with real head jobs
+(the Nextflow stand-in): the command builder, the local backend, and the submit /
+poll / cancel / sweep logic under interruptions."""
+
+from __future__ import annotations
+
+import json
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from sqlalchemy import update
+
+from tests.conftest import submit as submit_over_wes
+from tests.live import STANDIN, group_alive
+from wes_gateway.errors import InvalidField
+from wes_gateway.models import Run
+from wes_gateway.states import State, transition
+from workers import execution
+from workers.backends import UnknownPlatform, backend_class
+from workers.backends.base import BackendStatus, RunSnapshot
+from workers.backends.local import LocalBackend
+from workers.command import build_command
+
+
+def _snapshot(tmp_path: Path, **fields) -> RunSnapshot:
+    return RunSnapshot(
+        run_id="R" * 14,
+        pipeline="nf-core/demo",
+        pipeline_is_local=False,
+        run_dir=tmp_path,
+        **fields,
+    )
+
+
+def test_command_is_an_argv_with_every_option(tmp_path):
+    run = _snapshot(
+        tmp_path,
+        revision="3.14.0",
+        profile="test,docker",
+        entry="MAIN",
+        main_script="flows/main.nf",
+        resume="5f2b8c1e-0d0a-4c7e-9b1f-3e2d1c0b9a88",
+        latest=True,
+        run_name="happy_turing",
+        tower_url="http://gw/api",
+    )
+    argv = build_command(
+        run, log_file="/r/nf.log", params_file="/r/params.json", config_file="/r/nextflow.config"
+    )
+    assert argv == [
+        "nextflow",
+        "-log",
+        "/r/nf.log",
+        "-c",
+        "/r/nextflow.config",
+        "run",
+        "nf-core/demo",
+        "-name",
+        "happy_turing",
+        "-r",
+        "3.14.0",
+        "-profile",
+        "test,docker",
+        "-params-file",
+        "/r/params.json",
+        "-main-script",
+        "flows/main.nf",
+        "-entry",
+        "MAIN",
+        "-resume",
+        "5f2b8c1e-0d0a-4c7e-9b1f-3e2d1c0b9a88",
+        "-latest",
+        "-with-tower",
+        "http://gw/api",
+        "-ansi-log",
+        "false",
+    ]
+    assert build_command(_snapshot(tmp_path, resume="true"))[-4:] == [
+        "nf-core/demo",
+        "-resume",
+        "-ansi-log",
+        "false",
+    ]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"revision": "--foo"},
+        {"profile": "a b"},
+        {"entry": "$(x)"},
+        {"pipeline": "file:///etc"},
+        {"pipeline": "-x"},
+        {"main_script": "../up.nf"},
+    ],
+)
+def test_command_refuses_unsafe_values(tmp_path, fields):
+    run = _snapshot(tmp_path, **{k: v for k, v in fields.items() if k != "pipeline"})
+    if "pipeline" in fields:
+        run = RunSnapshot(
+            run_id="R" * 14, pipeline=fields["pipeline"], pipeline_is_local=False, run_dir=tmp_path
+        )
+    with pytest.raises(InvalidField):
+        build_command(run)
+
+
+def test_registry_picks_by_platform():
+    assert backend_class(None) is LocalBackend
+    assert backend_class("local-platform") is LocalBackend
+    with pytest.raises(UnknownPlatform):
+        backend_class("mainframe")
+
+
+def test_local_backend_runs_polls_and_reads_the_log(tmp_path):
+    backend = LocalBackend(nextflow=str(STANDIN))
+    run = _snapshot(tmp_path / "run", params={"standin_tasks": 2, "standin_task_seconds": 0.5})
+    submission = backend.submit(run)
+    assert submission.started
+    assert submission.command[0] == str(STANDIN)
+    assert json.loads((tmp_path / "run" / "params.json").read_text())["standin_tasks"] == 2
+    assert backend.poll([submission.handle])[submission.handle].status is BackendStatus.RUNNING
+    deadline = time.monotonic() + 20
+    while not (report := backend.poll([submission.handle])[submission.handle]).finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert report.status is BackendStatus.SUCCEEDED and report.exit_code == 0
+    lines, cursor = backend.read_log(submission.handle, None)
+    assert lines[0].startswith("N E X T F L O W") and lines[-1] == "Succeeded   : 2"
+    assert backend.read_log(submission.handle, cursor) == ([], cursor)
+    assert not backend.cancel(submission.handle)  # nothing left to stop
+
+
+def test_a_vanished_head_job_is_a_system_failure(tmp_path):
+    backend = LocalBackend(nextflow=str(STANDIN))
+    submission = backend.submit(_snapshot(tmp_path / "run", params={"standin_hang": "true"}))
+    pid = json.loads(submission.handle)["pid"]
+    assert backend.cancel(submission.handle, force=True)  # SIGKILL: no exit code written
+    deadline = time.monotonic() + 10
+    while group_alive(pid):
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+    report = backend.poll([submission.handle])[submission.handle]
+    assert report.status is BackendStatus.SYSTEM_FAILED
+    assert "without reporting an exit code" in report.message
+
+
+@pytest.fixture
+def executor(db, settings):
+    worker_settings = settings.model_copy(
+        update={
+            "nextflow": str(STANDIN),
+            "submit_stale_after": 0.0,
+            "requeue_after": 0.0,
+            "cancel_grace": 5.0,
+        }
+    )
+    return execution.Executor(db=db, settings=worker_settings)
+
+
+def test_interrupted_submit_is_taken_over_without_a_second_job(client, alice, db, executor):
+    run_id = submit_over_wes(client, alice, workflow_params='{"standin_task_seconds": 1}')
+    # A worker claims the run and starts its head job, then dies before storing the handle.
+    with db.session() as session:
+        transition(session, run_id, State.INITIALIZING, "worker 1", allowed_from={State.QUEUED})
+        run = session.get(Run, run_id)
+        first = LocalBackend(nextflow=str(STANDIN)).submit(
+            execution.snapshot(run, executor.run_dir(run_id))
+        )
+    # The sweeper re-sends it; another worker's submit adopts the running job.
+    assert execution.sweep(executor, lambda _: None) == [run_id]
+    execution.submit(executor, run_id)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert json.loads(run.backend_handle)["pid"] == json.loads(first.handle)["pid"]
+        assert run.state is State.RUNNING
+    console = Path(executor.run_dir(run_id)) / f"nf-{run_id}.txt"
+    deadline = time.monotonic() + 20
+    while execution.poll_active(executor):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    assert (
+        client.get(f"/ga4gh/wes/v1/runs/{run_id}/status", headers=alice).json()["state"]
+        == "COMPLETE"
+    )
+    assert console.read_text().count("Launching") == 1
+
+
+def test_a_repeated_submit_does_nothing(client, alice, db, executor):
+    run_id = submit_over_wes(client, alice)
+    execution.submit(executor, run_id)
+    with db.session() as session:
+        handle = session.get(Run, run_id).backend_handle
+    execution.submit(executor, run_id)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert run.backend_handle == handle and run.submit_attempts == 1
+    while execution.poll_active(executor):
+        time.sleep(0.2)
+
+
+@pytest.mark.parametrize("job_started", [False, True])
+def test_a_run_cancelled_during_an_interrupted_submit(client, alice, db, executor, job_started):
+    run_id = submit_over_wes(client, alice, workflow_params='{"standin_hang": "true"}')
+    with db.session() as session:
+        transition(session, run_id, State.INITIALIZING, "claimed", allowed_from={State.QUEUED})
+        run = session.get(Run, run_id)
+        if job_started:  # the submit got as far as starting the head job, then died
+            pid = json.loads(
+                LocalBackend(nextflow=str(STANDIN))
+                .submit(execution.snapshot(run, executor.run_dir(run_id)))
+                .handle
+            )["pid"]
+        transition(session, run_id, State.CANCELING, "cancelled by alice")
+    execution.sweep(executor, lambda _: None)
+    deadline = time.monotonic() + 20
+    while execution.poll_active(executor):
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    with db.session() as session:
+        assert session.get(Run, run_id).state is State.CANCELED
+    if job_started:
+        while group_alive(pid):
+            assert time.monotonic() < deadline
+            time.sleep(0.1)
+
+
+def test_submit_failure_is_a_system_error(client, alice, db, executor):
+    run_id = submit_over_wes(client, alice)
+    broken = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"nextflow": "/no/such/nextflow"})
+    )
+    execution.submit(broken, run_id)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert run.state is State.SYSTEM_ERROR
+        assert "'/no/such/nextflow' was not found" in run.error_message
+
+
+def test_sweep_resends_only_stale_queued_runs(client, alice, db, executor):
+    fresh = submit_over_wes(client, alice)
+    stale = submit_over_wes(client, alice)
+    with db.session() as session:
+        session.execute(
+            update(Run)
+            .where(Run.id == stale)
+            .values(updated_at=datetime.now(UTC) - timedelta(minutes=5))
+        )
+    patient = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"requeue_after": 60.0})
+    )
+    resent: list[str] = []
+    assert execution.sweep(patient, resent.append) == [stale]
+    assert resent == [stale]
+    assert fresh not in resent
+    # Re-sending restarts its clock: the next sweep leaves it alone.
+    assert execution.sweep(patient, resent.append) == []
