@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -31,27 +32,38 @@ WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"
 
 
-@pytest.fixture(scope="session")
-def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    configured = os.environ.get(TEST_DATABASE_ENV)
-    if not configured:
-        url = f"sqlite:///{tmp_path_factory.mktemp('db') / 'test.db'}"
-        migrations.upgrade(url)
-        yield url
-        return
+@contextmanager
+def throwaway_postgres(configured: str) -> Iterator[str]:
+    """A new, empty database on the server of ``configured``, dropped afterwards."""
     base = make_url(configured)
     name = f"wes_gateway_test_{secrets.token_hex(4)}"
     admin = create_engine(base, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    url = base.set(database=name).render_as_string(hide_password=False)
     try:
-        migrations.upgrade(url)
-        yield url
+        yield base.set(database=name).render_as_string(hide_password=False)
     finally:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
         admin.dispose()
+
+
+@contextmanager
+def empty_database(folder: Path) -> Iterator[str]:
+    """An empty database of the suite's kind: SQLite in ``folder``, or PostgreSQL."""
+    configured = os.environ.get(TEST_DATABASE_ENV)
+    if not configured:
+        yield f"sqlite:///{folder / 'test.db'}"
+        return
+    with throwaway_postgres(configured) as url:
+        yield url
+
+
+@pytest.fixture(scope="session")
+def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with empty_database(tmp_path_factory.mktemp("db")) as url:
+        migrations.upgrade(url)
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -108,8 +108,10 @@ TERMINAL = {"COMPLETE", "EXECUTOR_ERROR", "SYSTEM_ERROR", "CANCELED", "PREEMPTED
 
 
 def execution_env(data_dir: Path, database_url: str | None = None, **extra: str) -> dict[str, str]:
-    """Settings for a gateway that really runs things, with short intervals for tests."""
+    """Settings for a gateway that really runs things, with short intervals for tests, on a
+    queue of its own (a broker server may be shared by several tests)."""
     settings = {
+        "WES_GATEWAY_QUEUE": f"test-{time.time_ns()}",
         "WES_GATEWAY_NEXTFLOW": str(STANDIN),
         "WES_GATEWAY_POLL_INTERVAL": "0.3",
         "WES_GATEWAY_SWEEP_INTERVAL": "1",

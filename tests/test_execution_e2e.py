@@ -1,5 +1,9 @@
 """End to end with real processes: `wes-gateway serve` (worker and scheduler included),
-a WES client, and the Nextflow stand-in as the engine."""
+a WES client, and the Nextflow stand-in as the engine.
+
+Every test runs on the embedded default, and again on each broker server named by
+``WES_GATEWAY_TEST_REDIS_URL`` / ``WES_GATEWAY_TEST_AMQP_URL``; with
+``WES_GATEWAY_TEST_DATABASE_URL`` set, each test gets a fresh PostgreSQL database."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import time
 
 import pytest
 
+from tests.conftest import empty_database
 from tests.live import (
     Client,
     admin_token,
@@ -20,10 +25,31 @@ from tests.live import (
 
 pytestmark = pytest.mark.slow
 
+BROKERS = {"redis": "WES_GATEWAY_TEST_REDIS_URL", "rabbitmq": "WES_GATEWAY_TEST_AMQP_URL"}
+
+
+@pytest.fixture(
+    params=["embedded"] + [name for name, variable in BROKERS.items() if os.environ.get(variable)]
+)
+def backing(request, tmp_path):
+    """Settings naming the broker and the database of one test."""
+    with empty_database(tmp_path) as database_url:
+        extra = {}
+        if not database_url.startswith("sqlite"):
+            extra["WES_GATEWAY_DATABASE_URL"] = database_url
+        if request.param != "embedded":
+            extra["WES_GATEWAY_BROKER_URL"] = os.environ[BROKERS[request.param]]
+            extra["WES_GATEWAY_EMBEDDED_WORKER"] = "true"
+        yield extra
+
+
+def _env(tmp_path, backing, **extra):
+    return execution_env(tmp_path / "data", **{**backing, **extra})
+
 
 @pytest.fixture
-def gateway(tmp_path):
-    env = execution_env(tmp_path / "data")
+def gateway(tmp_path, backing):
+    env = _env(tmp_path, backing)
     with serve(env) as (base, process):
         yield Client(base, admin_token(process)), env
 
@@ -73,8 +99,8 @@ def test_a_crashing_head_job_reports_its_exit_code(gateway):
     assert client.get(f"/runs/{run_id}").json()["run_log"]["exit_code"] == 3
 
 
-def test_missing_nextflow_is_a_system_error(tmp_path):
-    env = execution_env(tmp_path / "data", WES_GATEWAY_NEXTFLOW="/nonexistent/nextflow")
+def test_missing_nextflow_is_a_system_error(tmp_path, backing):
+    env = _env(tmp_path, backing, WES_GATEWAY_NEXTFLOW="/nonexistent/nextflow")
     with serve(env) as (base, process):
         client = Client(base, admin_token(process))
         run_id = client.submit()
@@ -130,8 +156,8 @@ def test_a_job_that_ignores_sigterm_is_killed_after_the_grace(gateway):
         time.sleep(0.1)
 
 
-def test_restart_with_runs_in_flight(tmp_path):
-    env = execution_env(tmp_path / "data")
+def test_restart_with_runs_in_flight(tmp_path, backing):
+    env = _env(tmp_path, backing)
     with serve(env) as (base, process):
         token = admin_token(process)
         client = Client(base, token)
@@ -147,8 +173,8 @@ def test_restart_with_runs_in_flight(tmp_path):
             assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
 
 
-def test_kill_the_worker_while_runs_execute(tmp_path):
-    env = execution_env(tmp_path / "data", WES_GATEWAY_EMBEDDED_WORKER="false")
+def test_kill_the_worker_while_runs_execute(tmp_path, backing):
+    env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
     with serve(env) as (base, process):
         client = Client(base, admin_token(process))
         worker = start("worker", "--concurrency", "2", env=env)
@@ -168,8 +194,8 @@ def test_kill_the_worker_while_runs_execute(tmp_path):
                 child.wait()
 
 
-def test_fifty_runs_through_one_worker_slot(tmp_path):
-    env = execution_env(tmp_path / "data", WES_GATEWAY_EMBEDDED_WORKER="false")
+def test_fifty_runs_through_one_worker_slot(tmp_path, backing):
+    env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
     with serve(env) as (base, process):
         client = Client(base, admin_token(process))
         worker = start("worker", "--concurrency", "1", env=env)

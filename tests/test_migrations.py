@@ -9,31 +9,16 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import inspect
 
+from tests import conftest
 from wes_gateway import migrations
 from wes_gateway.db import make_engine
 from wes_gateway.models import Base
 
 
 @pytest.fixture
-def empty_database(tmp_path, database_url):
-    """A database of its own: SQLite here, or the suite's PostgreSQL server."""
-    if database_url.startswith("sqlite"):
-        yield f"sqlite:///{tmp_path / 'migrate.db'}"
-        return
-    from sqlalchemy import create_engine, text
-    from sqlalchemy.engine import make_url
-
-    base = make_url(database_url)
-    name = base.database + "_migrate"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-    try:
-        yield base.set(database=name).render_as_string(hide_password=False)
-    finally:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
-        admin.dispose()
+def empty_database(tmp_path):
+    with conftest.empty_database(tmp_path) as url:
+        yield url
 
 
 def _tables(url: str) -> set[str]:

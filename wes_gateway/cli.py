@@ -80,9 +80,10 @@ def serve(host: str, port: int) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def worker(concurrency: int, loglevel: str) -> None:
     """Run a Celery worker for this service (as many as you like, on any host)."""
-    from workers.celery_app import QUEUE, app
+    from workers.celery_app import app
 
-    _prepared_database(app.conf.wes_gateway_settings).dispose()
+    settings = app.conf.wes_gateway_settings
+    _prepared_database(settings).dispose()
     app.worker_main(
         [
             "worker",
@@ -90,7 +91,7 @@ def worker(concurrency: int, loglevel: str) -> None:
             f"--concurrency={concurrency}",
             "--pool=threads",
             "-Q",
-            QUEUE,
+            settings.queue,
             "-n",
             f"wes-gateway-{os.getpid()}@%h",
             "--without-mingle",

@@ -51,6 +51,10 @@ class Settings(BaseSettings):
         default=1024, description="Largest accepted non-file form part (workflow_params…)."
     )
     max_attachments: int = Field(default=1000, description="Most attachments in one run.")
+    queue: str = Field(
+        default="wes-gateway",
+        description="The broker queue of this deployment (several may share one broker).",
+    )
     embedded_worker: bool | None = Field(
         default=None,
         description="serve starts a worker and the scheduler as children; by default only "

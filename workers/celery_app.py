@@ -16,7 +16,6 @@ SUBMIT_RUN = "workers.tasks.submit_run"
 CANCEL_RUN = "workers.tasks.cancel_run"
 POLL_ACTIVE_RUNS = "workers.tasks.poll_active_runs"
 SWEEP = "workers.tasks.sweep"
-QUEUE = "wes-gateway"
 
 
 def broker_folder(settings: Settings) -> Path:
@@ -57,9 +56,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_acks_late=True,
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
-        task_default_queue=QUEUE,
+        task_default_queue=settings.queue,
         task_routes={
-            name: {"queue": QUEUE} for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP)
+            name: {"queue": settings.queue}
+            for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP)
         },
         # A publish must not hang a request when the broker is down: the sweeper re-sends.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},
