@@ -17,8 +17,10 @@ from tests.conftest import empty_database
 from tests.live import (
     Client,
     admin_token,
+    alive,
     execution_env,
     group_alive,
+    helpers_of,
     serve,
     start,
 )
@@ -161,16 +163,33 @@ def test_restart_with_runs_in_flight(tmp_path, backing):
     with serve(env) as (base, process):
         token = admin_token(process)
         client = Client(base, token)
-        runs = [client.submit(standin_tasks=3, standin_task_seconds=1.5) for _ in range(3)]
+        runs = [client.submit(standin_tasks=3, standin_task_seconds=4) for _ in range(3)]
         for run_id in runs:
             client.wait(run_id, {"RUNNING"})
         pids = [_head_pid(env, run_id) for run_id in runs]
+        helpers = helpers_of(process.pid)
+        assert len(helpers) == 2  # the worker and the scheduler
     # The server, its worker and its scheduler are gone; the head jobs are not.
+    assert not any(alive(pid) for pid in helpers)
     assert all(group_alive(pid) for pid in pids)
     with serve(env) as (base, _process):
         client = Client(base, token)
         for run_id in runs:
             assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
+
+
+@pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_serve_stops_its_worker_and_scheduler(tmp_path, stop):
+    env = execution_env(tmp_path / "data")
+    with serve(env) as (_base, process):
+        helpers = helpers_of(process.pid)
+        assert len(helpers) == 2
+        process.send_signal(stop)
+        assert process.wait(timeout=30) == 0
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in helpers):
+        assert time.monotonic() < deadline, "a helper process outlived serve"
+        time.sleep(0.1)
 
 
 def test_kill_the_worker_while_runs_execute(tmp_path, backing):

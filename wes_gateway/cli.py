@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import sys
 
 import click
@@ -64,6 +65,9 @@ def serve(host: str, port: int) -> None:
         )
     sys.stdout.flush()
     app = create_app(settings)
+    # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again: let that
+    # end the process through Python, so the worker and scheduler are stopped first.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     with supervisor.workers_beside_the_api(settings.runs_embedded_worker):
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
