@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import base64
 import json
+import os
 import signal
 import subprocess
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
@@ -109,3 +113,153 @@ def test_sigterm_stops_the_tasks_and_exits_non_zero(tmp_path):
 
 def test_crash_exit_code(tmp_path):
     assert _run(tmp_path, "run", "nf-core/demo", "--standin_exit", "3").returncode == 3
+
+
+class _Recorder(BaseHTTPRequestHandler):
+    calls: list[tuple[str, str, dict, dict]] = []
+    reply_create: tuple[int, dict] = (200, {"workflowId": "3V5QcabVRPtuSM"})
+
+    def _handle(self):
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])) or b"{}")
+        type(self).calls.append((self.command, self.path, dict(self.headers), body))
+        status, reply = (200, {"status": "OK", "workflowId": "3V5QcabVRPtuSM"})
+        if self.path.startswith("/api/trace/create"):
+            status, reply = type(self).reply_create
+        if "/heartbeat" in self.path:
+            reply = {"message": "OK"}
+        data = json.dumps(reply).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    do_POST = do_PUT = _handle
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def tower_server():
+    _Recorder.calls = []
+    _Recorder.reply_create = (200, {"workflowId": "3V5QcabVRPtuSM"})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{server.server_port}/api", _Recorder
+    server.shutdown()
+
+
+def _tower_run(tmp_path, endpoint, *extra, env=None):
+    return subprocess.run(
+        [str(STANDIN), "run", "nf-core/demo", "-with-tower", endpoint, *extra],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={
+            **os.environ,
+            "TOWER_ACCESS_TOKEN": PAT,
+            "TOWER_WORKFLOW_ID": "3V5QcabVRPtuSM",
+            **(env or {}),
+        },
+    )
+
+
+PAT = base64.b64encode(b'{"tid":"abc"}.0123456789abcdef').decode()
+
+
+def test_with_tower_makes_nextflow_s_calls(tmp_path, tower_server):
+    endpoint, recorder = tower_server
+    result = _tower_run(tmp_path, endpoint, "--standin_tasks", "3")
+    assert result.returncode == 0, result.stdout + result.stderr
+    paths = [(method, path) for method, path, _, _ in recorder.calls]
+    assert paths[0] == ("POST", "/api/trace/create")
+    assert paths[1] == ("PUT", "/api/trace/3V5QcabVRPtuSM/begin")
+    assert paths[-1] == ("PUT", "/api/trace/3V5QcabVRPtuSM/complete")
+    assert ("PUT", "/api/trace/3V5QcabVRPtuSM/progress") in paths
+    _, _, headers, create = recorder.calls[0]
+    assert headers["Authorization"] == f"Bearer {PAT}"
+    assert headers["User-Agent"] == "Nextflow/24.10.4"
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["Traceparent"].startswith("00-")
+    assert set(create) == {
+        "sessionId",
+        "runName",
+        "projectName",
+        "repository",
+        "workflowId",
+        "instant",
+    }
+    assert create["workflowId"] == "3V5QcabVRPtuSM"
+    begin = recorder.calls[1][3]
+    assert begin["towerLaunch"] is True and begin["processNames"] == ["STANDIN_TASK"]
+    assert begin["workflow"]["sessionId"] == create["sessionId"]
+    tasks = {
+        t["taskId"]: t
+        for _, path, _, body in recorder.calls
+        if path.endswith("/progress")
+        for t in body["tasks"]
+    }
+    assert sorted(tasks) == [1, 2, 3]
+    assert all(t["status"] == "COMPLETED" and t["exit"] == 0 for t in tasks.values())
+    complete = recorder.calls[-1][3]
+    assert complete["workflow"]["success"] is True and complete["workflow"]["exitStatus"] == 0
+    assert complete["workflow"]["stats"]["succeedCount"] == 3
+    assert complete["metrics"][0]["process"] == "STANDIN_TASK"
+
+
+def test_legacy_token_goes_as_basic(tmp_path, tower_server):
+    endpoint, recorder = tower_server
+    legacy = "4ffbf1009ebabea77db3d72efefa836dfbb71271"
+    result = _tower_run(tmp_path, endpoint, env={"TOWER_ACCESS_TOKEN": legacy})
+    assert result.returncode == 0
+    assert recorder.calls[0][2]["Authorization"] == (
+        "Basic QHRva2VuOjRmZmJmMTAwOWViYWJlYTc3ZGIzZDcyZWZlZmE4MzZkZmJiNzEyNzE="
+    )
+
+
+def test_a_refused_create_aborts_the_run(tmp_path, tower_server):
+    endpoint, recorder = tower_server
+    recorder.reply_create = (400, {"message": "Unknown workflow launch id=3V5QcabVRPtuSM"})
+    result = _tower_run(tmp_path, endpoint)
+    assert result.returncode == 1
+    assert "Unknown workflow launch id" in result.stdout
+    assert [path for _, path, _, _ in recorder.calls] == ["/api/trace/create"]
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_missing_token_aborts_before_any_call(tmp_path, tower_server):
+    endpoint, recorder = tower_server
+    env = {k: v for k, v in os.environ.items() if k != "TOWER_ACCESS_TOKEN"}
+    result = subprocess.run(
+        [str(STANDIN), "run", "nf-core/demo", "-with-tower", endpoint],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=30,
+    )
+    assert result.returncode == 1
+    assert "access token is required" in result.stdout
+    assert recorder.calls == []
+
+
+def test_failure_and_heartbeat_reach_the_endpoint(tmp_path, tower_server):
+    endpoint, recorder = tower_server
+    result = _tower_run(
+        tmp_path,
+        endpoint,
+        "--standin_fail",
+        "1",
+        "--standin_task_seconds",
+        "3",
+        env={"STANDIN_TOWER_ALIVE_INTERVAL": "0.5"},
+    )
+    assert result.returncode == 1
+    paths = [path for _, path, _, _ in recorder.calls]
+    assert "/api/trace/3V5QcabVRPtuSM/heartbeat" in paths
+    complete = recorder.calls[-1][3]["workflow"]
+    assert complete["success"] is False and complete["exitStatus"] == 1
+    assert "error exit status" in complete["errorMessage"]
