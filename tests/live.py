@@ -174,6 +174,19 @@ def admin_token(process: subprocess.Popen) -> str:
     return next(line.strip() for line in output_of(process).splitlines() if line.startswith("    "))
 
 
+@contextmanager
+def separate_worker(env: dict[str, str], concurrency: int) -> Iterator[list[subprocess.Popen]]:
+    """A worker and the scheduler run apart from serve, killed at the end of the block.
+    Yields the list [worker, scheduler]; a test may replace the worker in it."""
+    children = [start("worker", "--concurrency", str(concurrency), env=env), start("beat", env=env)]
+    try:
+        yield children
+    finally:
+        for child in children:
+            child.kill()
+            child.wait()
+
+
 def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
     """Another wes-gateway process (a worker, the scheduler), its output in the log dir."""
     log_path = Path(env["WES_GATEWAY_DATA_DIR"]).parent / f"{args[0]}-{time.time_ns()}.log"
@@ -185,9 +198,8 @@ def start(*args: str, env: dict[str, str]) -> subprocess.Popen:
     )
 
 
-def group_alive(pgid: int) -> bool:
-    """Whether any process of the group still runs (zombies, ended but not yet reaped by
-    their parent, do not count)."""
+def _processes() -> Iterator[tuple[int, str, int, int, Path]]:
+    """(pid, state, parent pid, process group, /proc entry) of every process."""
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
@@ -196,32 +208,28 @@ def group_alive(pgid: int) -> bool:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[2]) == pgid and fields[0] not in ("Z", "X"):
-            return True
-    return False
+        yield int(entry.name), fields[0], int(fields[1]), int(fields[2]), entry
+
+
+def _running(state: str) -> bool:
+    return state not in ("Z", "X")  # a zombie has ended; it only awaits its parent
+
+
+def group_alive(pgid: int) -> bool:
+    """Whether any process of the group still runs."""
+    return any(group == pgid and _running(state) for _, state, _, group, _ in _processes())
 
 
 def helpers_of(pid: int) -> list[int]:
     """The wes-gateway processes (worker, scheduler) that ``pid`` started and that live."""
     found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        fields = stat[stat.rindex(")") + 2 :].split()
-        if int(fields[1]) == pid and fields[0] not in ("Z", "X"):
+    for child, state, parent, _, entry in _processes():
+        if parent == pid and _running(state):
             with suppress(OSError):
                 if b"wes_gateway" in (entry / "cmdline").read_bytes():
-                    found.append(int(entry.name))
+                    found.append(child)
     return found
 
 
 def alive(pid: int) -> bool:
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return False
-    return stat[stat.rindex(")") + 2 :].split()[0] not in ("Z", "X")
+    return any(child == pid and _running(state) for child, state, _, _, _ in _processes())

@@ -21,6 +21,7 @@ from tests.live import (
     execution_env,
     group_alive,
     helpers_of,
+    separate_worker,
     serve,
     start,
 )
@@ -194,36 +195,22 @@ def test_serve_stops_its_worker_and_scheduler(tmp_path, stop):
 
 def test_kill_the_worker_while_runs_execute(tmp_path, backing):
     env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
-    with serve(env) as (base, process):
+    with serve(env) as (base, process), separate_worker(env, concurrency=2) as children:
         client = Client(base, admin_token(process))
-        worker = start("worker", "--concurrency", "2", env=env)
-        scheduler = start("beat", env=env)
-        try:
-            runs = [client.submit(standin_tasks=2, standin_task_seconds=1) for _ in range(4)]
-            client.wait(runs[0], {"RUNNING"})
-            worker.send_signal(signal.SIGKILL)
-            worker.wait()
-            runs += [client.submit(standin_tasks=1) for _ in range(2)]  # queued meanwhile
-            worker = start("worker", "--concurrency", "2", env=env)
-            for run_id in runs:
-                assert client.wait(run_id, timeout=90)[-1] == "COMPLETE", run_id
-        finally:
-            for child in (worker, scheduler):
-                child.kill()
-                child.wait()
+        runs = [client.submit(standin_tasks=2, standin_task_seconds=1) for _ in range(4)]
+        client.wait(runs[0], {"RUNNING"})
+        children[0].send_signal(signal.SIGKILL)
+        children[0].wait()
+        runs += [client.submit(standin_tasks=1) for _ in range(2)]  # queued meanwhile
+        children[0] = start("worker", "--concurrency", "2", env=env)
+        for run_id in runs:
+            assert client.wait(run_id, timeout=90)[-1] == "COMPLETE", run_id
 
 
 def test_fifty_runs_through_one_worker_slot(tmp_path, backing):
     env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
-    with serve(env) as (base, process):
+    with serve(env) as (base, process), separate_worker(env, concurrency=1):
         client = Client(base, admin_token(process))
-        worker = start("worker", "--concurrency", "1", env=env)
-        scheduler = start("beat", env=env)
-        try:
-            runs = [client.submit(standin_tasks=1, standin_task_seconds=2) for _ in range(50)]
-            for run_id in runs:
-                assert client.wait(run_id, timeout=120)[-1] == "COMPLETE", run_id
-        finally:
-            for child in (worker, scheduler):
-                child.kill()
-                child.wait()
+        runs = [client.submit(standin_tasks=1, standin_task_seconds=2) for _ in range(50)]
+        for run_id in runs:
+            assert client.wait(run_id, timeout=120)[-1] == "COMPLETE", run_id

@@ -53,10 +53,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _compute_env(session, run: Run) -> tuple[str | None, dict]:
-    if run.compute_env_id is None:
-        return None, {}
-    env = session.get(ComputeEnv, run.compute_env_id)
+def _compute_env(session, compute_env_id: str | None) -> tuple[str | None, dict]:
+    """The platform and config of a compute environment; (None, {}) means local."""
+    env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
     if env is None:
         return None, {}
     return env.platform, dict(env.config or {})
@@ -101,7 +100,7 @@ def submit(executor: Executor, run_id: str) -> None:
             update(Run).where(Run.id == run_id).values(submit_attempts=Run.submit_attempts + 1)
         )
         run = session.get(Run, run_id)
-        platform, config = _compute_env(session, run)
+        platform, config = _compute_env(session, run.compute_env_id)
         snap = snapshot(run, executor.run_dir(run_id))
     try:
         submission = executor.backend(platform, config).submit(snap)
@@ -166,14 +165,7 @@ def poll_active(executor: Executor) -> int:
         groups: dict[str | None, list] = defaultdict(list)
         for row in rows:
             groups[row.compute_env_id].append(row)
-        envs = {
-            env_id: (
-                (env.platform, dict(env.config or {}))
-                if env_id and (env := session.get(ComputeEnv, env_id))
-                else (None, {})
-            )
-            for env_id in groups
-        }
+        envs = {env_id: _compute_env(session, env_id) for env_id in groups}
     for env_id, group in groups.items():
         platform, config = envs[env_id]
         backend = executor.backend(platform, config)
@@ -223,7 +215,7 @@ def cancel(executor: Executor, run_id: str) -> None:
         if run is None or run.state is not State.CANCELING:
             return
         handle = run.backend_handle
-        platform, config = _compute_env(session, run)
+        platform, config = _compute_env(session, run.compute_env_id)
     if handle is None:
         return
     if not executor.backend(platform, config).cancel(handle):
@@ -277,7 +269,7 @@ def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:
     have started (the poll then finishes it), or, if there is none, it is cancelled."""
     with executor.db.session() as session:
         run = session.get(Run, run_id)
-        platform, config = _compute_env(session, run)
+        platform, config = _compute_env(session, run.compute_env_id)
         snap = snapshot(run, executor.run_dir(run_id))
     backend = executor.backend(platform, config)
     handle = backend.find(snap)
