@@ -42,9 +42,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve(env: dict[str, str], *, timeout: float = 60) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start ``wes-gateway serve`` on a free port; yields (base URL, process)."""
-    port = free_port()
+def serve(
+    env: dict[str, str], *, timeout: float = 60, port: int | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Start ``wes-gateway serve`` (on a free port unless given); yields (base URL, process)."""
+    port = port or free_port()
     log_path = Path(env["WES_GATEWAY_DATA_DIR"]).parent / f"serve-{port}.log"
     log = open(log_path, "w+")  # noqa: SIM115 - closed when the server stops
     process = subprocess.Popen(

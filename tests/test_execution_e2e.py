@@ -84,6 +84,12 @@ def test_run_completes_with_its_console_output(gateway):
     assert "N E X T F L O W" in console and "Succeeded   : 3" in console
     assert "Submitted process > STANDIN_TASK (3)" in console
     assert "Execution complete" in client.get(f"/runs/{run_id}/stderr").text
+    # The head job reported to the trace endpoints (-with-tower): its tasks and run name.
+    tasks = client.get(f"/runs/{run_id}/tasks").json()["task_logs"]
+    assert [task["name"] for task in tasks] == [f"STANDIN_TASK ({n})" for n in (1, 2, 3)]
+    assert all(task["exit_code"] == 0 for task in tasks)
+    assert f"[{run_log['name']}] DSL2" in console  # the name nextflow gave the run
+    assert "-with-tower" in run_log["cmd"]
 
 
 def test_failing_pipeline_is_an_executor_error(gateway):
@@ -167,13 +173,15 @@ def test_restart_with_runs_in_flight(tmp_path, backing):
         runs = [client.submit(standin_tasks=3, standin_task_seconds=4) for _ in range(3)]
         for run_id in runs:
             client.wait(run_id, {"RUNNING"})
+            _wait_for_console(client, run_id, "Submitted process > STANDIN_TASK (1)")
         pids = [_head_pid(env, run_id) for run_id in runs]
         helpers = helpers_of(process.pid)
         assert len(helpers) == 2  # the worker and the scheduler
     # The server, its worker and its scheduler are gone; the head jobs are not.
     assert not any(alive(pid) for pid in helpers)
     assert all(group_alive(pid) for pid in pids)
-    with serve(env) as (base, _process):
+    port = int(base.rsplit(":", 1)[1])  # back at the address the head jobs report to
+    with serve(env, port=port) as (base, _process):
         client = Client(base, token)
         for run_id in runs:
             assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"

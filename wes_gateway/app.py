@@ -16,7 +16,8 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
 from wes_gateway import errors, validation
-from wes_gateway.api import WES_BASE_PATH
+from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH
+from wes_gateway.api import tower as tower_handlers
 from wes_gateway.api import wes as wes_handlers
 from wes_gateway.config import Settings
 from wes_gateway.runtime import EXTENSION_KEY, Runtime, close_request_session
@@ -90,6 +91,15 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         base_path=WES_BASE_PATH,
         name="wes",
         resolver=_resolver(wes_handlers),
+        validate_responses=settings.validate_responses,
+        swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
+    )
+    app.add_api(
+        "tower.openapi.yaml",
+        base_path=TOWER_BASE_PATH,
+        name="tower",
+        resolver=_resolver(tower_handlers),
+        pythonic_params=True,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )

@@ -68,7 +68,10 @@ def serve(host: str, port: int) -> None:
     # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again: let that
     # end the process through Python, so the worker and scheduler are stopped first.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    with supervisor.workers_beside_the_api(settings.runs_embedded_worker):
+    # Head jobs the worker child starts report to this server (-with-tower).
+    reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
+    trace_url = settings.public_url or f"http://{reachable}:{port}"
+    with supervisor.workers_beside_the_api(settings.runs_embedded_worker, public_url=trace_url):
         uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
 
 

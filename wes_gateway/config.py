@@ -69,6 +69,10 @@ class Settings(BaseSettings):
         default=60.0,
         description="An interrupted submit (INITIALIZING with no job) is retried after this.",
     )
+    trace_timeout: float = Field(
+        default=190.0,
+        description="A traced run not polled by us that is silent this long becomes UNKNOWN.",
+    )
     cancel_grace: float = Field(
         default=30.0, description="Seconds a cancelled head job has to stop before SIGKILL."
     )

@@ -49,7 +49,7 @@ def page_size_or_default(page_size: int | None) -> int:
     return min(page_size, MAX_PAGE_SIZE)
 
 
-def _visible(query: Select, principal: Principal) -> Select:
+def visible(query: Select, principal: Principal) -> Select:
     if principal.run_id is not None:
         return query.where(Run.id == principal.run_id)
     if principal.is_admin:
@@ -59,7 +59,7 @@ def _visible(query: Select, principal: Principal) -> Select:
 
 def get_run(session: Session, principal: Principal, run_id: str) -> Run:
     run = session.execute(
-        _visible(select(Run).where(Run.id == run_id), principal)
+        visible(select(Run).where(Run.id == run_id), principal)
     ).scalar_one_or_none()
     if run is None:
         raise NotFound(f"run {run_id!r} not found")
@@ -151,7 +151,7 @@ def list_runs(
     through sort before its cursor, so they never shift, repeat or hide older runs."""
     size = page_size_or_default(page_size)
     scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
-    query = _visible(select(*SUMMARY_COLUMNS), principal)
+    query = visible(select(*SUMMARY_COLUMNS), principal)
     if page_token:
         created, run_id = decode_page_token(signing_key, scope, page_token)
         query = query.where(tuple_(Run.created_at, Run.id) < tuple_(_as_datetime(created), run_id))

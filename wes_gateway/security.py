@@ -28,6 +28,13 @@ async def bearer_info(token: str, request: Any) -> dict[str, Any] | None:
     return await run_in_threadpool(_principal_claims, runtime, token)
 
 
+async def basic_info(username: str, password: str, request: Any) -> dict[str, Any] | None:
+    """Connexion's basic check: Nextflow sends a legacy token as user ``@token``."""
+    if username != "@token":
+        return None
+    return await bearer_info(password, request)
+
+
 class RuntimeMiddleware:
     """Puts the runtime into every request's scope, where the security checks find it."""
 

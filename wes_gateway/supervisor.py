@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import ctypes
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -22,9 +23,9 @@ def _die_with_parent() -> None:
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def start(*args: str) -> subprocess.Popen:
+def start(*args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
     return subprocess.Popen(
-        [sys.executable, "-m", "wes_gateway", *args], preexec_fn=_die_with_parent
+        [sys.executable, "-m", "wes_gateway", *args], preexec_fn=_die_with_parent, env=env
     )
 
 
@@ -42,10 +43,12 @@ def stop(processes: list[subprocess.Popen], grace: float = 20.0) -> None:
 
 
 @contextmanager
-def workers_beside_the_api(enabled: bool):
-    """Run a worker and the scheduler for as long as the block runs (if ``enabled``)."""
+def workers_beside_the_api(enabled: bool, public_url: str):
+    """Run a worker and the scheduler for as long as the block runs (if ``enabled``); the
+    worker tells head jobs to report to ``public_url``."""
     quiet = ("--loglevel", "WARNING")  # the API's access log is enough on a terminal
-    children = [start("worker", *quiet), start("beat", *quiet)] if enabled else []
+    env = {**os.environ, "WES_GATEWAY_PUBLIC_URL": public_url}
+    children = [start("worker", *quiet, env=env), start("beat", *quiet, env=env)] if enabled else []
     try:
         yield children
     finally:

@@ -12,16 +12,16 @@ import logging
 import shlex
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from sqlalchemy import select, update
 
-from wes_gateway import run_files
+from wes_gateway import auth, run_files
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
-from wes_gateway.models import ComputeEnv, Run
+from wes_gateway.models import ComputeEnv, Run, User
 from wes_gateway.states import State, transition
 from workers.backends import make_backend
 from workers.backends.base import STATE_OF, Backend, JobReport, RunSnapshot, SubmitError
@@ -101,7 +101,7 @@ def submit(executor: Executor, run_id: str) -> None:
         )
         run = session.get(Run, run_id)
         platform, config = _compute_env(session, run.compute_env_id)
-        snap = snapshot(run, executor.run_dir(run_id))
+        snap = _traced(session, executor.settings, run, snapshot(run, executor.run_dir(run_id)))
     try:
         submission = executor.backend(platform, config).submit(snap)
     except SubmitError as exc:
@@ -128,6 +128,17 @@ def submit(executor: Executor, run_id: str) -> None:
     if cancelled_meanwhile:
         executor.backend(platform, config).cancel(submission.handle)
     log.info("run %s submitted: %s", run_id, submission.handle)
+
+
+def _traced(session, settings: Settings, run: Run, snap: RunSnapshot) -> RunSnapshot:
+    """The head job reports to us (-with-tower) with a token good for this run only, when
+    we know the URL it can reach us at."""
+    if not settings.public_url:
+        log.warning("run %s: WES_GATEWAY_PUBLIC_URL is unset, so it runs untraced", run.id)
+        return snap
+    owner = session.get(User, run.owner_id)
+    _, token = auth.create_token(session, owner, run_id=run.id, description="head job token")
+    return replace(snap, tower_url=settings.public_url.rstrip("/") + "/api", tower_token=token)
 
 
 def _take_over_stale_submit(session, settings: Settings, run_id: str) -> bool:
@@ -241,10 +252,12 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
         )
         queued = select(Run.id).where(
             Run.state == State.QUEUED,
+            Run.source != "trace",
             Run.updated_at < now - timedelta(seconds=settings.requeue_after),
         )
         interrupted = select(Run.id).where(
             Run.state == State.INITIALIZING,
+            Run.source != "trace",
             Run.backend_handle.is_(None),
             Run.updated_at < now - timedelta(seconds=settings.submit_stale_after),
         )
@@ -257,11 +270,32 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
                 .where(Run.id.in_(run_ids), Run.state == State.QUEUED)
                 .values(updated_at=now)
             )
+    _time_out_silent_runs(executor)
     for run_id in unstarted_cancels:
         _settle_unstarted_cancel(executor, run_id)
     for run_id in run_ids:
         resend(run_id)
     return run_ids
+
+
+def _time_out_silent_runs(executor: Executor) -> None:
+    """A run only its trace tells us about (no job of ours to poll) that has been silent
+    for ``trace_timeout`` becomes UNKNOWN; its next report brings it back."""
+    silent_since = _now() - timedelta(seconds=executor.settings.trace_timeout)
+    with executor.db.session() as session:
+        run_ids = (
+            session.execute(
+                select(Run.id).where(
+                    Run.state.in_((State.RUNNING, State.PAUSED, State.INITIALIZING)),
+                    Run.backend_handle.is_(None),
+                    Run.last_seen_at < silent_since,
+                )
+            )
+            .scalars()
+            .all()
+        )
+        for run_id in run_ids:
+            transition(session, run_id, State.UNKNOWN, "no report from nextflow")
 
 
 def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:
