@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from wes_gateway import trace
+from connexion import NoContent
+
+from wes_gateway import dispatch, runs, trace, workflows
 from wes_gateway.api import principal, public_base_url
-from wes_gateway.runtime import request_session
+from wes_gateway.runtime import current, request_session
+from wes_gateway.states import State
 from wes_gateway.views import tower as views
 
 
@@ -41,3 +44,87 @@ def update_trace_complete(
 ):
     run = trace.complete(request_session(), principal(token_info), workflow_id, body)
     return views.trace_ok(run.id)
+
+
+def list_workflows(
+    token_info: dict,
+    workspace_id: int | None = None,
+    max_: int | None = None,
+    offset: int | None = None,
+    search: str | None = None,
+    attributes: list[str] | None = None,
+    include_total_size: bool | None = None,
+):
+    page = workflows.list_workflows(
+        request_session(),
+        principal(token_info),
+        max_=max_,
+        offset=offset,
+        search=search,
+        include_total=bool(include_total_size),
+    )
+    return views.workflow_list(page.runs, has_more=page.has_more, total=page.total)
+
+
+list_workflows_legacy = list_workflows
+
+
+def _platform(run) -> str:
+    return "local-platform" if run.compute_env_id is None else run.compute_env_id
+
+
+def describe_workflow(
+    workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
+):
+    session = request_session()
+    run = runs.get_run(session, principal(token_info), workflow_id)
+    tasks = workflows.tasks_for_progress(session, run.id)
+    return views.describe(run, tasks, None if run.source == "trace" else _platform(run))
+
+
+def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
+    session = request_session()
+    run = runs.get_run(session, principal(token_info), workflow_id)
+    return {"progress": views.progress(run, workflows.tasks_for_progress(session, run.id))}
+
+
+def list_workflow_tasks(
+    workflow_id: str,
+    token_info: dict,
+    workspace_id: int | None = None,
+    max_: int | None = None,
+    offset: int | None = None,
+    sort_by: str | None = None,
+    sort_dir: str | None = None,
+    search: str | None = None,
+):
+    tasks, total = workflows.list_tasks(
+        request_session(),
+        principal(token_info),
+        workflow_id,
+        max_=max_,
+        offset=offset,
+        sort_by=sort_by,
+        sort_dir=sort_dir,
+        search=search,
+    )
+    return {"tasks": [{"task": views.task(task)} for task in tasks], "total": total}
+
+
+def describe_workflow_task(
+    workflow_id: str, task_id: int, token_info: dict, workspace_id: int | None = None
+):
+    task = workflows.get_task(request_session(), principal(token_info), workflow_id, task_id)
+    return {"task": views.task(task)}
+
+
+describe_workflow_task_legacy = describe_workflow_task
+
+
+def cancel_workflow(
+    workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
+):
+    run = workflows.cancel(request_session(), principal(token_info), workflow_id)
+    if run.state is State.CANCELING:
+        dispatch.cancel(current().celery, run.id)
+    return NoContent, 204

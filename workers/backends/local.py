@@ -127,6 +127,11 @@ class LocalBackend(Backend):
             )
         except OSError as exc:
             raise SubmitError(f"cannot start the head job: {exc}") from exc
+        # The wrapper records its pid too, but only once it runs: record it now as well, so
+        # a find() right after this returns sees the job.
+        draft = pid_path.with_name(pid_path.name + ".submit")
+        draft.write_text(f"{process.pid}\n")
+        draft.replace(pid_path)
         handle = self._handle(run, process.pid)
         self._reap_later(process)
         return Submission(handle=handle, command=command, started=True)

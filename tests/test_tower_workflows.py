@@ -1,0 +1,154 @@
+"""The Tower workflow endpoints over the same runs: list, describe, progress, tasks, task
+and cancel, with the documented response shapes (tests/tower_examples/)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import WES, submit
+from tests.test_trace import _replay, run_token
+
+EXAMPLES = Path(__file__).resolve().parent / "tower_examples"
+
+
+def example(name: str) -> dict:
+    return json.loads((EXAMPLES / f"{name}.json").read_text())
+
+
+# Passed through as Nextflow reports them: the pipeline's own params, and stats whose
+# keys follow the Nextflow version (the example is from 2020).
+FREE_FORM = {"params", "stats"}
+
+
+def missing_keys(ours, theirs, path="") -> list[str]:
+    """Keys of the documented example (nested) that our body lacks."""
+    missing = []
+    if isinstance(theirs, dict):
+        if not isinstance(ours, dict):
+            return [path or "."]
+        for key, value in theirs.items():
+            if key not in ours:
+                missing.append(f"{path}.{key}")
+            elif ours[key] is not None and key not in FREE_FORM:
+                missing += missing_keys(ours[key], value, f"{path}.{key}")
+    elif isinstance(theirs, list) and theirs and isinstance(ours, list) and ours:
+        missing += missing_keys(ours[0], theirs[0], f"{path}[0]")
+    return missing
+
+
+@pytest.fixture
+def traced_run(client, alice, db):
+    """A launched run through which the sample trace was replayed."""
+    run_id = submit(client, alice)
+    _replay(client, run_token(db, run_id), run_id)
+    return run_id
+
+
+def test_describe_has_the_documented_keys_and_the_trace_s_values(client, alice, traced_run):
+    response = client.get(f"/api/workflow/{traced_run}", headers=alice)
+    assert response.status_code == 200
+    body = response.json()
+    assert missing_keys(body, example("describe-workflow")) == []
+    workflow = body["workflow"]
+    assert workflow["id"] == traced_run
+    assert workflow["status"] == "SUCCEEDED" and workflow["success"] is True
+    assert workflow["runName"] == "prickly_brenner"
+    assert workflow["commitId"] == "a9012339ce857d6ec7a078281813d8a93645a3e7"
+    assert workflow["stats"]["succeedCount"] == 4
+    assert workflow["nextflow"]["version"] == "26.04.0"
+    assert body["platform"]["id"] == "local-platform"
+
+
+def test_progress_and_tasks(client, alice, traced_run):
+    progress = client.get(f"/api/workflow/{traced_run}/progress", headers=alice).json()
+    assert missing_keys(progress, example("describe-workflow-progress")) == []
+    load = progress["progress"]["workflowProgress"]
+    assert (load["succeeded"], load["running"]) == (1, 1)
+    (process,) = progress["progress"]["processesProgress"]
+    assert process["process"] == "sayHello" and process["succeeded"] == 1
+    assert load["cpuTime"] == 11  # realtime 11 ms x 1 cpu of the finished task
+    assert load["readBytes"] == 89020
+
+    tasks = client.get(f"/api/workflow/{traced_run}/tasks", headers=alice).json()
+    assert tasks["total"] == 2
+    assert missing_keys(tasks, example("list-workflow-tasks")) == []
+    assert [t["task"]["taskId"] for t in tasks["tasks"]] == [1, 2]
+    newest = client.get(
+        f"/api/workflow/{traced_run}/tasks",
+        headers=alice,
+        params={"sortBy": "taskId", "sortDir": "desc", "max": 1},
+    ).json()
+    assert [t["task"]["taskId"] for t in newest["tasks"]] == [2] and newest["total"] == 2
+    named = client.get(
+        f"/api/workflow/{traced_run}/tasks", headers=alice, params={"search": "sayHello (2"}
+    ).json()
+    assert [t["task"]["name"] for t in named["tasks"]] == ["sayHello (2)"]
+
+    for path in ("/task/1", "/tasks/1"):
+        task = client.get(f"/api/workflow/{traced_run}{path}", headers=alice).json()
+        assert missing_keys(task, example("describe-workflow-task")) == []
+        assert task["task"]["taskId"] == 1 and task["task"]["status"] == "COMPLETED"
+    assert client.get(f"/api/workflow/{traced_run}/task/99", headers=alice).status_code == 404
+
+
+def test_list_search_and_paging(client, alice, db, traced_run):
+    others = [submit(client, alice) for _ in range(3)]
+    both = client.get("/api/workflow", headers=alice, params={"includeTotalSize": "true"}).json()
+    assert both["totalSize"] == 4 and both["hasMore"] is False
+    assert missing_keys(both, example("list-workflows")) == []
+    assert [item["workflow"]["id"] for item in both["workflows"]] == list(reversed(others)) + [
+        traced_run
+    ]
+    legacy = client.get("/api/workflows", headers=alice, params={"includeTotalSize": "true"})
+    assert legacy.json() == both
+    page = client.get("/api/workflow", headers=alice, params={"max": 2, "offset": 1}).json()
+    assert [item["workflow"]["id"] for item in page["workflows"]] == [others[1], others[0]]
+    assert page["hasMore"] is True and page["totalSize"] is None
+
+    def ids(search: str) -> list[str]:
+        response = client.get("/api/workflow", headers=alice, params={"search": search})
+        assert response.status_code == 200, response.text
+        return [item["workflow"]["id"] for item in response.json()["workflows"]]
+
+    assert ids("status:succeeded") == [traced_run]
+    assert ids("status:submitted") == list(reversed(others))
+    assert ids("prickly") == [traced_run]
+    assert ids("PRICK*BRENNER") == [traced_run]
+    assert ids("runName:prickly_brenner status:succeeded") == [traced_run]
+    assert ids(f"workflowId:{others[0]}") == [others[0]]
+    assert ids("after:2000-01-01") == list(reversed(others)) + [traced_run]
+    assert ids("before:2000-01") == []
+    assert ids("userName:alice") == list(reversed(others)) + [traced_run]
+    for bad in ("status:sleeping", "colour:blue", "after:yesterday"):
+        response = client.get("/api/workflow", headers=alice, params={"search": bad})
+        assert response.status_code == 400 and response.json()["message"].startswith("search:")
+
+
+def test_cancel_through_tower(client, alice):
+    run_id = submit(client, alice)
+    response = client.post(f"/api/workflow/{run_id}/cancel", headers=alice, json={})
+    assert response.status_code == 204
+    assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).json()["state"] == "CANCELED"
+    again = client.post(f"/api/workflow/{run_id}/cancel", headers=alice)
+    assert again.status_code == 400
+    assert again.json() == {
+        "message": f"Invalid cancel request for workflow id: {run_id}; status: CANCELLED"
+    }
+
+
+def test_another_users_workflow_is_hidden(client, alice, bob, traced_run):
+    for path in ("", "/progress", "/tasks", "/task/1"):
+        response = client.get(f"/api/workflow/{traced_run}{path}", headers=bob)
+        assert response.status_code == 404, path
+        assert set(response.json()) == {"message"}
+    assert client.post(f"/api/workflow/{traced_run}/cancel", headers=bob).status_code == 404
+    assert client.get("/api/workflow", headers=bob).json()["workflows"] == []
+
+
+def test_tower_status_follows_the_wes_state(client, alice, traced_run):
+    status = client.get(f"{WES}/runs/{traced_run}/status", headers=alice).json()["state"]
+    described = client.get(f"/api/workflow/{traced_run}", headers=alice).json()
+    assert (status, described["workflow"]["status"]) == ("COMPLETE", "SUCCEEDED")
