@@ -73,6 +73,9 @@ def create_run(
     files: list[tuple[str, BinaryIO]],
     *,
     run_dir_of,
+    source: str = "wes",
+    run_name: str | None = None,
+    compute_env_field: str = "workflow_engine_parameters.compute_env_id",
 ) -> Run:
     """Accept a run: stage its attachments, then commit it QUEUED.
 
@@ -84,7 +87,7 @@ def create_run(
         raise BadRequest("a run-scoped token cannot submit runs")
     compute_env_id = request.option("compute_env_id")
     if compute_env_id is not None:
-        _check_compute_env(session, principal, compute_env_id)
+        _check_compute_env(session, principal, compute_env_id, compute_env_field)
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     if files:
@@ -93,7 +96,8 @@ def create_run(
         id=run_id,
         owner_id=principal.user_id,
         state=State.QUEUED,
-        source="wes",
+        source=source,
+        run_name=run_name,
         request=request.as_echo(),
         tags=request.tags,
         outputs={},
@@ -126,17 +130,16 @@ def create_run(
     return run
 
 
-def _check_compute_env(session: Session, principal: Principal, compute_env_id: str) -> None:
+def _check_compute_env(
+    session: Session, principal: Principal, compute_env_id: str, field: str
+) -> None:
     query = select(ComputeEnv.id).where(ComputeEnv.id == compute_env_id, ~ComputeEnv.deleted)
     if not principal.is_admin:
         query = query.where(
             (ComputeEnv.owner_id == principal.user_id) | ComputeEnv.owner_id.is_(None)
         )
     if session.execute(query).scalar_one_or_none() is None:
-        raise InvalidField(
-            "workflow_engine_parameters.compute_env_id",
-            f"no compute environment {compute_env_id!r}",
-        )
+        raise InvalidField(field, f"no compute environment {compute_env_id!r}")
 
 
 def list_runs(

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
+import flask
 from connexion import NoContent
 
-from wes_gateway import dispatch, runs, trace, workflows
+from wes_gateway import dispatch, run_logs, runs, tower_launch, trace, workflows
 from wes_gateway.api import principal, public_base_url
+from wes_gateway.errors import NotFound
 from wes_gateway.runtime import current, request_session
-from wes_gateway.states import State
+from wes_gateway.states import State, is_terminal
 from wes_gateway.views import tower as views
 
 
@@ -128,3 +130,88 @@ def cancel_workflow(
     if run.state is State.CANCELING:
         dispatch.cancel(current().celery, run.id)
     return NoContent, 204
+
+
+def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    return views.metrics(run)
+
+
+def get_workflow_log(
+    workflow_id: str, token_info: dict, workspace_id=None, next_=None, max_length=None
+):
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    path = run_logs.run_file(rt.run_dir(run.id), run.id, f"nf-{run.id}.txt")
+    page = run_logs.read_page(path, next_, max_length)
+    downloads = [
+        {"fileName": name, "displayText": text, "saveName": name}
+        for name, text in run_logs.run_downloads(run.id).items()
+    ]
+    return views.log_page(page, pending=not is_terminal(run.state), downloads=downloads)
+
+
+def get_workflow_task_log(
+    workflow_id: str,
+    task_id: int,
+    token_info: dict,
+    workspace_id=None,
+    next_=None,
+    max_length=None,
+):
+    rt = current()
+    session = request_session()
+    task = workflows.get_task(session, principal(token_info), workflow_id, task_id)
+    path = run_logs.task_file(rt.run_dir(workflow_id), task, ".command.out")
+    page = run_logs.read_page(path, next_, max_length)
+    downloads = [
+        {"fileName": name, "displayText": text, "saveName": f"task-{task_id}{name}.txt"}
+        for name, text in run_logs.TASK_FILES.items()
+    ]
+    return views.log_page(
+        page, pending=task.status in (None, "NEW", "SUBMITTED", "RUNNING"), downloads=downloads
+    )
+
+
+def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    name = file_name or f"nf-{run.id}.txt"
+    return _file_response(run_logs.run_file(current().run_dir(run.id), run.id, name), name)
+
+
+def download_workflow_task_log(
+    workflow_id: str, task_id: int, token_info: dict, workspace_id=None, file_name=None
+):
+    task = workflows.get_task(request_session(), principal(token_info), workflow_id, task_id)
+    name = file_name or ".command.out"
+    return _file_response(run_logs.task_file(current().run_dir(workflow_id), task, name), name)
+
+
+def _file_response(path, name: str):
+    if not path.is_file():
+        raise NotFound(f"{name} does not exist (yet)")
+    return flask.send_file(path, mimetype="text/plain", as_attachment=True, download_name=name)
+
+
+def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    return {"launch": tower_launch.launch_record(run)}
+
+
+def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
+    rt = current()
+    request, run_name = tower_launch.run_request(
+        body.get("launch") or {}, engine_versions=[rt.engine_version.value]
+    )
+    run = runs.create_run(
+        request_session(),
+        principal(token_info),
+        request,
+        [],
+        run_dir_of=rt.run_dir,
+        source="tower",
+        run_name=run_name,
+        compute_env_field="computeEnvId",
+    )
+    dispatch.submit(rt.celery, run.id)
+    return {"workflowId": run.id}

@@ -310,3 +310,32 @@ def describe(run: Run, tasks, platform: str | None) -> dict[str, Any]:
         "messages": None,
         "optimized": None,
     }
+
+
+def log_page(page, *, pending: bool, downloads: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "log": {
+            "entries": page.entries,
+            "rewindToken": page.rewind_token,
+            "forwardToken": page.forward_token,
+            "pending": pending,
+            "truncated": page.truncated,
+            "message": None,
+            "downloads": downloads,
+        }
+    }
+
+
+def metrics(run: Run) -> dict[str, Any]:
+    """Tower's GetWorkflowMetricsResponse: Nextflow's per-process summaries, numbered, with
+    the keys Tower adds (``warnings``) present."""
+    entries = []
+    for number, entry in enumerate(run.metrics or [], start=1):
+        if not isinstance(entry, dict):
+            continue
+        series = {
+            key: {"warnings": [], **value} if isinstance(value, dict) else value
+            for key, value in entry.items()
+        }
+        entries.append({"id": number, **series})
+    return {"metrics": entries}

@@ -1,0 +1,97 @@
+"""A run's log files as the Tower API pages and downloads them.
+
+Downloads are served from an allow-list of names only (Tower's: the console, Nextflow's
+log and timeline of a run; a task's ``.command.out|err|log``); a name is looked up,
+never joined to a path. A task's folder comes from its trace record, so it is served
+only when it lies inside the run's own folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from wes_gateway import run_files
+from wes_gateway.errors import InvalidField, NotFound
+from wes_gateway.models import Task
+
+DEFAULT_PAGE_BYTES = 64 * 1024
+MAX_PAGE_BYTES = 4 * 1024 * 1024
+TASK_FILES = {
+    ".command.out": "Task stdout",
+    ".command.err": "Task stderr",
+    ".command.log": "Task log file",
+}
+
+
+@dataclass(frozen=True)
+class LogPage:
+    entries: list[str]
+    rewind_token: str
+    forward_token: str
+    truncated: bool
+
+
+def run_downloads(run_id: str) -> dict[str, str]:
+    """Downloadable file name → what it is."""
+    return {
+        f"nf-{run_id}.txt": "Nextflow console output",
+        f"nf-{run_id}.log": "Nextflow log file",
+        f"timeline-{run_id}.html": "Nextflow timeline",
+    }
+
+
+def run_file(run_dir: Path, run_id: str, file_name: str) -> Path:
+    if file_name == f"nf-{run_id}.txt":
+        return run_files.console_file(run_dir, run_id)
+    if file_name == f"nf-{run_id}.log":
+        return run_files.nextflow_log_file(run_dir, run_id)
+    if file_name == f"timeline-{run_id}.html":
+        return run_files.launch_dir(run_dir) / file_name
+    raise InvalidField(
+        "fileName", f"not a file of this run; one of {sorted(run_downloads(run_id))}"
+    )
+
+
+def task_file(run_dir: Path, task: Task, file_name: str) -> Path:
+    if file_name not in TASK_FILES:
+        raise InvalidField("fileName", f"not a task file; one of {sorted(TASK_FILES)}")
+    if not task.workdir:
+        raise NotFound(f"task {task.task_id} has no work folder yet")
+    folder = Path(task.workdir).resolve()
+    if not folder.is_relative_to(run_dir.resolve()):
+        raise NotFound(f"the files of task {task.task_id} are not kept by this service")
+    return folder / file_name
+
+
+def _offset(token: str | None) -> int:
+    if not token:
+        return 0
+    kind, _, number = token.partition("/")
+    if kind not in ("f", "b") or not number.isdigit():
+        raise InvalidField("next", "not a log token from a previous page")
+    return int(number)
+
+
+def read_page(path: Path, token: str | None, max_length: int | None) -> LogPage:
+    """Whole lines from the token's offset, at most ``max_length`` bytes of them."""
+    start = _offset(token)
+    limit = min(max_length or DEFAULT_PAGE_BYTES, MAX_PAGE_BYTES)
+    if limit < 1:
+        raise InvalidField("maxLength", "must be at least 1")
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(start)
+            data = stream.read(limit + 1)
+    except FileNotFoundError:
+        data = b""
+    truncated = len(data) > limit
+    data = data[:limit]
+    complete = data[: data.rfind(b"\n") + 1] if b"\n" in data else (data if truncated else b"")
+    lines = complete.decode("utf-8", errors="replace").splitlines()
+    return LogPage(
+        entries=lines,
+        rewind_token=f"b/{start}",
+        forward_token=f"f/{start + len(complete)}",
+        truncated=truncated,
+    )
