@@ -9,12 +9,15 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import time
 
+import httpx
 import pytest
 
 from tests.conftest import empty_database
 from tests.live import (
+    STANDIN,
     Client,
     admin_token,
     alive,
@@ -222,3 +225,57 @@ def test_fifty_runs_through_one_worker_slot(tmp_path, backing):
         runs = [client.submit(standin_tasks=1, standin_task_seconds=2) for _ in range(50)]
         for run_id in runs:
             assert client.wait(run_id, timeout=120)[-1] == "COMPLETE", run_id
+
+
+def test_tower_launch_runs_and_reports_to_both_apis(gateway):
+    client, _ = gateway
+    api = client.base.removesuffix("/ga4gh/wes/v1") + "/api"
+    response = httpx.post(
+        f"{api}/workflow/launch",
+        headers=client.headers,
+        json={
+            "launch": {
+                "pipeline": "nf-core/demo",
+                "paramsText": "standin_tasks: 4\n",
+                "runName": "tower_launched",
+            }
+        },
+    )
+    assert response.status_code == 200, response.text
+    run_id = response.json()["workflowId"]
+    assert client.wait(run_id)[-1] == "COMPLETE"
+    described = httpx.get(f"{api}/workflow/{run_id}", headers=client.headers).json()
+    assert described["workflow"]["status"] == "SUCCEEDED"
+    assert described["workflow"]["runName"] == "tower_launched"
+    assert described["progress"]["workflowProgress"]["succeeded"] == 4
+    assert described["workflow"]["stats"]["succeedCount"] == 4
+    tasks = httpx.get(f"{api}/workflow/{run_id}/tasks", headers=client.headers).json()
+    assert tasks["total"] == 4
+    wes_tasks = client.get(f"/runs/{run_id}/tasks").json()["task_logs"]
+    assert len(wes_tasks) == 4
+    console = httpx.get(f"{api}/workflow/{run_id}/download", headers=client.headers)
+    assert "Succeeded   : 4" in console.text
+    task_out = httpx.get(f"{api}/workflow/{run_id}/download/1", headers=client.headers)
+    assert task_out.text == "task 1 output\n"
+
+
+def test_a_run_started_by_hand_shows_up_as_monitoring_only(gateway, tmp_path):
+    client, _ = gateway
+    api = client.base.removesuffix("/ga4gh/wes/v1") + "/api"
+    token = client.headers["Authorization"].split()[1]
+    result = subprocess.run(
+        [str(STANDIN), "run", "nf-core/demo", "-with-tower", api, "--standin_tasks", "2"],
+        cwd=tmp_path,
+        env={**os.environ, "TOWER_ACCESS_TOKEN": token},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stdout
+    (item,) = httpx.get(f"{api}/workflow", headers=client.headers).json()["workflows"]
+    run_id = item["workflow"]["id"]
+    assert item["workflow"]["status"] == "SUCCEEDED"
+    assert client.state(run_id) == "COMPLETE"
+    assert len(client.get(f"/runs/{run_id}/tasks").json()["task_logs"]) == 2
+    cancel = client.cancel(run_id)
+    assert cancel.status_code == 400 and "only monitored" in cancel.json()["msg"]
