@@ -195,6 +195,9 @@ def test_task_files_inside_the_run_only(client, alice, db, run_dir):
         tasks[2].workdir = "/etc"  # what a hostile trace could claim
     response = client.get(f"/api/workflow/{run_id}/download/1", headers=alice)
     assert response.status_code == 200 and response.text == "hello from task 1\n"
+    # WES task logs link to the same file, readable with the same token.
+    stdout_url = client.get(f"{WES}/runs/{run_id}/tasks/1", headers=alice).json()["stdout"]
+    assert client.get(stdout_url, headers=alice).text == "hello from task 1\n"
     log = client.get(f"/api/workflow/{run_id}/log/1", headers=alice).json()["log"]
     assert log["entries"] == ["hello from task 1"]
     assert [d["fileName"] for d in log["downloads"]] == [

@@ -7,7 +7,7 @@ from typing import Any
 import flask
 
 from wes_gateway import attachments, dispatch, runs
-from wes_gateway.api import WES_BASE_PATH, principal, public_base_url
+from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
 from wes_gateway.errors import BadRequest, InvalidField
 from wes_gateway.runtime import current, request_session
 from wes_gateway.states import State
@@ -118,12 +118,16 @@ def list_tasks(
         page_token=page_token,
         signing_key=current().settings.signing_key,
     )
-    return views.task_list(page)
+    return views.task_list(page, workflow_url=_workflow_url(run_id))
 
 
 def get_task(token_info: dict, run_id: str, task_id: str):
     task = runs.get_task(request_session(), principal(token_info), run_id, task_id)
-    return views.task_log(task)
+    return views.task_log(task, workflow_url=_workflow_url(run_id))
+
+
+def _workflow_url(run_id: str) -> str:
+    return f"{public_base_url()}{TOWER_BASE_PATH}/workflow/{run_id}"
 
 
 def get_run_stdout(token_info: dict, run_id: str):

@@ -117,7 +117,8 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
     }
 
 
-def task_log(task: Task) -> dict[str, Any]:
+def task_log(task: Task, *, workflow_url: str) -> dict[str, Any]:
+    """``workflow_url``: the run's Tower URL, whose downloads serve the task's output."""
     data = task.data or {}
     system_logs = [
         f"{key}: {data[key]}" for key in ("errorAction", "nativeId", "workdir") if data.get(key)
@@ -130,13 +131,15 @@ def task_log(task: Task) -> dict[str, Any]:
             "start_time": wes_time(task.start),
             "end_time": wes_time(task.complete),
             "exit_code": task.exit_status,
+            "stdout": f"{workflow_url}/download/{task.task_id}?fileName=.command.out",
+            "stderr": f"{workflow_url}/download/{task.task_id}?fileName=.command.err",
             "system_logs": system_logs,
         }
     )
 
 
-def task_list(page: Page[Task]) -> dict[str, Any]:
+def task_list(page: Page[Task], *, workflow_url: str) -> dict[str, Any]:
     return {
-        "task_logs": [task_log(task) for task in page.items],
+        "task_logs": [task_log(task, workflow_url=workflow_url) for task in page.items],
         "next_page_token": page.next_page_token,
     }
