@@ -13,17 +13,14 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import tempfile
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+from gateway import fresh_folder, running_gateway
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
@@ -59,13 +56,8 @@ TASK = {
 }
 
 
-def _port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _database(url: str | None, folder: Path) -> tuple[str, callable]:
+def _database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
+    """The database to measure on, and how to drop it afterwards."""
     if not url:
         return f"sqlite:///{folder / 'bench.db'}", lambda: None
     base = make_url(url)
@@ -77,8 +69,36 @@ def _database(url: str | None, folder: Path) -> tuple[str, callable]:
     def drop() -> None:
         with admin.connect() as connection:
             connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
 
     return base.set(database=name).render_as_string(hide_password=False), drop
+
+
+def _ingest(api: str, token: str, calls: int) -> tuple[str, float]:
+    """Send the progress calls of one run; returns its id and the seconds they took."""
+    with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
+        run_id = client.post(
+            f"{api}/trace/create",
+            json={
+                "sessionId": "f56b8b10-b044-4d42-a7a3-769026f62283",
+                "runName": "bench",
+                "projectName": "nextflow-io/hello",
+                "repository": None,
+                "workflowId": None,
+            },
+        ).json()["workflowId"]
+        client.put(f"{api}/trace/{run_id}/begin", json={"workflow": {"runName": "bench"}})
+        started = time.perf_counter()
+        for call in range(calls):
+            tasks = [
+                {**TASK, "taskId": call * 100 + n, "name": f"sayHello ({n})"} for n in range(100)
+            ]
+            response = client.put(
+                f"{api}/trace/{run_id}/progress",
+                json={"tasks": tasks, "progress": {"succeeded": call}},
+            )
+            assert response.status_code == 200, response.text
+        return run_id, time.perf_counter() - started
 
 
 def _raw_rate(url: str, run_id: str, calls: int) -> float:
@@ -124,71 +144,25 @@ def main() -> None:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--database-url", default=None)
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="wes-gateway-bench-"))
+    folder = fresh_folder()
     url, drop = _database(args.database_url, folder)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("WES_GATEWAY_")}
-    env.update(
-        WES_GATEWAY_DATA_DIR=str(folder / "data"),
-        WES_GATEWAY_DATABASE_URL=url,
-        WES_GATEWAY_EMBEDDED_WORKER="false",
-    )
-    port = _port()
-    log = open(folder / "serve.log", "w+")  # noqa: SIM115
-    server = subprocess.Popen(
-        [sys.executable, "-m", "wes_gateway", "serve", "--port", str(port)],
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-    api = f"http://127.0.0.1:{port}/api"
     try:
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1)
-                break
-            except httpx.TransportError:
-                time.sleep(0.1)
-        log.seek(0)
-        token = next(line.strip() for line in log if line.startswith("    "))
-        with httpx.Client(headers={"Authorization": f"Bearer {token}"}, timeout=60) as client:
-            run_id = client.post(
-                f"{api}/trace/create",
-                json={
-                    "sessionId": "f56b8b10-b044-4d42-a7a3-769026f62283",
-                    "runName": "bench",
-                    "projectName": "nextflow-io/hello",
-                    "repository": None,
-                    "workflowId": None,
-                },
-            ).json()["workflowId"]
-            client.put(f"{api}/trace/{run_id}/begin", json={"workflow": {"runName": "bench"}})
-            started = time.perf_counter()
-            for call in range(args.calls):
-                tasks = [
-                    {**TASK, "taskId": call * 100 + n, "name": f"sayHello ({n})"}
-                    for n in range(100)
-                ]
-                response = client.put(
-                    f"{api}/trace/{run_id}/progress",
-                    json={"tasks": tasks, "progress": {"succeeded": call}},
-                )
-                assert response.status_code == 200, response.text
-            elapsed = time.perf_counter() - started
+        with running_gateway(
+            folder, WES_GATEWAY_DATABASE_URL=url, WES_GATEWAY_EMBEDDED_WORKER="false"
+        ) as (base, token):
+            run_id, elapsed = _ingest(f"{base}/api", token, args.calls)
         ours = args.calls * 100 / elapsed
         raw = _raw_rate(url, run_id, args.calls)
-        kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-        print(f"trace ingestion on {kind}, {args.calls} progress calls of 100 task records:")
-        print(
-            f"  through the API   {ours:10,.0f} records/s  ({elapsed / args.calls * 1000:.1f}"
-            f" ms a call)"
-        )
-        print(f"  raw executemany   {raw:10,.0f} records/s")
-        print(f"  ratio             {ours / raw:10.2f}  (target >= 0.30; >= 20,000/s on SQLite)")
     finally:
-        server.terminate()
-        server.wait(timeout=30)
         drop()
+    kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
+    print(f"trace ingestion on {kind}, {args.calls} progress calls of 100 task records:")
+    print(
+        f"  through the API   {ours:10,.0f} records/s  "
+        f"({elapsed / args.calls * 1000:.1f} ms a call)"
+    )
+    print(f"  raw executemany   {raw:10,.0f} records/s")
+    print(f"  ratio             {ours / raw:10.2f}  (target >= 0.30; >= 20,000/s on SQLite)")
 
 
 if __name__ == "__main__":
