@@ -8,7 +8,12 @@ import connexion.context
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
 from connexion.utils import is_null, is_nullable
-from connexion.validators import VALIDATOR_MAP, AbstractRequestBodyValidator, ParameterValidator
+from connexion.validators import (
+    VALIDATOR_MAP,
+    AbstractRequestBodyValidator,
+    JSONRequestBodyValidator,
+    ParameterValidator,
+)
 from jsonschema import Draft4Validator, ValidationError
 
 from wes_gateway.errors import BadRequest
@@ -56,7 +61,30 @@ class UnbufferedMultipart(AbstractRequestBodyValidator):
         return receive, scope
 
 
+class TextJSONValidator(JSONRequestBodyValidator):
+    """Connexion's JSON body check, with a body that is not text a 400 (not a 500)."""
+
+    async def _parse(self, stream, scope):
+        chunks = [chunk async for chunk in stream]
+
+        async def replay():
+            for chunk in chunks:
+                yield chunk
+
+        try:
+            b"".join(chunks).decode(self._encoding)
+        except (UnicodeDecodeError, LookupError):
+            raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
+        return await super()._parse(replay(), scope)
+
+
 VALIDATORS = {
     "parameter": NamedParameterValidator,
-    "body": MediaTypeDict({**VALIDATOR_MAP["body"], "multipart/form-data": UnbufferedMultipart}),
+    "body": MediaTypeDict(
+        {
+            **VALIDATOR_MAP["body"],
+            "*/*json": TextJSONValidator,
+            "multipart/form-data": UnbufferedMultipart,
+        }
+    ),
 }
