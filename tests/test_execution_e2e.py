@@ -141,7 +141,7 @@ def test_cancel_a_hanging_run(gateway):
     pid = _head_pid(env, run_id)
     assert group_alive(pid)
     assert client.cancel(run_id).status_code == 200
-    assert client.state(run_id) == "CANCELING"
+    assert client.state(run_id) in ("CANCELING", "CANCELED")  # stopping can be that quick
     seen = client.wait(run_id, timeout=30)
     assert seen[-1] == "CANCELED", seen
     deadline = time.monotonic() + 10

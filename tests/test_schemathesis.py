@@ -110,6 +110,10 @@ def test_our_tower_spec_fuzzing_finds_no_server_error(tmp_path, db, database_url
                 f"Authorization: Bearer {token}",
                 "--max-examples",
                 "25",
+                # Schemathesis 4.32's coverage phase can crash on this spec (an internal
+                # KeyError while it derives negative values); fuzzing covers the same ground.
+                "--phases",
+                "examples,fuzzing,stateful",
                 "--workers",
                 "2",
                 "--seed",
