@@ -140,7 +140,19 @@ def test_cancel_through_tower(client, alice):
 
 
 def test_another_users_workflow_is_hidden(client, alice, bob, traced_run):
-    for path in ("", "/progress", "/tasks", "/task/1"):
+    for path in (
+        "",
+        "/progress",
+        "/tasks",
+        "/task/1",
+        "/tasks/1",
+        "/metrics",
+        "/launch",
+        "/log",
+        "/log/1",
+        "/download",
+        "/download/1",
+    ):
         response = client.get(f"/api/workflow/{traced_run}{path}", headers=bob)
         assert response.status_code == 404, path
         assert set(response.json()) == {"message"}
