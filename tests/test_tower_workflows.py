@@ -122,6 +122,10 @@ def test_list_search_and_paging(client, alice, db, traced_run):
     assert ids("after:2000-01-01") == list(reversed(others)) + [traced_run]
     assert ids("before:2000-01") == []
     assert ids("userName:alice") == list(reversed(others)) + [traced_run]
+    for params in ({"offset": 2**70}, {"max": 2**40}, {"offset": -1}):
+        response = client.get("/api/workflow", headers=alice, params=params)
+        assert response.status_code == 400, params
+        assert response.json()["message"].split(":")[0] in ("offset", "max")
     for bad in ("status:sleeping", "colour:blue", "after:yesterday"):
         response = client.get("/api/workflow", headers=alice, params={"search": bad})
         assert response.status_code == 400 and response.json()["message"].startswith("search:")

@@ -34,9 +34,16 @@ class WorkflowPage:
     total: int | None
 
 
+INT32_MAX = 2**31 - 1
+
+
 def _page_bounds(max_: int | None, offset: int | None) -> tuple[int, int]:
-    size = min(max_ or DEFAULT_MAX, MAX_MAX)
-    return size, offset or 0
+    """Tower's int32 paging parameters; a page holds at most MAX_MAX items."""
+    if offset is not None and not 0 <= offset <= INT32_MAX:
+        raise InvalidField("offset", f"must be between 0 and {INT32_MAX}")
+    if max_ is not None and not 1 <= max_ <= INT32_MAX:
+        raise InvalidField("max", f"must be between 1 and {INT32_MAX}")
+    return min(max_ or DEFAULT_MAX, MAX_MAX), offset or 0
 
 
 def _date(field: str, value: str) -> datetime:
