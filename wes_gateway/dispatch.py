@@ -10,6 +10,8 @@ import logging
 
 from celery import Celery
 
+from wes_gateway.models import Run
+from wes_gateway.states import State
 from workers.celery_app import CANCEL_RUN, SUBMIT_RUN
 
 log = logging.getLogger(__name__)
@@ -28,5 +30,9 @@ def submit(app: Celery, run_id: str) -> bool:
     return send(app, SUBMIT_RUN, run_id)
 
 
-def cancel(app: Celery, run_id: str) -> bool:
-    return send(app, CANCEL_RUN, run_id)
+def cancel(app: Celery, run: Run) -> bool:
+    """Have a worker stop the run's job; only a CANCELING run has one to stop (a queued
+    run is cancelled outright, a finished one has nothing left)."""
+    if run.state is not State.CANCELING:
+        return False
+    return send(app, CANCEL_RUN, run.id)

@@ -11,7 +11,7 @@ from wes_gateway import dispatch, run_logs, runs, tower_launch, trace, workflows
 from wes_gateway.api import principal, public_base_url
 from wes_gateway.errors import NotFound
 from wes_gateway.runtime import current, request_session
-from wes_gateway.states import State, is_terminal
+from wes_gateway.states import is_terminal
 from wes_gateway.views import tower as views
 
 
@@ -127,8 +127,7 @@ def cancel_workflow(
     workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
 ):
     run = workflows.cancel(request_session(), principal(token_info), workflow_id)
-    if run.state is State.CANCELING:
-        dispatch.cancel(current().celery, run.id)
+    dispatch.cancel(current().celery, run)
     return NoContent, 204
 
 

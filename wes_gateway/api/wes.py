@@ -10,7 +10,6 @@ from wes_gateway import attachments, dispatch, runs
 from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
 from wes_gateway.errors import BadRequest, InvalidField
 from wes_gateway.runtime import current, request_session
-from wes_gateway.states import State
 from wes_gateway.validation import deferred_query_error
 from wes_gateway.views import wes as views
 from wes_gateway.wes_request import ATTACHMENT_FIELD, parse_run_request
@@ -99,8 +98,7 @@ def get_run_status(token_info: dict, run_id: str):
 
 def cancel_run(token_info: dict, run_id: str):
     run = runs.cancel_run(request_session(), principal(token_info), run_id)
-    if run.state is State.CANCELING:
-        dispatch.cancel(current().celery, run.id)
+    dispatch.cancel(current().celery, run)
     return views.run_id(run.id)
 
 
