@@ -226,3 +226,15 @@ def test_two_sessions_race_one_wins(db, owner):
             .all()
         )
     assert history == ["worker 1"]
+
+
+def test_tower_status_read_backwards():
+    from wes_gateway.states import STATES_OF_TOWER_STATUS
+
+    for status, states in STATES_OF_TOWER_STATUS.items():
+        assert states == {state for state, shown in EXPECTED_TOWER.items() if shown is status}
+    assert STATES_OF_TOWER_STATUS[TowerStatus.FAILED] == {
+        State.EXECUTOR_ERROR,
+        State.SYSTEM_ERROR,
+        State.PREEMPTED,
+    }

@@ -52,6 +52,12 @@ TOWER_STATUS: dict[State, TowerStatus] = {
     State.UNKNOWN: TowerStatus.UNKNOWN,
 }
 
+# The same table read backwards: the WES states behind each Tower status.
+STATES_OF_TOWER_STATUS: dict[TowerStatus, frozenset[State]] = {
+    status: frozenset(state for state, shown in TOWER_STATUS.items() if shown is status)
+    for status in TowerStatus
+}
+
 TERMINAL: frozenset[State] = frozenset(
     {State.COMPLETE, State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.CANCELED, State.PREEMPTED}
 )

@@ -5,7 +5,6 @@ run service's: a user's own runs, an admin's all."""
 from __future__ import annotations
 
 import re
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -17,14 +16,11 @@ from wes_gateway.errors import BadRequest, InvalidField
 from wes_gateway.models import Run, Task, User
 from wes_gateway.runs import cancel_run, get_run, visible
 from wes_gateway.runs import get_task as get_run_task
-from wes_gateway.states import TOWER_STATUS, is_terminal
+from wes_gateway.states import STATES_OF_TOWER_STATUS, TOWER_STATUS, TowerStatus, is_terminal
 
 DEFAULT_MAX = 50
 MAX_MAX = 1000
 _FILTER = re.compile(r"(\w+):(\"[^\"]*\"|\S+)")
-_STATES_OF_STATUS: dict[str, list] = defaultdict(list)
-for _state, _status in TOWER_STATUS.items():
-    _STATES_OF_STATUS[_status.value.lower()].append(_state)
 
 
 @dataclass(frozen=True)
@@ -62,9 +58,10 @@ def _apply_search(query: Select, search: str) -> Select:
         value = raw.strip('"')
         key = key.lower()
         if key == "status":
-            states = _STATES_OF_STATUS.get(value.lower())
-            if states is None:
-                raise InvalidField("search", f"status: unknown status {value!r}")
+            try:
+                states = STATES_OF_TOWER_STATUS[TowerStatus(value.upper())]
+            except ValueError:
+                raise InvalidField("search", f"status: unknown status {value!r}") from None
             query = query.where(Run.state.in_(states))
         elif key in ("projectname", "runname", "sessionid", "workflowid", "username"):
             column = {
