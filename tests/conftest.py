@@ -24,9 +24,13 @@ from sqlalchemy.engine import make_url
 from tests import oracle
 from wes_gateway import auth, migrations
 from wes_gateway.app import create_app
+from wes_gateway.compute_envs import BUILTIN_ID
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
-from wes_gateway.models import Base, Task
+from wes_gateway.models import Base, ComputeEnv, Task
+
+# The cloud stand-ins' fixtures (aws, fake_google, ...), for every test module.
+pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud")
 
 WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"
@@ -96,7 +100,14 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
     db: Database = request.getfixturevalue("db")
     with db.session() as session:
         for table in reversed(Base.metadata.sorted_tables):
-            session.execute(table.delete())
+            if table.name == ComputeEnv.__tablename__:
+                # The built-in one the migrations create stays, as it was.
+                session.execute(table.delete().where(table.c.id != BUILTIN_ID))
+                session.execute(
+                    table.update().values(primary=True, deleted=False, status="AVAILABLE")
+                )
+            else:
+                session.execute(table.delete())
 
 
 @pytest.fixture

@@ -15,6 +15,20 @@ def test_unknown_path_under_wes(client, alice):
     assert response.json() == {"msg": f"no such path: GET {WES}/nothing/here", "status_code": 404}
 
 
+@pytest.mark.parametrize("path", ["/api/workflow//download", f"{WES}/runs//status"])
+def test_a_double_slash_is_not_found_not_redirected(client, alice, path):
+    response = client.get(path, headers=alice)
+    assert response.status_code == 404
+    assert "no such path" in str(response.json())
+
+
+def test_a_relative_data_folder_is_fixed_at_start(tmp_path, monkeypatch):
+    from wes_gateway.config import Settings
+
+    monkeypatch.chdir(tmp_path)
+    assert Settings(data_dir="data").data_dir == tmp_path.resolve() / "data"
+
+
 def test_wrong_method(client, alice):
     response = client.delete(f"{WES}/runs", headers=alice)
     assert response.status_code == 405

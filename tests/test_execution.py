@@ -256,3 +256,28 @@ def test_sweep_resends_only_stale_queued_runs(client, alice, db, executor):
     assert fresh not in resent
     # Re-sending restarts its clock: the next sweep leaves it alone.
     assert execution.sweep(patient, resent.append) == []
+
+
+def test_a_force_deleted_run_is_stopped_then_purged(client, alice, db, executor):
+    run_id = submit_over_wes(client, alice, workflow_params='{"standin_hang": "true"}')
+    execution.submit(executor, run_id)
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        assert run.state is State.RUNNING
+        pid = json.loads(run.backend_handle)["pid"]
+    run_dir = Path(executor.run_dir(run_id))
+    assert run_dir.is_dir() and group_alive(pid)
+    response = client.delete(f"/api/workflow/{run_id}?force=true", headers=alice)
+    assert response.status_code == 204
+    assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
+    execution.cancel(executor, run_id)  # what the enqueued cancel task does
+    deadline = time.monotonic() + 20
+    while True:
+        execution.poll_active(executor)
+        with db.session() as session:
+            if session.get(Run, run_id) is None:
+                break
+        assert time.monotonic() < deadline, "the deleted run was never purged"
+        time.sleep(0.2)
+    assert not group_alive(pid)
+    assert not run_dir.exists()

@@ -257,6 +257,13 @@ def test_tower_launch_runs_and_reports_to_both_apis(gateway):
     assert "Succeeded   : 4" in console.text
     task_out = httpx.get(f"{api}/workflow/{run_id}/download/1", headers=client.headers)
     assert task_out.text == "task 1 output\n"
+    timeline = httpx.get(
+        f"{api}/workflow/{run_id}/download",
+        headers=client.headers,
+        params={"fileName": f"timeline-{run_id}.html"},
+    )
+    assert timeline.status_code == 200
+    assert "execution timeline [tower_launched]" in timeline.text
 
 
 def test_a_run_started_by_hand_shows_up_as_monitoring_only(gateway, tmp_path):

@@ -10,6 +10,7 @@ import pytest
 
 from tests.conftest import WES, submit
 from tests.test_trace import _replay, run_token
+from wes_gateway.states import State, transition
 
 EXAMPLES = Path(__file__).resolve().parent / "tower_examples"
 
@@ -161,6 +162,7 @@ def test_another_users_workflow_is_hidden(client, alice, bob, traced_run):
         assert response.status_code == 404, path
         assert set(response.json()) == {"message"}
     assert client.post(f"/api/workflow/{traced_run}/cancel", headers=bob).status_code == 404
+    assert client.delete(f"/api/workflow/{traced_run}?force=true", headers=bob).status_code == 404
     assert client.get("/api/workflow", headers=bob).json()["workflows"] == []
 
 
@@ -168,3 +170,85 @@ def test_tower_status_follows_the_wes_state(client, alice, traced_run):
     status = client.get(f"{WES}/runs/{traced_run}/status", headers=alice).json()["state"]
     described = client.get(f"/api/workflow/{traced_run}", headers=alice).json()
     assert (status, described["workflow"]["status"]) == ("COMPLETE", "SUCCEEDED")
+
+
+def _exists(db, run_id: str) -> bool:
+    from wes_gateway.models import Run, Task
+
+    with db.session() as session:
+        return (
+            session.get(Run, run_id) is not None
+            or session.execute(Task.__table__.select().where(Task.run_id == run_id)).first()
+            is not None
+        )
+
+
+def test_delete_a_finished_workflow_removes_it_everywhere(client, alice, db, traced_run, run_dir):
+    run_dir(traced_run).mkdir(parents=True, exist_ok=True)
+    response = client.delete(f"/api/workflow/{traced_run}", headers=alice)
+    assert response.status_code == 204
+    assert client.get(f"/api/workflow/{traced_run}", headers=alice).status_code == 404
+    assert client.get(f"{WES}/runs/{traced_run}", headers=alice).status_code == 404
+    assert client.get("/api/workflow", headers=alice).json()["workflows"] == []
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+    assert not _exists(db, traced_run)
+    assert not run_dir(traced_run).exists()
+    again = client.delete(f"/api/workflow/{traced_run}", headers=alice)
+    assert again.status_code == 404 and set(again.json()) == {"message"}
+
+
+def test_delete_an_active_workflow_needs_force(client, alice, db):
+    run_id = submit(client, alice)
+    response = client.delete(f"/api/workflow/{run_id}", headers=alice)
+    assert response.status_code == 400
+    assert "force=true" in response.json()["message"] and "QUEUED" in response.json()["message"]
+    assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).json()["state"] == "QUEUED"
+    # Forced, a queued run (no job yet) goes at once.
+    assert client.delete(f"/api/workflow/{run_id}?force=true", headers=alice).status_code == 204
+    assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
+    assert not _exists(db, run_id)
+
+
+def test_force_deleting_a_running_workflow_hides_it_and_stops_its_job(client, alice, db):
+    from wes_gateway.models import Run
+
+    run_id = submit(client, alice)
+    with db.session() as session:
+        transition(session, run_id, State.INITIALIZING, "worker", allowed_from={State.QUEUED})
+        session.get(Run, run_id).backend_handle = "job-1"
+        transition(session, run_id, State.RUNNING, "started")
+    assert client.delete(f"/api/workflow/{run_id}?force=true", headers=alice).status_code == 204
+    assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
+    assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).status_code == 404
+    assert client.get(f"{WES}/service-info").json()["system_state_counts"]["CANCELING"] == 0
+    with db.session() as session:
+        run = session.get(Run, run_id)  # kept until the worker has stopped the job
+        assert run.state is State.CANCELING and run.deleted_at is not None
+
+
+def test_delete_many_names_what_could_not_be_deleted(client, alice, bob, db, traced_run):
+    queued = submit(client, alice)
+    theirs = submit(client, bob)
+    response = client.post(
+        "/api/workflow/delete",
+        headers=alice,
+        json={"workflowIds": [traced_run, queued, theirs, "nosuchworkflow"]},
+    )
+    assert response.status_code == 200
+    assert response.json() == {"failedWorkflowIds": [queued, theirs, "nosuchworkflow"]}
+    assert not _exists(db, traced_run)
+    assert _exists(db, queued) and _exists(db, theirs)
+    forced = client.post(
+        "/api/workflow/delete?force=true", headers=alice, json={"workflowIds": [queued, theirs]}
+    )
+    assert forced.json() == {"failedWorkflowIds": [theirs]}
+    assert not _exists(db, queued) and _exists(db, theirs)
+    bad = client.post("/api/workflow/delete", headers=alice, json={"ids": [queued]})
+    assert bad.status_code == 400 and "workflowIds" in bad.json()["message"]
+
+
+def test_a_run_scoped_token_cannot_delete_its_run(client, alice, db):
+    run_id = submit(client, alice)
+    response = client.delete(f"/api/workflow/{run_id}?force=true", headers=run_token(db, run_id))
+    assert response.status_code == 400
+    assert _exists(db, run_id)

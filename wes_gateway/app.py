@@ -86,6 +86,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         jsonifier=Jsonifier(json, separators=(",", ":")),
         validator_map=validation.VALIDATORS,
     )
+    # A path with "//" is not one of ours (a 404), not a redirect to a merged path.
+    app.app.url_map.merge_slashes = False
     app.add_api(
         "wes.openapi.yaml",
         base_path=WES_BASE_PATH,

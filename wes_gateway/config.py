@@ -12,7 +12,7 @@ import secrets
 from functools import cached_property
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
@@ -28,6 +28,14 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite in the data folder when unset."
     )
+
+    @field_validator("data_dir", mode="after")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        # Fixed at start: a relative folder must not change meaning with the working
+        # directory of whatever later reads a path under it.
+        return value.resolve()
+
     broker_url: str | None = Field(
         default=None, description="Celery broker URL; a serverless broker in the data folder."
     )

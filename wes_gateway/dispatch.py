@@ -7,19 +7,27 @@ re-sends the work of runs no worker took (DESIGN rule 5).
 from __future__ import annotations
 
 import logging
+import time
+from pathlib import Path
+from typing import Any
 
 from celery import Celery
 
+from wes_gateway import compute_config, run_files
 from wes_gateway.models import Run
-from wes_gateway.states import State
-from workers.celery_app import CANCEL_RUN, SUBMIT_RUN
+from wes_gateway.states import State, is_terminal
+from workers.celery_app import CANCEL_RUN, REFRESH_LOG, SUBMIT_RUN
+
+# While someone reads a cloud head job's console, a worker copies new lines at most this
+# often; nobody reading, no calls to the cloud's log service until the run ends.
+LOG_REFRESH_SECONDS = 2.0
 
 log = logging.getLogger(__name__)
 
 
-def send(app: Celery, task: str, run_id: str) -> bool:
+def send(app: Celery, task: str, run_id: str, **options: Any) -> bool:
     try:
-        app.send_task(task, args=[run_id])
+        app.send_task(task, args=[run_id], **options)
     except Exception:  # the broker is down or refused: the sweeper will re-send
         log.warning("could not enqueue %s for run %s", task, run_id, exc_info=True)
         return False
@@ -36,3 +44,23 @@ def cancel(app: Celery, run: Run) -> bool:
     if run.state is not State.CANCELING:
         return False
     return send(app, CANCEL_RUN, run.id)
+
+
+def refresh_log(app: Celery, run: Run, run_dir: Path) -> bool:
+    """Have a worker copy the new console lines of an active cloud head job into the run
+    folder, where the log endpoints read them (a few seconds behind at most)."""
+    platform = run.compute_env.platform if run.compute_env else None
+    if (
+        is_terminal(run.state)
+        or not run.backend_handle
+        or compute_config.console_in_run_folder(platform)
+    ):
+        return False
+    marker = run_files.console_request_file(run_dir)
+    try:
+        if time.time() - marker.stat().st_mtime < LOG_REFRESH_SECONDS:
+            return False
+    except FileNotFoundError:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    return send(app, REFRESH_LOG, run.id, expires=30)

@@ -17,7 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from wes_gateway.db import Base, JSONType, UTCDateTime, utcnow
 from wes_gateway.states import State
@@ -130,8 +130,12 @@ class Run(Base):
     compute_env_id: Mapped[str | None] = mapped_column(
         ForeignKey("compute_envs.id", ondelete="SET NULL")
     )
+    compute_env: Mapped[ComputeEnv | None] = relationship(lazy="select")
     backend_handle: Mapped[str | None] = mapped_column(Text)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the run was deleted while its head job still had to be stopped: it is
+    # hidden from every read at once, and its rows and files go once it has ended.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # ListRuns: newest first, per owner (users) and overall (admins); keyset on both keys.

@@ -27,6 +27,21 @@ def nextflow_log_file(run_dir: Path, run_id: str) -> Path:
     return run_dir / f"nf-{run_id}.log"
 
 
+def timeline_file(run_dir: Path, run_id: str) -> Path:
+    """Nextflow's execution timeline (``-with-timeline``), written when the run ends."""
+    return run_dir / f"timeline-{run_id}.html"
+
+
+def console_cursor_file(run_dir: Path) -> Path:
+    """Where a worker copying a cloud head job's console keeps its place (and its lock)."""
+    return run_dir / ".console-cursor"
+
+
+def console_request_file(run_dir: Path) -> Path:
+    """Touched when someone reads a cloud head job's console: its age paces the copies."""
+    return run_dir / ".console-requested"
+
+
 def params_file(run_dir: Path) -> Path:
     return run_dir / "params.json"
 

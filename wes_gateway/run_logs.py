@@ -47,7 +47,7 @@ def run_file(run_dir: Path, run_id: str, file_name: str) -> Path:
     if file_name == f"nf-{run_id}.log":
         return run_files.nextflow_log_file(run_dir, run_id)
     if file_name == f"timeline-{run_id}.html":
-        return run_files.launch_dir(run_dir) / file_name
+        return run_files.timeline_file(run_dir, run_id)
     raise InvalidField(
         "fileName", f"not a file of this run; one of {sorted(run_downloads(run_id))}"
     )

@@ -14,14 +14,15 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, TypeVar
 
-from sqlalchemy import Select, func, select, tuple_
+from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway import attachments, run_files
+from wes_gateway import attachments, compute_envs, run_files
 from wes_gateway.auth import Principal
+from wes_gateway.db import utcnow
 from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.ids import new_run_id
-from wes_gateway.models import ComputeEnv, Run, RunStateChange, Task
+from wes_gateway.models import Run, RunStateChange, Task
 from wes_gateway.pagination import decode_page_token, encode_page_token
 from wes_gateway.states import ACTIVE, State, is_terminal, transition
 from wes_gateway.wes_request import RunRequest
@@ -50,6 +51,7 @@ def page_size_or_default(page_size: int | None) -> int:
 
 
 def visible(query: Select, principal: Principal) -> Select:
+    query = query.where(Run.deleted_at.is_(None))
     if principal.run_id is not None:
         return query.where(Run.id == principal.run_id)
     if principal.is_admin:
@@ -85,9 +87,9 @@ def create_run(
     """
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot submit runs")
-    compute_env_id = request.option("compute_env_id")
-    if compute_env_id is not None:
-        _check_compute_env(session, principal, compute_env_id, compute_env_field)
+    compute_env_id = compute_envs.for_new_run(
+        session, request.option("compute_env_id"), compute_env_field
+    )
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     if files:
@@ -128,18 +130,6 @@ def create_run(
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run
-
-
-def _check_compute_env(
-    session: Session, principal: Principal, compute_env_id: str, field: str
-) -> None:
-    query = select(ComputeEnv.id).where(ComputeEnv.id == compute_env_id, ~ComputeEnv.deleted)
-    if not principal.is_admin:
-        query = query.where(
-            (ComputeEnv.owner_id == principal.user_id) | ComputeEnv.owner_id.is_(None)
-        )
-    if session.execute(query).scalar_one_or_none() is None:
-        raise InvalidField(field, f"no compute environment {compute_env_id!r}")
 
 
 def list_runs(
@@ -202,9 +192,54 @@ def cancel_run(session: Session, principal: Principal, run_id: str) -> Run:
     return run
 
 
+def delete_run(
+    session: Session, principal: Principal, run_id: str, *, force: bool, run_dir_of
+) -> Run | None:
+    """Delete a run: its row, tasks, history, tokens and folder.
+
+    A run that is still active is refused unless ``force``. Forced, a run nothing runs
+    for yet (queued, or only monitored) goes at once; a run with a head job is hidden
+    from every read now and goes CANCELING, and is purged once its job has stopped
+    (the returned run is then the one a worker must stop; None means it is gone).
+    """
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot delete runs")
+    run = get_run(session, principal, run_id)
+    if not is_terminal(run.state) and not force:
+        raise BadRequest(
+            f"Cannot delete workflow {run_id}: it is still active (status: {run.state.value}); "
+            "cancel it first or delete with force=true"
+        )
+    who = f"deleted by {principal.user_name}"
+    if run.state is State.QUEUED:
+        transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
+        session.commit()
+        session.refresh(run)
+    if is_terminal(run.state) or run.source == "trace":
+        purge(session, run_id, run_dir_of(run_id))
+        return None
+    run.deleted_at = utcnow()
+    if run.state is not State.CANCELING:
+        transition(session, run_id, State.CANCELING, who, allowed_from=ACTIVE)
+    session.commit()
+    session.refresh(run)
+    if is_terminal(run.state):  # it ended while we looked
+        purge(session, run_id, run_dir_of(run_id))
+        return None
+    return run
+
+
+def purge(session: Session, run_id: str, run_dir: Path) -> None:
+    """Remove a run for good; its tasks, state history and tokens go with it (cascade)."""
+    session.execute(delete(Run).where(Run.id == run_id))
+    session.commit()
+    shutil.rmtree(run_dir, ignore_errors=True)
+
+
 def state_counts(session: Session) -> dict[str, int]:
     counts = {state.value: 0 for state in State}
-    for state, count in session.execute(select(Run.state, func.count()).group_by(Run.state)):
+    query = select(Run.state, func.count()).where(Run.deleted_at.is_(None)).group_by(Run.state)
+    for state, count in session.execute(query):
         counts[State(state).value] = count
     return counts
 
@@ -268,11 +303,8 @@ def get_task(session: Session, principal: Principal, run_id: str, task_id: str) 
     return task
 
 
-def read_log_text(
-    session: Session, principal: Principal, run_id: str, stream: str, run_dir: Path
-) -> str:
+def read_log_text(run_id: str, stream: str, run_dir: Path) -> str:
     """The head job's console output (``stdout``) or error stream (``stderr``) so far."""
-    get_run(session, principal, run_id)
     path = run_files.log_path(run_dir, run_id, stream)
     try:
         return path.read_text(encoding="utf-8", errors="replace")

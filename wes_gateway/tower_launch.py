@@ -12,6 +12,7 @@ import yaml
 from wes_gateway import nextflow
 from wes_gateway.errors import InvalidField
 from wes_gateway.models import Run
+from wes_gateway.views import tower as views
 from wes_gateway.wes_request import RunRequest, parse_run_request
 
 # WES field → the Tower launch field a client sent it as, for error messages.
@@ -97,9 +98,7 @@ def launch_record(run: Run) -> dict[str, Any]:
     options = (run.request or {}).get("workflow_engine_parameters", {})
     return {
         "id": run.id,
-        "computeEnv": {"id": run.compute_env_id, "name": "local", "platform": "local-platform"}
-        if run.compute_env_id is None
-        else {"id": run.compute_env_id},
+        "computeEnv": views.compute_env(run.compute_env) if run.compute_env else None,
         "pipeline": run.pipeline,
         "revision": run.revision,
         "commitId": run.commit_id,

@@ -12,9 +12,9 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
 from wes_gateway.auth import Principal
-from wes_gateway.errors import BadRequest, InvalidField
+from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.models import Run, Task, User
-from wes_gateway.runs import cancel_run, get_run, visible
+from wes_gateway.runs import cancel_run, delete_run, get_run, visible
 from wes_gateway.runs import get_task as get_run_task
 from wes_gateway.states import STATES_OF_TOWER_STATUS, TOWER_STATUS, TowerStatus, is_terminal
 
@@ -181,3 +181,23 @@ def cancel(session: Session, principal: Principal, run_id: str) -> Run:
             f"status: {TOWER_STATUS[run.state].value}"
         )
     return cancel_run(session, principal, run_id)
+
+
+def delete_many(
+    session: Session, principal: Principal, run_ids: list[str], *, force: bool, run_dir_of
+) -> tuple[list[str], list[Run]]:
+    """Delete each run as ``delete_run`` would. Returns the ids that could not be deleted
+    (unknown to the caller, or active without ``force``) and the runs whose head job a
+    worker must still stop."""
+    failed: list[str] = []
+    stopping: list[Run] = []
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            run = delete_run(session, principal, run_id, force=force, run_dir_of=run_dir_of)
+        except (BadRequest, NotFound):
+            session.rollback()
+            failed.append(run_id)
+            continue
+        if run is not None:
+            stopping.append(run)
+    return failed, stopping

@@ -16,6 +16,7 @@ SUBMIT_RUN = "workers.tasks.submit_run"
 CANCEL_RUN = "workers.tasks.cancel_run"
 POLL_ACTIVE_RUNS = "workers.tasks.poll_active_runs"
 SWEEP = "workers.tasks.sweep"
+REFRESH_LOG = "workers.tasks.refresh_log"
 
 
 def broker_folder(settings: Settings) -> Path:
@@ -59,7 +60,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_default_queue=settings.queue,
         task_routes={
             name: {"queue": settings.queue}
-            for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP)
+            for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP, REFRESH_LOG)
         },
         # A publish must not hang a request when the broker is down: the sweeper re-sends.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},

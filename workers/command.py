@@ -18,6 +18,7 @@ def build_command(
     log_file: str | None = None,
     params_file: str | None = None,
     config_file: str | None = None,
+    timeline_file: str | None = None,
 ) -> list[str]:
     """The argv of ``nextflow run`` for ``run``. File arguments are paths as the head job
     sees them (the backend writes the files); ``None`` leaves that option out."""
@@ -44,6 +45,8 @@ def build_command(
         argv += ["-resume"] + ([run.resume] if run.resume != "true" else [])
     if run.latest and not run.pipeline_is_local:
         argv += ["-latest"]
+    if timeline_file:
+        argv += ["-with-timeline", timeline_file]
     if run.tower_url:
         argv += ["-with-tower", run.tower_url]
     # Plain text in the console file, not terminal redraws.

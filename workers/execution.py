@@ -8,6 +8,7 @@ waits for a run to finish; the periodic poll moves every active run along.
 
 from __future__ import annotations
 
+import fcntl
 import logging
 import shlex
 from collections import defaultdict
@@ -18,11 +19,12 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from wes_gateway import auth, run_files
+from wes_gateway import auth, compute_config, run_files
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ComputeEnv, Run, User
-from wes_gateway.states import State, transition
+from wes_gateway.runs import purge
+from wes_gateway.states import TERMINAL, State, transition
 from workers.backends import make_backend
 from workers.backends.base import STATE_OF, Backend, JobReport, RunSnapshot, SubmitError
 
@@ -193,6 +195,38 @@ def poll_active(executor: Executor) -> int:
     return len(rows)
 
 
+def _copy_log(executor: Executor, backend: Backend, run_id: str, handle: str) -> None:
+    """Append the head job's new console lines to the run's console file, where both
+    APIs read it, for head jobs that run elsewhere. The cursor sits beside it, and a lock
+    on it keeps two workers from appending the same lines."""
+    run_dir = executor.run_dir(run_id)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with run_files.console_cursor_file(run_dir).open("a+", encoding="utf-8") as cursor_file:
+        fcntl.flock(cursor_file, fcntl.LOCK_EX)
+        cursor_file.seek(0)
+        cursor = cursor_file.read() or None
+        lines, following = backend.read_log(handle, cursor)
+        if lines:
+            with run_files.console_file(run_dir, run_id).open("a", encoding="utf-8") as console:
+                console.writelines(line + "\n" for line in lines)
+        if following and following != cursor:
+            cursor_file.truncate(0)
+            cursor_file.write(following)
+
+
+def refresh_log(executor: Executor, run_id: str) -> None:
+    """Copy what a cloud head job printed since the last look (someone is reading it)."""
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or not run.backend_handle:
+            return
+        handle = run.backend_handle
+        platform, config = _compute_env(session, run.compute_env_id)
+    if compute_config.console_in_run_folder(platform):
+        return
+    _copy_log(executor, executor.backend(platform, config), run_id, handle)
+
+
 def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None:
     if not report.finished:
         if row.state is State.CANCELING:
@@ -206,6 +240,12 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             with executor.db.session() as session:
                 transition(session, row.id, State.RUNNING, "the head job is running")
         return
+    if not compute_config.console_in_run_folder(backend.platform):
+        # The last lines, before the run is seen to end; read while it runs on demand.
+        try:
+            _copy_log(executor, backend, row.id, row.backend_handle)
+        except Exception:
+            log.warning("reading the console log of run %s failed", row.id, exc_info=True)
     target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
     with executor.db.session() as session:
         run = session.get(Run, row.id)
@@ -215,6 +255,8 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             run.error_message = report.message
         reason = report.message or f"the head job ended ({report.status.value})"
         transition(session, row.id, target, reason)
+        if run.deleted_at is not None:
+            purge(session, row.id, executor.run_dir(row.id))
 
 
 def cancel(executor: Executor, run_id: str) -> None:
@@ -271,6 +313,7 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
                 .values(updated_at=now)
             )
     _time_out_silent_runs(executor)
+    _purge_deleted(executor)
     for run_id in unstarted_cancels:
         _settle_unstarted_cancel(executor, run_id)
     for run_id in run_ids:
@@ -296,6 +339,20 @@ def _time_out_silent_runs(executor: Executor) -> None:
         )
         for run_id in run_ids:
             transition(session, run_id, State.UNKNOWN, "no report from nextflow")
+
+
+def _purge_deleted(executor: Executor) -> None:
+    """Remove runs deleted while active whose head job has stopped since."""
+    with executor.db.session() as session:
+        run_ids = (
+            session.execute(
+                select(Run.id).where(Run.deleted_at.is_not(None), Run.state.in_(TERMINAL))
+            )
+            .scalars()
+            .all()
+        )
+        for run_id in run_ids:
+            purge(session, run_id, executor.run_dir(run_id))
 
 
 def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:

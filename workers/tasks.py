@@ -9,7 +9,7 @@ from celery import shared_task
 from wes_gateway import dispatch
 from wes_gateway.db import Database
 from workers import execution
-from workers.celery_app import CANCEL_RUN, POLL_ACTIVE_RUNS, SUBMIT_RUN, SWEEP
+from workers.celery_app import CANCEL_RUN, POLL_ACTIVE_RUNS, REFRESH_LOG, SUBMIT_RUN, SWEEP
 from workers.celery_app import app as celery_app
 
 
@@ -38,3 +38,8 @@ def poll_active_runs() -> int:
 @shared_task(name=SWEEP, acks_late=True)
 def sweep() -> list[str]:
     return execution.sweep(_executor(), lambda run_id: dispatch.submit(celery_app, run_id))
+
+
+@shared_task(name=REFRESH_LOG, acks_late=True)
+def refresh_log(run_id: str) -> None:
+    execution.refresh_log(_executor(), run_id)

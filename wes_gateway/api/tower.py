@@ -7,7 +7,16 @@ from typing import Any
 import flask
 from connexion import NoContent
 
-from wes_gateway import dispatch, run_logs, runs, tower_launch, trace, workflows
+from wes_gateway import (
+    compute_envs,
+    dispatch,
+    run_files,
+    run_logs,
+    runs,
+    tower_launch,
+    trace,
+    workflows,
+)
 from wes_gateway.api import principal, public_base_url
 from wes_gateway.errors import NotFound
 from wes_gateway.runtime import current, request_session
@@ -71,17 +80,13 @@ def list_workflows(
 list_workflows_legacy = list_workflows
 
 
-def _platform(run) -> str:
-    return "local-platform" if run.compute_env_id is None else run.compute_env_id
-
-
 def describe_workflow(
     workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
 ):
     session = request_session()
     run = runs.get_run(session, principal(token_info), workflow_id)
     tasks = workflows.tasks_for_progress(session, run.id)
-    return views.describe(run, tasks, None if run.source == "trace" else _platform(run))
+    return views.describe(run, tasks)
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
@@ -131,6 +136,34 @@ def cancel_workflow(
     return NoContent, 204
 
 
+def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
+    rt = current()
+    run = runs.delete_run(
+        request_session(),
+        principal(token_info),
+        workflow_id,
+        force=bool(force),
+        run_dir_of=rt.run_dir,
+    )
+    if run is not None:
+        dispatch.cancel(rt.celery, run)
+    return NoContent, 204
+
+
+def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
+    rt = current()
+    failed, stopping = workflows.delete_many(
+        request_session(),
+        principal(token_info),
+        body["workflowIds"],
+        force=bool(force),
+        run_dir_of=rt.run_dir,
+    )
+    for run in stopping:
+        dispatch.cancel(rt.celery, run)
+    return {"failedWorkflowIds": failed}
+
+
 def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
     run = runs.get_run(request_session(), principal(token_info), workflow_id)
     return views.metrics(run)
@@ -141,6 +174,7 @@ def get_workflow_log(
 ):
     rt = current()
     run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     path = run_logs.run_file(rt.run_dir(run.id), run.id, f"nf-{run.id}.txt")
     page = run_logs.read_page(path, next_, max_length)
     downloads = [
@@ -173,9 +207,13 @@ def get_workflow_task_log(
 
 
 def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
+    rt = current()
     run = runs.get_run(request_session(), principal(token_info), workflow_id)
     name = file_name or f"nf-{run.id}.txt"
-    return _file_response(run_logs.run_file(current().run_dir(run.id), run.id, name), name)
+    path = run_logs.run_file(rt.run_dir(run.id), run.id, name)
+    if path == run_files.console_file(rt.run_dir(run.id), run.id):
+        dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
+    return _file_response(path, name)
 
 
 def download_workflow_task_log(
@@ -214,3 +252,29 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     )
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}
+
+
+def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
+    principal(token_info)
+    envs = compute_envs.list_envs(request_session(), status)
+    return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
+
+
+def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
+    env = compute_envs.create(request_session(), principal(token_info), body)
+    return {"computeEnvId": env.id}
+
+
+def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
+    principal(token_info)
+    return {"computeEnv": views.compute_env(compute_envs.get(request_session(), compute_env_id))}
+
+
+def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
+    compute_envs.delete(request_session(), principal(token_info), compute_env_id)
+    return NoContent, 204
+
+
+def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
+    compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
+    return NoContent, 204

@@ -137,7 +137,9 @@ def get_run_stderr(token_info: dict, run_id: str):
 
 
 def _log_text(token_info: dict, run_id: str, stream: str):
-    text = runs.read_log_text(
-        request_session(), principal(token_info), run_id, stream, current().run_dir(run_id)
-    )
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    if stream == "stdout":
+        dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
+    text = runs.read_log_text(run.id, stream, rt.run_dir(run.id))
     return flask.Response(text, mimetype="text/plain")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from wes_gateway.models import Run, Task
+from wes_gateway import compute_config
+from wes_gateway.models import ComputeEnv, Run, Task
 from wes_gateway.states import TOWER_STATUS, State, is_terminal
 
 
@@ -291,11 +292,19 @@ def task(record: Task) -> dict[str, Any]:
     }
 
 
-def describe(run: Run, tasks, platform: str | None) -> dict[str, Any]:
+def _platform(run: Run) -> dict[str, str] | None:
+    """Where a launched run runs (Tower's ``platform``); None for a monitored run."""
+    if run.source == "trace":
+        return None
+    platform = run.compute_env.platform if run.compute_env else compute_config.LOCAL
+    return {"id": platform, "name": compute_config.PLATFORM_NAMES[platform]}
+
+
+def describe(run: Run, tasks) -> dict[str, Any]:
     return {
         "workflow": workflow(run),
         "progress": progress(run, tasks),
-        "platform": {"id": platform, "name": platform} if platform else None,
+        "platform": _platform(run),
         "jobInfo": (
             {
                 "id": run.backend_handle,
@@ -339,3 +348,43 @@ def metrics(run: Run) -> dict[str, Any]:
         }
         entries.append({"id": number, **series})
     return {"metrics": entries}
+
+
+def compute_env(env: ComputeEnv) -> dict[str, Any]:
+    """Seqera's ComputeEnv shape; the config with defaults shown and secrets masked."""
+    return {
+        "id": env.id,
+        "name": env.name,
+        "description": env.description,
+        "platform": env.platform,
+        "config": compute_config.shown(env.platform, env.config or {}),
+        "credentialsId": None,
+        "workspaceId": None,
+        "orgId": None,
+        "status": env.status,
+        "message": env.message,
+        "primary": bool(env.primary),
+        "deleted": bool(env.deleted),
+        "dateCreated": tower_time(env.created_at),
+        "lastUpdated": tower_time(env.updated_at),
+        "lastUsed": tower_time(env.last_used_at),
+    }
+
+
+def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
+    config = env.config or {}
+    return {
+        "id": env.id,
+        "name": env.name,
+        "description": env.description,
+        "platform": env.platform,
+        "status": env.status,
+        "message": env.message,
+        "lastUsed": tower_time(env.last_used_at),
+        "primary": bool(env.primary),
+        "workspaceName": None,
+        "visibility": "SHARED",
+        "workDir": config.get("workDir"),
+        "region": config.get("region") or config.get("location"),
+        "credentialsId": None,
+    }

@@ -10,11 +10,12 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
+from wes_gateway import compute_config
 from workers.backends.base import Backend
 
-LOCAL_PLATFORM = "local-platform"
 BACKENDS: dict[str, str] = {
-    LOCAL_PLATFORM: "workers.backends.local:LocalBackend",
+    compute_config.LOCAL: "workers.backends.local:LocalBackend",
+    compute_config.AWS_BATCH: "workers.backends.aws_batch:AwsBatchBackend",
 }
 
 
@@ -23,7 +24,7 @@ class UnknownPlatform(LookupError):
 
 
 def backend_class(platform: str | None) -> type[Backend]:
-    target = BACKENDS.get(platform or LOCAL_PLATFORM)
+    target = BACKENDS.get(platform or compute_config.LOCAL)
     if target is None:
         raise UnknownPlatform(f"no backend for platform {platform!r}; known: {sorted(BACKENDS)}")
     module, _, name = target.partition(":")

@@ -20,7 +20,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from wes_gateway import run_files
+from wes_gateway import compute_config, run_files
 from workers.backends.base import (
     Backend,
     BackendStatus,
@@ -67,7 +67,7 @@ def _process_start(pid: int) -> int | None:
 
 
 class LocalBackend(Backend):
-    platform = "local-platform"
+    platform = compute_config.LOCAL
 
     def __init__(self, nextflow: str = "nextflow", environment: dict[str, str] | None = None):
         self.nextflow = nextflow
@@ -88,6 +88,7 @@ class LocalBackend(Backend):
             log_file=str(run_files.nextflow_log_file(run_dir, run.run_id)),
             params_file=str(params) if run.params else None,
             config_file=str(config) if run.config_text else None,
+            timeline_file=str(run_files.timeline_file(run_dir, run.run_id)),
         )
         existing = self.find(run)
         if existing is not None:

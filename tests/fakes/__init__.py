@@ -1,0 +1,1 @@
+"""Local stand-ins of cloud services, reached over real connections."""

@@ -1,0 +1,148 @@
+"""The compute environments API: Tower's shapes, Seqera's config fields, checked on
+create, credentials never shown, admins manage them, runs pick one or the primary."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import WES, submit
+
+AWS = {
+    "name": "aws-head",
+    "platform": "aws-batch",
+    "config": {
+        "region": "eu-west-1",
+        "headQueue": "head-queue",
+        "computeQueue": "work-queue",
+        "workDir": "s3://bucket/work",
+        "headJobCpus": 2,
+        "headJobMemoryMb": 4096,
+        "environment": [
+            {"name": "NXF_OPTS", "value": "-Xms1g", "head": True, "compute": False},
+            {"name": "AWS_SECRET_ACCESS_KEY", "value": "hunter2", "head": True},
+        ],
+        "endpointUrl": "http://127.0.0.1:5000",
+        "waveEnabled": False,
+    },
+}
+GOOGLE = {
+    "name": "gcp-head",
+    "platform": "google-batch",
+    "config": {"projectId": "my-project-1", "location": "europe-west2", "workDir": "gs://bkt/w"},
+}
+
+
+def create(client, headers, spec) -> str:
+    response = client.post("/api/compute-envs", headers=headers, json={"computeEnv": spec})
+    assert response.status_code == 200, response.text
+    return response.json()["computeEnvId"]
+
+
+def test_the_builtin_local_environment_is_there_and_primary(client, alice):
+    response = client.get("/api/compute-envs", headers=alice)
+    assert response.status_code == 200
+    (local,) = response.json()["computeEnvs"]
+    assert local["id"] == "local" and local["platform"] == "local-platform"
+    assert local["primary"] is True and local["status"] == "AVAILABLE"
+
+
+def test_create_describe_and_list(client, admin, alice):
+    env_id = create(client, admin, AWS)
+    described = client.get(f"/api/compute-envs/{env_id}", headers=alice).json()["computeEnv"]
+    assert described["name"] == "aws-head" and described["platform"] == "aws-batch"
+    config = described["config"]
+    assert config["discriminator"] == "aws-batch"
+    assert config["headQueue"] == "head-queue" and config["workDir"] == "s3://bucket/work"
+    assert config["headJobImage"].startswith("nextflow/nextflow:")
+    assert config["logGroup"] == "/aws/batch/job"
+    values = {item["name"]: item["value"] for item in config["environment"]}
+    assert values == {"NXF_OPTS": "-Xms1g", "AWS_SECRET_ACCESS_KEY": "********"}
+    assert "hunter2" not in client.get(f"/api/compute-envs/{env_id}", headers=admin).text
+    listed = client.get("/api/compute-envs", headers=alice).json()["computeEnvs"]
+    entry = next(item for item in listed if item["id"] == env_id)
+    assert entry["region"] == "eu-west-1" and entry["workDir"] == "s3://bucket/work"
+    assert "hunter2" not in client.get("/api/compute-envs", headers=alice).text
+    only = client.get("/api/compute-envs?status=INVALID", headers=alice).json()
+    assert only["computeEnvs"] == []
+
+
+@pytest.mark.parametrize(
+    ("spec", "field"),
+    [
+        ({**AWS, "platform": "mainframe"}, "computeEnv.platform"),
+        ({**AWS, "name": "bad name!"}, "computeEnv.name"),
+        ({**AWS, "config": {**AWS["config"], "region": "moon"}}, "computeEnv.config.region"),
+        ({**AWS, "config": {**AWS["config"], "workDir": "/tmp/x"}}, "computeEnv.config.workDir"),
+        ({**AWS, "config": {**AWS["config"], "headJobCpus": 0}}, "computeEnv.config.headJobCpus"),
+        ({**AWS, "config": {**AWS["config"], "queue": "x"}}, "computeEnv.config.queue"),
+        ({**AWS, "config": {**AWS["config"], "waveEnabled": True}}, "config.waveEnabled"),
+        ({**AWS, "config": {"region": "eu-west-1", "workDir": "s3://bkt"}}, "config.headQueue"),
+        (
+            {**AWS, "config": {**AWS["config"], "headJobRole": "admin"}},
+            "computeEnv.config.headJobRole",
+        ),
+        (
+            {**AWS, "config": {**AWS["config"], "endpointUrl": "file:///etc"}},
+            "computeEnv.config.endpointUrl",
+        ),
+        (
+            {**AWS, "config": {**AWS["config"], "environment": [{"name": "1X", "value": ""}]}},
+            "computeEnv.config.environment[0].name",
+        ),
+        ({**GOOGLE, "config": {**GOOGLE["config"], "projectId": "X"}}, "config.projectId"),
+        ({**GOOGLE, "config": {**GOOGLE["config"], "workDir": "s3://b/w"}}, "config.workDir"),
+        ({**AWS, "credentialsId": "abc"}, "computeEnv.credentialsId"),
+        ({"name": "l2", "platform": "local-platform", "config": {"x": 1}}, "config.x"),
+    ],
+)
+def test_a_bad_config_is_a_400_naming_the_field(client, admin, spec, field):
+    response = client.post("/api/compute-envs", headers=admin, json={"computeEnv": spec})
+    assert response.status_code == 400, response.text
+    assert field in response.json()["message"]
+
+
+def test_only_admins_manage_compute_environments(client, admin, alice):
+    response = client.post("/api/compute-envs", headers=alice, json={"computeEnv": AWS})
+    assert response.status_code == 403 and set(response.json()) == {"message"}
+    env_id = create(client, admin, AWS)
+    assert client.delete(f"/api/compute-envs/{env_id}", headers=alice).status_code == 403
+    assert client.post(f"/api/compute-envs/{env_id}/primary", headers=alice).status_code == 403
+    again = client.post("/api/compute-envs", headers=admin, json={"computeEnv": AWS})
+    assert again.status_code == 409
+
+
+def test_runs_go_to_the_named_or_the_primary_environment(client, admin, alice, db):
+    from wes_gateway.models import Run
+
+    aws = create(client, admin, AWS)
+    google = create(client, admin, GOOGLE)
+    default_run = submit(client, alice)
+    named = submit(client, alice, workflow_engine_parameters=f'{{"compute_env_id": "{aws}"}}')
+    assert client.post(f"/api/compute-envs/{google}/primary", headers=admin).status_code == 204
+    primary_run = submit(client, alice)
+    launched = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": aws}},
+    ).json()["workflowId"]
+    with db.session() as session:
+        assert session.get(Run, default_run).compute_env_id == "local"
+        assert session.get(Run, named).compute_env_id == aws
+        assert session.get(Run, primary_run).compute_env_id == google
+        assert session.get(Run, launched).compute_env_id == aws
+    listed = client.get("/api/compute-envs", headers=alice).json()["computeEnvs"]
+    assert [env["id"] for env in listed if env["primary"]] == [google]
+    described = client.get(f"/api/workflow/{launched}", headers=alice).json()
+    assert described["platform"] == {"id": "aws-batch", "name": "Amazon Batch"}
+    launch = client.get(f"/api/workflow/{launched}/launch", headers=alice).json()["launch"]
+    assert launch["computeEnv"]["id"] == aws and launch["computeEnv"]["platform"] == "aws-batch"
+    # A deleted one takes no new runs; its runs are still there.
+    assert client.delete(f"/api/compute-envs/{aws}", headers=admin).status_code == 204
+    assert client.get(f"/api/compute-envs/{aws}", headers=alice).status_code == 404
+    refused = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": aws}},
+    )
+    assert refused.status_code == 400 and "computeEnvId" in refused.json()["message"]
+    assert client.get(f"{WES}/runs/{named}", headers=alice).status_code == 200

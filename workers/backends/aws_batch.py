@@ -1,0 +1,285 @@
+"""Head jobs on AWS Batch: one job per run in the compute environment's head queue.
+
+The job is named after the run, so a retried submit finds it (``ListJobs`` with a
+``JOB_NAME`` filter, which returns jobs in every status) instead of starting a second.
+Polling asks ``DescribeJobs`` for 100 jobs a call. The console log is read from
+CloudWatch Logs, the stream Batch names on the job. Credentials come from boto3's own
+chain (environment, profile, instance or task role).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from wes_gateway import compute_config
+from workers.backends import head_job
+from workers.backends.base import (
+    Backend,
+    BackendStatus,
+    JobReport,
+    RunSnapshot,
+    Submission,
+    SubmitError,
+)
+
+DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
+STOP_REASON = "Cancelled through wes-gateway"
+RUN_TAG = "wes-gateway-run-id"
+
+# Batch status → ours, for jobs that have not ended.
+_LIVE = {
+    "SUBMITTED": BackendStatus.PENDING,
+    "PENDING": BackendStatus.PENDING,
+    "RUNNABLE": BackendStatus.PENDING,
+    "STARTING": BackendStatus.PENDING,
+    "RUNNING": BackendStatus.RUNNING,
+}
+# Words in a FAILED job's reasons that mean the infrastructure, not the workflow, failed.
+# Checked in order; the first match decides.
+FAILURE_REASONS: tuple[tuple[str, BackendStatus], ...] = (
+    (STOP_REASON, BackendStatus.STOPPED),
+    ("Host EC2", BackendStatus.PREEMPTED),  # "Host EC2 (instance i-…) terminated."
+    ("Spot", BackendStatus.PREEMPTED),
+    ("CannotPullContainer", BackendStatus.SYSTEM_FAILED),
+    ("CannotStartContainer", BackendStatus.SYSTEM_FAILED),
+    ("CannotCreateContainer", BackendStatus.SYSTEM_FAILED),
+    ("CannotInspectContainer", BackendStatus.SYSTEM_FAILED),
+    ("ResourceInitializationError", BackendStatus.SYSTEM_FAILED),
+    ("OutOfMemory", BackendStatus.SYSTEM_FAILED),
+    ("MISCONFIGURATION", BackendStatus.SYSTEM_FAILED),
+)
+
+# Job definitions this process registered or found, by name (one per image and role).
+_definitions: dict[tuple[str | None, str, str], str] = {}
+_definitions_lock = threading.Lock()
+
+
+def report_of(job: Mapping[str, Any]) -> JobReport:
+    """One DescribeJobs record as a JobReport (the one table from Batch to our states)."""
+    status = job.get("status", "")
+    if status in _LIVE:
+        return JobReport(_LIVE[status])
+    container = job.get("container") or {}
+    exit_code = container.get("exitCode")
+    if status == "SUCCEEDED":
+        return JobReport(BackendStatus.SUCCEEDED, exit_code=0 if exit_code is None else exit_code)
+    reasons = " | ".join(
+        text for text in (job.get("statusReason"), container.get("reason")) if text
+    )
+    for marker, outcome in FAILURE_REASONS:
+        if marker in reasons:
+            return JobReport(outcome, exit_code=exit_code, message=reasons or None)
+    if exit_code not in (None, 0):
+        return JobReport(
+            BackendStatus.FAILED,
+            exit_code=exit_code,
+            message=f"nextflow exited with status {exit_code}",
+        )
+    return JobReport(
+        BackendStatus.SYSTEM_FAILED,
+        exit_code=exit_code,
+        message=f"the head job failed: {reasons or 'AWS Batch gave no reason'}",
+    )
+
+
+def _missing_definition(exc: ClientError) -> bool:
+    message = exc.response.get("Error", {}).get("Message", "")
+    return "definition" in message.lower() and "not exist" in message.lower()
+
+
+def _error(exc: Exception) -> str:
+    if isinstance(exc, ClientError):
+        error = exc.response.get("Error", {})
+        return f"{error.get('Code', 'error')}: {error.get('Message', str(exc))}"
+    return str(exc)
+
+
+class AwsBatchBackend(Backend):
+    platform = compute_config.AWS_BATCH
+
+    def __init__(self, config: Mapping[str, Any]) -> None:
+        self.config = dict(config)
+        self.region = self.config["region"]
+        self.queue = self.config["headQueue"]
+        self.log_group = self.config.get("logGroup") or compute_config.DEFAULT_AWS_LOG_GROUP
+        client_config = Config(
+            region_name=self.region, retries={"mode": "standard", "max_attempts": 4}
+        )
+        endpoint = self.config.get("endpointUrl")
+        self.batch = boto3.client("batch", endpoint_url=endpoint, config=client_config)
+        self.logs = boto3.client("logs", endpoint_url=endpoint, config=client_config)
+
+    @classmethod
+    def from_settings(cls, settings: Any, config: dict[str, Any]) -> AwsBatchBackend:
+        return cls(config)
+
+    @staticmethod
+    def job_name(run_id: str) -> str:
+        return f"nf-{run_id}"
+
+    def _job_definition(self, *, cached: bool = True) -> str:
+        """The head job definition: the configured one, or one registered for this image
+        and role (found again by name, so it is registered once, not per run)."""
+        if self.config.get("headJobDefinition"):
+            return self.config["headJobDefinition"]
+        image = head_job.image(self.config)
+        role = self.config.get("headJobRole")
+        key = (self.config.get("endpointUrl"), image, role or "")
+        with _definitions_lock:
+            if cached and key in _definitions:
+                return _definitions[key]
+        digest = hashlib.sha256(f"{image}|{role or ''}".encode()).hexdigest()[:12]
+        name = f"wes-gateway-head-{digest}"
+        found = self.batch.describe_job_definitions(jobDefinitionName=name, status="ACTIVE")
+        if not found.get("jobDefinitions"):
+            cpus, memory = head_job.resources(self.config)
+            properties: dict[str, Any] = {
+                "image": image,
+                "command": ["true"],
+                "resourceRequirements": [
+                    {"type": "VCPU", "value": str(cpus)},
+                    {"type": "MEMORY", "value": str(memory)},
+                ],
+            }
+            if role:
+                properties["jobRoleArn"] = role
+            self.batch.register_job_definition(
+                jobDefinitionName=name, type="container", containerProperties=properties
+            )
+        with _definitions_lock:
+            _definitions[key] = name
+        return name
+
+    def submit(self, run: RunSnapshot) -> Submission:
+        if run.pipeline_is_local:
+            raise SubmitError(
+                "a pipeline sent as an attachment cannot run on AWS Batch; "
+                "give a git repository (owner/repo or an https URL)"
+            )
+        argv = head_job.command(run)
+        try:
+            existing = self.find(run)
+            if existing is not None:
+                return Submission(handle=existing, command=argv)
+            environment = head_job.environment(self.platform, self.config, run)
+            try:
+                response = self._submit_job(run, argv, environment, self._job_definition())
+            except ClientError as exc:
+                if not _missing_definition(exc) or self.config.get("headJobDefinition"):
+                    raise
+                # The definition this process registered was deregistered since.
+                definition = self._job_definition(cached=False)
+                response = self._submit_job(run, argv, environment, definition)
+        except (ClientError, BotoCoreError) as exc:
+            raise SubmitError(f"AWS Batch refused the head job: {_error(exc)}") from exc
+        return Submission(handle=response["jobId"], command=argv)
+
+    def _submit_job(
+        self, run: RunSnapshot, argv: list[str], environment: dict[str, str], definition: str
+    ) -> dict[str, Any]:
+        cpus, memory = head_job.resources(self.config)
+        return self.batch.submit_job(
+            jobName=self.job_name(run.run_id),
+            jobQueue=self.queue,
+            jobDefinition=definition,
+            containerOverrides={
+                "command": head_job.container_command(argv),
+                "environment": [
+                    {"name": key, "value": value} for key, value in environment.items()
+                ],
+                "resourceRequirements": [
+                    {"type": "VCPU", "value": str(cpus)},
+                    {"type": "MEMORY", "value": str(memory)},
+                ],
+            },
+            tags={RUN_TAG: run.run_id},
+            propagateTags=False,
+        )
+
+    def find(self, run: RunSnapshot) -> str | None:
+        newest: tuple[int, str] | None = None
+        paginator = self.batch.get_paginator("list_jobs")
+        pages = paginator.paginate(
+            jobQueue=self.queue,
+            filters=[{"name": "JOB_NAME", "values": [self.job_name(run.run_id)]}],
+        )
+        for page in pages:
+            for job in page.get("jobSummaryList", []):
+                created = int(job.get("createdAt") or 0)
+                if newest is None or created > newest[0]:
+                    newest = (created, job["jobId"])
+        return None if newest is None else newest[1]
+
+    def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
+        reports: dict[str, JobReport] = {}
+        unique = list(dict.fromkeys(handles))
+        for start in range(0, len(unique), DESCRIBE_BATCH):
+            chunk = unique[start : start + DESCRIBE_BATCH]
+            jobs = self.batch.describe_jobs(jobs=chunk).get("jobs", [])
+            for job in jobs:
+                reports[job["jobId"]] = report_of(job)
+        for handle in unique:
+            reports.setdefault(
+                handle,
+                JobReport(BackendStatus.SYSTEM_FAILED, message="AWS Batch no longer knows the job"),
+            )
+        return reports
+
+    def cancel(self, handle: str, *, force: bool = False) -> bool:
+        """TerminateJob stops a job in any state (CancelJob would do nothing once it has
+        started); Batch sends SIGTERM, then SIGKILL after the container's stop timeout."""
+        try:
+            self.batch.terminate_job(jobId=handle, reason=STOP_REASON)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in ("ClientException",):
+                return False
+            raise
+        return True
+
+    def _stream(self, handle: str) -> str | None:
+        jobs = self.batch.describe_jobs(jobs=[handle]).get("jobs", [])
+        if not jobs:
+            return None
+        job = jobs[0]
+        stream = (job.get("container") or {}).get("logStreamName")
+        for attempt in job.get("attempts") or ():
+            stream = (attempt.get("container") or {}).get("logStreamName") or stream
+        return stream
+
+    def read_log(self, handle: str, cursor: str | None) -> tuple[list[str], str | None]:
+        """Lines after ``cursor`` (a JSON of the stream and CloudWatch's forward token);
+        a stream that does not exist yet is simply no lines."""
+        state = json.loads(cursor) if cursor else {}
+        stream = state.get("stream") or self._stream(handle)
+        if not stream:
+            return [], cursor
+        token = state.get("token")
+        lines: list[str] = []
+        while True:
+            kwargs: dict[str, Any] = {
+                "logGroupName": self.log_group,
+                "logStreamName": stream,
+                "startFromHead": True,
+            }
+            if token:
+                kwargs["nextToken"] = token
+            try:
+                page = self.logs.get_log_events(**kwargs)
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+                    break
+                raise
+            lines += [event.get("message", "") for event in page.get("events", [])]
+            following = page.get("nextForwardToken")
+            if not following or following == token:
+                break
+            token = following
+        return lines, json.dumps({"stream": stream, "token": token})
