@@ -240,13 +240,15 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             with executor.db.session() as session:
                 transition(session, row.id, State.RUNNING, "the head job is running")
         return
+    target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
     if not compute_config.console_in_run_folder(backend.platform):
         # The last lines, before the run is seen to end; read while it runs on demand.
         try:
             _copy_log(executor, backend, row.id, row.backend_handle)
+            if target is State.CANCELED:
+                backend.release(row.backend_handle)
         except Exception:
             log.warning("reading the console log of run %s failed", row.id, exc_info=True)
-    target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
     with executor.db.session() as session:
         run = session.get(Run, row.id)
         if report.exit_code is not None:

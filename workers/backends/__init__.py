@@ -16,6 +16,7 @@ from workers.backends.base import Backend
 BACKENDS: dict[str, str] = {
     compute_config.LOCAL: "workers.backends.local:LocalBackend",
     compute_config.AWS_BATCH: "workers.backends.aws_batch:AwsBatchBackend",
+    compute_config.GOOGLE_BATCH: "workers.backends.google_batch:GoogleBatchBackend",
 }
 
 

@@ -159,11 +159,7 @@ class AwsBatchBackend(Backend):
         return name
 
     def submit(self, run: RunSnapshot) -> Submission:
-        if run.pipeline_is_local:
-            raise SubmitError(
-                "a pipeline sent as an attachment cannot run on AWS Batch; "
-                "give a git repository (owner/repo or an https URL)"
-            )
+        head_job.check_pipeline(run, "AWS Batch")
         argv = head_job.command(run)
         try:
             existing = self.find(run)

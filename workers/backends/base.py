@@ -112,6 +112,9 @@ class Backend(abc.ABC):
         """Ask the head job to stop (``force``: kill it now). Returns whether there was
         anything left to stop."""
 
+    def release(self, handle: str) -> None:  # noqa: B027 - most platforms keep nothing
+        """Let go of an ended job's records on the platform, once its log is copied."""
+
     @abc.abstractmethod
     def read_log(self, handle: str, cursor: str | None) -> tuple[list[str], str | None]:
         """Console lines after ``cursor``, and the cursor to continue from."""

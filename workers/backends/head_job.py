@@ -96,6 +96,15 @@ def managed_config(platform: str, config: Mapping[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def check_pipeline(run: RunSnapshot, cloud: str) -> None:
+    """A cloud head job clones its pipeline; it cannot see files sent to the gateway."""
+    if run.pipeline_is_local:
+        raise SubmitError(
+            f"a pipeline sent as an attachment cannot run on {cloud}; "
+            "give a git repository (owner/repo or an https URL)"
+        )
+
+
 def command(run: RunSnapshot) -> list[str]:
     """The nextflow argv, with file paths as the head job sees them."""
     return build_command(

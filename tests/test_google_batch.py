@@ -1,0 +1,254 @@
+"""Head jobs on Google Batch, driven through the product's own code path against the
+Google stand-in (tests/fakes/google_cloud.py) over real HTTP connections, with
+Application Default Credentials served by its metadata server."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from google.cloud import batch_v1
+
+from tests.conftest import WES, submit
+from tests.fakes.google_cloud import DEFAULT_PROJECT, Step, held_plan, stderr
+from wes_gateway.models import Run
+from wes_gateway.states import State, transition
+from workers import execution
+from workers.backends import google_batch
+from workers.backends.google_batch import GoogleBatchBackend
+
+LOCATION = "us-central1"
+
+
+@pytest.fixture
+def google(google_adc):
+    """The stand-in with jobs held RUNNING until a test ends them."""
+    google_adc.locations = {LOCATION}
+    google_adc.plan_for = lambda job: held_plan()
+    return google_adc
+
+
+@pytest.fixture
+def executor(db, settings):
+    worker_settings = settings.model_copy(
+        update={
+            "public_url": "http://gateway.example:8000",
+            "submit_stale_after": 0.0,
+            "requeue_after": 0.0,
+        }
+    )
+    return execution.Executor(db=db, settings=worker_settings)
+
+
+@pytest.fixture
+def compute_env(client, admin, google):
+    def make(**config) -> str:
+        body = {
+            "computeEnv": {
+                "name": f"gcp-{time.monotonic_ns()}",
+                "platform": "google-batch",
+                "config": {
+                    "projectId": DEFAULT_PROJECT,
+                    "location": LOCATION,
+                    "workDir": "gs://bucket/work",
+                    "headJobCpus": 2,
+                    "headJobMemoryMb": 6144,
+                    "serviceAccount": "nf-head@fake-project.iam.gserviceaccount.com",
+                    "network": "default",
+                    "labels": {"team": "genomics"},
+                    "endpointUrl": google.rest_endpoint,
+                    **config,
+                },
+            }
+        }
+        response = client.post("/api/compute-envs", headers=admin, json=body)
+        assert response.status_code == 200, response.text
+        return response.json()["computeEnvId"]
+
+    return make
+
+
+def wes_run(client, alice, env_id: str, **params) -> str:
+    return submit(
+        client,
+        alice,
+        workflow_params=json.dumps(params),
+        workflow_engine_parameters=json.dumps({"compute_env_id": env_id}),
+    )
+
+
+def state(db, run_id: str) -> State:
+    with db.session() as session:
+        return session.get(Run, run_id).state
+
+
+def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while state(db, run_id) is not wanted:
+        assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
+        execution.poll_active(executor)
+        time.sleep(0.05)
+
+
+def job_name(run_id: str) -> str:
+    return f"projects/{DEFAULT_PROJECT}/locations/{LOCATION}/jobs/{google_batch.job_id(run_id)}"
+
+
+def test_a_wes_run_runs_as_a_head_job_and_completes(
+    client, alice, db, google, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env(), greeting="hi")
+    execution.submit(executor, run_id)
+    sent = google.created(job_name(run_id))
+    (group,) = sent.task_groups
+    (runnable,) = group.task_spec.runnables
+    assert runnable.container.image_uri.startswith("nextflow/nextflow:")
+    command = [runnable.container.entrypoint, *runnable.container.commands]
+    assert command[:2] == ["bash", "-c"]
+    argv = command[command.index("nf-launch") + 1 :]
+    assert argv[:5] == ["nextflow", "-log", f"nf-{run_id}.log", "run", "nf-core/demo"]
+    assert argv[argv.index("-with-tower") + 1] == "http://gateway.example:8000/api"
+    env = dict(runnable.environment.variables)
+    assert env["TOWER_WORKFLOW_ID"] == run_id and env["TOWER_ACCESS_TOKEN"]
+    assert env["NXF_WORK"] == "gs://bucket/work" and env["NXF_ANSI_LOG"] == "false"
+    assert group.task_spec.compute_resource.cpu_milli == 2000
+    assert group.task_spec.compute_resource.memory_mib == 6144
+    policy = sent.allocation_policy
+    assert policy.service_account.email == "nf-head@fake-project.iam.gserviceaccount.com"
+    assert policy.network.network_interfaces[0].network == "default"
+    standard = batch_v1.AllocationPolicy.ProvisioningModel.STANDARD
+    assert policy.instances[0].policy.provisioning_model == standard
+    assert sent.logs_policy.destination == batch_v1.LogsPolicy.Destination.CLOUD_LOGGING
+    assert sent.labels["team"] == "genomics" and sent.labels["managed-by"] == "wes-gateway"
+
+    poll_until(executor, db, run_id, State.RUNNING)
+    google.write_lines(job_name(run_id), ["N E X T F L O W  ~  version 24.10.4", stderr("warn")])
+    google.calls.clear()
+    execution.poll_active(executor)
+    assert google.calls["ListLogEntries"] == 0  # a poll reads no logs
+    client.get(f"{WES}/runs/{run_id}/stdout", headers=alice)  # a reader asks for them
+    execution.refresh_log(executor, run_id)  # what the worker does with that request
+    stdout = client.get(f"{WES}/runs/{run_id}/stdout", headers=alice).text
+    assert "N E X T F L O W  ~  version 24.10.4\nwarn\n" in stdout
+    google.finish(job_name(run_id), "SUCCEEDED", exit_code=0, lines=["Succeeded   : 4"])
+    poll_until(executor, db, run_id, State.COMPLETE)
+    log = client.get(f"/api/workflow/{run_id}/log", headers=alice).json()["log"]
+    assert log["entries"][-3:] == ["N E X T F L O W  ~  version 24.10.4", "warn", "Succeeded   : 4"]
+    assert log["pending"] is False
+    run_log = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]
+    assert run_log["exit_code"] == 0 and run_log["cmd"][0] == "nextflow"
+
+
+def test_a_tower_launch_fails_with_nextflow_s_exit_code(
+    client, alice, db, google, compute_env, executor
+):
+    env_id = compute_env(spot=True)
+    response = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": env_id}},
+    )
+    run_id = response.json()["workflowId"]
+    execution.submit(executor, run_id)
+    spot = batch_v1.AllocationPolicy.ProvisioningModel.SPOT
+    assert (
+        google.created(job_name(run_id)).allocation_policy.instances[0].policy.provisioning_model
+        == spot
+    )
+    poll_until(executor, db, run_id, State.RUNNING)
+    google.finish(job_name(run_id), "FAILED", exit_code=1, lines=["ERROR ~ the pipeline failed"])
+    poll_until(executor, db, run_id, State.EXECUTOR_ERROR)
+    described = client.get(f"/api/workflow/{run_id}", headers=alice).json()["workflow"]
+    assert described["status"] == "FAILED" and described["exitStatus"] == 1
+    log = client.get(f"/api/workflow/{run_id}/log", headers=alice).json()["log"]
+    assert "ERROR ~ the pipeline failed" in log["entries"]
+
+
+@pytest.mark.parametrize(
+    ("exit_code", "wanted", "words"),
+    [
+        (50001, State.PREEMPTED, "preempted"),
+        (50002, State.SYSTEM_ERROR, "stopped reporting"),
+        (None, State.SYSTEM_ERROR, "Job state is set from RUNNING to FAILED"),
+    ],
+)
+def test_infrastructure_failures(
+    client, alice, db, google, compute_env, executor, exit_code, wanted, words
+):
+    run_id = wes_run(client, alice, compute_env())
+    if exit_code is None:  # a job that failed before its task ran: no exit code at all
+        google.plan_for = lambda job: [Step("QUEUED", 0.0), Step("RUNNING", None)]
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.RUNNING)
+    record = google.job(job_name(run_id))
+    google.finish(job_name(run_id), "FAILED", exit_code=exit_code or 0)
+    if exit_code is None:
+        record.job.status.status_events[-1].task_execution = None
+    poll_until(executor, db, run_id, wanted)
+    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
+    assert any(words in line for line in system_logs), system_logs
+
+
+def test_a_wrong_location_is_a_system_error_with_google_s_message(
+    client, alice, db, google, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env(location="europe-west9"))
+    execution.submit(executor, run_id)
+    assert state(db, run_id) is State.SYSTEM_ERROR
+    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
+    assert any("Google Batch refused the head job: NOT_FOUND" in line for line in system_logs)
+    assert any("europe-west9" in line for line in system_logs)
+    assert google.jobs == {}
+
+
+def test_cancel_cancels_the_job_then_deletes_it(client, alice, db, google, compute_env, executor):
+    run_id = wes_run(client, alice, compute_env())
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.RUNNING)
+    google.write_lines(job_name(run_id), ["working"])
+    assert client.post(f"{WES}/runs/{run_id}/cancel", headers=alice).status_code == 200
+    execution.cancel(executor, run_id)
+    assert google.calls["CancelJob"] == 1
+    poll_until(executor, db, run_id, State.CANCELED)
+    assert google.calls["DeleteJob"] == 1 and job_name(run_id) not in google.jobs
+    assert "working" in client.get(f"{WES}/runs/{run_id}/stdout", headers=alice).text
+
+
+def test_a_submit_retried_after_a_crash_makes_no_second_job(
+    client, alice, db, google, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env())
+    # A worker claims the run and creates the job, then dies before storing the handle.
+    with db.session() as session:
+        transition(session, run_id, State.INITIALIZING, "worker 1", allowed_from={State.QUEUED})
+        run = session.get(Run, run_id)
+        snap = execution.snapshot(run, executor.run_dir(run_id))
+        config = run.compute_env.config
+    first = GoogleBatchBackend(config).submit(snap)
+    assert execution.sweep(executor, lambda _: None) == [run_id]
+    execution.submit(executor, run_id)
+    assert google.calls["CreateJob"] == 2  # the retry was answered ALREADY_EXISTS
+    assert list(google.jobs) == [job_name(run_id)]
+    with db.session() as session:
+        assert session.get(Run, run_id).backend_handle == first.handle
+
+
+@pytest.mark.parametrize("active", [1, 100, 250])
+def test_a_poll_cycle_makes_calls_by_the_page_not_by_the_run(
+    client, alice, db, google, compute_env, executor, active
+):
+    env_id = compute_env()
+    run_ids = [wes_run(client, alice, env_id) for _ in range(active)]
+    for run_id in run_ids:
+        execution.submit(executor, run_id)
+    google.calls.clear()
+    assert execution.poll_active(executor) == active
+    pages = -(-active // google_batch.LIST_PAGE_SIZE)
+    assert dict(google.calls) == {"ListJobs": pages}
+    # One run ends: the next cycle asks for that job alone, besides the list.
+    google.finish(job_name(run_ids[0]), "SUCCEEDED")
+    google.calls.clear()
+    execution.poll_active(executor)
+    assert google.calls["GetJob"] == 1 and google.calls["ListJobs"] == pages
+    assert state(db, run_ids[0]) is State.COMPLETE
