@@ -29,8 +29,8 @@ from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.models import Base, ComputeEnv, Task
 
-# The cloud stand-ins' fixtures (aws, fake_google, ...), for every test module.
-pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud")
+# The cloud stand-ins' fixtures (aws, fake_google, ...) and the cloud tests' worker.
+pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud", "tests.cloud")
 
 WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"

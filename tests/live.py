@@ -131,7 +131,9 @@ class Client:
         self.base = f"{base}/ga4gh/wes/v1"
         self.headers = {"Authorization": f"Bearer {token}"}
 
-    def submit(self, pipeline: str = "nf-core/demo", **params) -> str:
+    def submit(
+        self, pipeline: str = "nf-core/demo", engine_parameters: dict | None = None, **params
+    ) -> str:
         response = httpx.post(
             f"{self.base}/runs",
             headers=self.headers,
@@ -140,6 +142,7 @@ class Client:
                 "workflow_type_version": (None, "DSL2"),
                 "workflow_url": (None, pipeline),
                 "workflow_params": (None, json.dumps(params)),
+                "workflow_engine_parameters": (None, json.dumps(engine_parameters or {})),
             },
             timeout=30,
         )

@@ -9,10 +9,19 @@ import time
 
 import pytest
 
-from tests.conftest import WES, submit
+from tests.cloud import (
+    create_compute_env,
+    poll_until,
+    state,
+    submit_then_crash,
+    system_logs,
+    tower_launch,
+    wes_run,
+)
+from tests.conftest import WES
 from wes_gateway import dispatch
 from wes_gateway.models import Run
-from wes_gateway.states import State, transition
+from wes_gateway.states import State
 from workers import execution
 from workers.backends import aws_batch
 from workers.backends.aws_batch import AwsBatchBackend
@@ -41,64 +50,22 @@ def tasks_sent(monkeypatch):
 
 
 @pytest.fixture
-def executor(db, settings):
-    worker_settings = settings.model_copy(
-        update={
-            "public_url": "http://gateway.example:8000",
-            "submit_stale_after": 0.0,
-            "requeue_after": 0.0,
-        }
-    )
-    return execution.Executor(db=db, settings=worker_settings)
-
-
-@pytest.fixture
 def compute_env(client, admin, aws):
     def make(**config) -> str:
-        body = {
-            "computeEnv": {
-                "name": f"aws-{len(aws.jobs())}-{time.monotonic_ns()}",
-                "platform": "aws-batch",
-                "config": {
-                    "region": "eu-west-1",
-                    "headQueue": "head-queue",
-                    "computeQueue": "work-queue",
-                    "workDir": "s3://bucket/work",
-                    "headJobCpus": 2,
-                    "headJobMemoryMb": 6144,
-                    "endpointUrl": aws.endpoint_url,
-                    "environment": [{"name": "NXF_OPTS", "value": "-Xms500m", "head": True}],
-                    **config,
-                },
-            }
+        defaults = {
+            "region": "eu-west-1",
+            "headQueue": "head-queue",
+            "computeQueue": "work-queue",
+            "workDir": "s3://bucket/work",
+            "headJobCpus": 2,
+            "headJobMemoryMb": 6144,
+            "endpointUrl": aws.endpoint_url,
+            "environment": [{"name": "NXF_OPTS", "value": "-Xms500m", "head": True}],
         }
-        response = client.post("/api/compute-envs", headers=admin, json=body)
-        assert response.status_code == 200, response.text
-        return response.json()["computeEnvId"]
+        name = f"aws-{time.monotonic_ns()}"
+        return create_compute_env(client, admin, "aws-batch", name, {**defaults, **config})
 
     return make
-
-
-def wes_run(client, alice, env_id: str, **params) -> str:
-    return submit(
-        client,
-        alice,
-        workflow_params=json.dumps(params),
-        workflow_engine_parameters=json.dumps({"compute_env_id": env_id}),
-    )
-
-
-def state(db, run_id: str) -> State:
-    with db.session() as session:
-        return session.get(Run, run_id).state
-
-
-def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while state(db, run_id) is not wanted:
-        assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
-        execution.poll_active(executor)
-        time.sleep(0.05)
 
 
 def job_of(aws, run_id: str):
@@ -163,18 +130,14 @@ def test_a_wes_run_runs_as_a_head_job_and_completes(
     ]
     run_log = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]
     assert run_log["exit_code"] == 0 and run_log["cmd"][0] == "nextflow"
+    described = client.get(f"/api/compute-envs/{env_id}", headers=alice).json()["computeEnv"]
+    assert described["lastUsed"] is not None
 
 
 def test_a_tower_launch_on_the_environment_fails_with_nextflow_s_exit_code(
     client, alice, db, aws, compute_env, executor
 ):
-    env_id = compute_env(headJobDefinition="nf-head")
-    response = client.post(
-        "/api/workflow/launch",
-        headers=alice,
-        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": env_id}},
-    )
-    run_id = response.json()["workflowId"]
+    run_id = tower_launch(client, alice, compute_env(headJobDefinition="nf-head"))
     execution.submit(executor, run_id)
     assert aws.submitted[0]["jobDefinition"] == "nf-head"
     poll_until(executor, db, run_id, State.RUNNING)
@@ -199,8 +162,8 @@ def test_infrastructure_failures(client, alice, db, aws, compute_env, executor, 
     poll_until(executor, db, run_id, State.RUNNING)
     aws.fail_infrastructure(job_of(aws, run_id).job_id, reason)
     poll_until(executor, db, run_id, wanted)
-    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
-    assert any(reason in line for line in system_logs)
+    logs = system_logs(client, alice, run_id)
+    assert any(reason in line for line in logs)
 
 
 def test_a_wrong_queue_is_a_system_error_with_aws_s_message(
@@ -209,8 +172,8 @@ def test_a_wrong_queue_is_a_system_error_with_aws_s_message(
     run_id = wes_run(client, alice, compute_env(headQueue="no-such-queue"))
     execution.submit(executor, run_id)
     assert state(db, run_id) is State.SYSTEM_ERROR
-    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
-    assert any("AWS Batch refused the head job" in line for line in system_logs)
+    logs = system_logs(client, alice, run_id)
+    assert any("AWS Batch refused the head job" in line for line in logs)
     assert aws.jobs() == []
 
 
@@ -230,13 +193,7 @@ def test_a_submit_retried_after_a_crash_makes_no_second_job(
     client, alice, db, aws, compute_env, executor
 ):
     run_id = wes_run(client, alice, compute_env())
-    # A worker claims the run and submits the job, then dies before storing the handle.
-    with db.session() as session:
-        transition(session, run_id, State.INITIALIZING, "worker 1", allowed_from={State.QUEUED})
-        run = session.get(Run, run_id)
-        snap = execution.snapshot(run, executor.run_dir(run_id))
-        config = run.compute_env.config
-    first = AwsBatchBackend(config).submit(snap)
+    first = submit_then_crash(db, executor, run_id, AwsBatchBackend)
     assert execution.sweep(executor, lambda _: None) == [run_id]
     execution.submit(executor, run_id)
     assert len([job for job in aws.jobs() if job.name == f"nf-{run_id}"]) == 1
@@ -261,14 +218,44 @@ def test_a_deregistered_head_job_definition_is_registered_again(
     assert job_of(aws, second).job_definition == definition
 
 
-def test_one_poll_cycle_describes_250_jobs_in_3_calls(
-    client, alice, db, aws, compute_env, executor
+@pytest.mark.parametrize(("active", "calls"), [(1, 1), (100, 1), (250, 3)])
+def test_one_poll_cycle_describes_100_jobs_a_call(
+    client, alice, db, aws, compute_env, executor, active, calls
 ):
     env_id = compute_env()
-    run_ids = [wes_run(client, alice, env_id) for _ in range(250)]
+    run_ids = [wes_run(client, alice, env_id) for _ in range(active)]
     for run_id in run_ids:
         execution.submit(executor, run_id)
     aws.calls.clear()
-    assert execution.poll_active(executor) == 250
-    assert aws.calls["DescribeJobs"] == 3
-    assert sum(aws.calls.values()) == 3
+    assert execution.poll_active(executor) == active
+    assert dict(aws.calls) == {"DescribeJobs": calls}
+
+
+def test_a_new_environment_is_checked_against_aws(client, admin, alice, aws, compute_env, executor):
+    good = compute_env(computeQueue=None)  # the stand-in has the head queue only
+    assert (
+        client.get(f"/api/compute-envs/{good}", headers=admin).json()["computeEnv"]["status"]
+        == "CREATING"
+    )
+    assert execution.check_compute_env(executor, good) == "AVAILABLE"
+    bad = compute_env(computeQueue="no-such-queue")
+    assert execution.check_compute_env(executor, bad) == "INVALID"
+    described = client.get(f"/api/compute-envs/{bad}", headers=alice).json()["computeEnv"]
+    assert described["status"] == "INVALID" and "no-such-queue" in described["message"]
+    response = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": bad}},
+    )
+    assert response.status_code == 400
+    assert "computeEnvId" in response.json()["message"]
+    assert "no-such-queue" in response.json()["message"]
+
+
+def test_a_check_lost_on_the_way_is_made_by_the_sweep(aws, compute_env, executor, db):
+    from wes_gateway.models import ComputeEnv
+
+    env_id = compute_env(computeQueue=None)
+    execution.sweep(executor, lambda _: None)  # requeue_after is 0 here
+    with db.session() as session:
+        assert session.get(ComputeEnv, env_id).status == "AVAILABLE"

@@ -63,27 +63,20 @@ def clouds(tmp_path, aws, google_adc):
             )
             assert response.status_code == 200, response.text
             ids[cloud] = response.json()["computeEnvId"]
+        for env_id in ids.values():  # the worker tries each against its cloud
+            url = f"{base}/api/compute-envs/{env_id}"
+
+            def available(url=url) -> bool:
+                described = httpx.get(url, headers=client.headers).json()["computeEnv"]
+                return described["status"] == "AVAILABLE"
+
+            _until(available, f"{url} to be AVAILABLE")
         yield base, client, ids
-
-
-def _submit(client: Client, env_id: str) -> str:
-    response = httpx.post(
-        f"{client.base}/runs",
-        headers=client.headers,
-        files={
-            "workflow_type": (None, "NFL"),
-            "workflow_type_version": (None, "DSL2"),
-            "workflow_url": (None, "nf-core/demo"),
-            "workflow_engine_parameters": (None, f'{{"compute_env_id": "{env_id}"}}'),
-        },
-    )
-    assert response.status_code == 200, response.text
-    return response.json()["run_id"]
 
 
 def test_a_wes_run_on_aws_batch_with_its_log_live(clouds, aws):
     base, client, ids = clouds
-    run_id = _submit(client, ids["aws"])
+    run_id = client.submit(engine_parameters={"compute_env_id": ids["aws"]})
     assert client.wait(run_id, {"RUNNING"}, timeout=30)[-1] == "RUNNING"
     (job,) = [job for job in aws.jobs() if job.name == f"nf-{run_id}"]
     aws.log(job.job_id, ["N E X T F L O W  ~  version 24.10.4"])

@@ -4,16 +4,24 @@ Application Default Credentials served by its metadata server."""
 
 from __future__ import annotations
 
-import json
 import time
 
 import pytest
 from google.cloud import batch_v1
 
-from tests.conftest import WES, submit
+from tests.cloud import (
+    create_compute_env,
+    poll_until,
+    state,
+    submit_then_crash,
+    system_logs,
+    tower_launch,
+    wes_run,
+)
+from tests.conftest import WES
 from tests.fakes.google_cloud import DEFAULT_PROJECT, Step, held_plan, stderr
 from wes_gateway.models import Run
-from wes_gateway.states import State, transition
+from wes_gateway.states import State
 from workers import execution
 from workers.backends import google_batch
 from workers.backends.google_batch import GoogleBatchBackend
@@ -30,65 +38,23 @@ def google(google_adc):
 
 
 @pytest.fixture
-def executor(db, settings):
-    worker_settings = settings.model_copy(
-        update={
-            "public_url": "http://gateway.example:8000",
-            "submit_stale_after": 0.0,
-            "requeue_after": 0.0,
-        }
-    )
-    return execution.Executor(db=db, settings=worker_settings)
-
-
-@pytest.fixture
 def compute_env(client, admin, google):
     def make(**config) -> str:
-        body = {
-            "computeEnv": {
-                "name": f"gcp-{time.monotonic_ns()}",
-                "platform": "google-batch",
-                "config": {
-                    "projectId": DEFAULT_PROJECT,
-                    "location": LOCATION,
-                    "workDir": "gs://bucket/work",
-                    "headJobCpus": 2,
-                    "headJobMemoryMb": 6144,
-                    "serviceAccount": "nf-head@fake-project.iam.gserviceaccount.com",
-                    "network": "default",
-                    "labels": {"team": "genomics"},
-                    "endpointUrl": google.rest_endpoint,
-                    **config,
-                },
-            }
+        defaults = {
+            "projectId": DEFAULT_PROJECT,
+            "location": LOCATION,
+            "workDir": "gs://bucket/work",
+            "headJobCpus": 2,
+            "headJobMemoryMb": 6144,
+            "serviceAccount": "nf-head@fake-project.iam.gserviceaccount.com",
+            "network": "default",
+            "labels": {"team": "genomics"},
+            "endpointUrl": google.rest_endpoint,
         }
-        response = client.post("/api/compute-envs", headers=admin, json=body)
-        assert response.status_code == 200, response.text
-        return response.json()["computeEnvId"]
+        name = f"gcp-{time.monotonic_ns()}"
+        return create_compute_env(client, admin, "google-batch", name, {**defaults, **config})
 
     return make
-
-
-def wes_run(client, alice, env_id: str, **params) -> str:
-    return submit(
-        client,
-        alice,
-        workflow_params=json.dumps(params),
-        workflow_engine_parameters=json.dumps({"compute_env_id": env_id}),
-    )
-
-
-def state(db, run_id: str) -> State:
-    with db.session() as session:
-        return session.get(Run, run_id).state
-
-
-def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 10) -> None:
-    deadline = time.monotonic() + timeout
-    while state(db, run_id) is not wanted:
-        assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
-        execution.poll_active(executor)
-        time.sleep(0.05)
 
 
 def job_name(run_id: str) -> str:
@@ -143,13 +109,7 @@ def test_a_wes_run_runs_as_a_head_job_and_completes(
 def test_a_tower_launch_fails_with_nextflow_s_exit_code(
     client, alice, db, google, compute_env, executor
 ):
-    env_id = compute_env(spot=True)
-    response = client.post(
-        "/api/workflow/launch",
-        headers=alice,
-        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": env_id}},
-    )
-    run_id = response.json()["workflowId"]
+    run_id = tower_launch(client, alice, compute_env(spot=True))
     execution.submit(executor, run_id)
     spot = batch_v1.AllocationPolicy.ProvisioningModel.SPOT
     assert (
@@ -186,8 +146,8 @@ def test_infrastructure_failures(
     if exit_code is None:
         record.job.status.status_events[-1].task_execution = None
     poll_until(executor, db, run_id, wanted)
-    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
-    assert any(words in line for line in system_logs), system_logs
+    logs = system_logs(client, alice, run_id)
+    assert any(words in line for line in logs), logs
 
 
 def test_a_wrong_location_is_a_system_error_with_google_s_message(
@@ -196,10 +156,18 @@ def test_a_wrong_location_is_a_system_error_with_google_s_message(
     run_id = wes_run(client, alice, compute_env(location="europe-west9"))
     execution.submit(executor, run_id)
     assert state(db, run_id) is State.SYSTEM_ERROR
-    system_logs = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["run_log"]["system_logs"]
-    assert any("Google Batch refused the head job: NOT_FOUND" in line for line in system_logs)
-    assert any("europe-west9" in line for line in system_logs)
+    logs = system_logs(client, alice, run_id)
+    assert any("Google Batch refused the head job: NOT_FOUND" in line for line in logs)
+    assert any("europe-west9" in line for line in logs)
     assert google.jobs == {}
+
+
+def test_a_new_environment_is_checked_against_google(client, alice, google, compute_env, executor):
+    assert execution.check_compute_env(executor, compute_env()) == "AVAILABLE"
+    bad = compute_env(location="europe-west9")
+    assert execution.check_compute_env(executor, bad) == "INVALID"
+    described = client.get(f"/api/compute-envs/{bad}", headers=alice).json()["computeEnv"]
+    assert "NOT_FOUND" in described["message"] and "europe-west9" in described["message"]
 
 
 def test_cancel_cancels_the_job_then_deletes_it(client, alice, db, google, compute_env, executor):
@@ -219,13 +187,7 @@ def test_a_submit_retried_after_a_crash_makes_no_second_job(
     client, alice, db, google, compute_env, executor
 ):
     run_id = wes_run(client, alice, compute_env())
-    # A worker claims the run and creates the job, then dies before storing the handle.
-    with db.session() as session:
-        transition(session, run_id, State.INITIALIZING, "worker 1", allowed_from={State.QUEUED})
-        run = session.get(Run, run_id)
-        snap = execution.snapshot(run, executor.run_dir(run_id))
-        config = run.compute_env.config
-    first = GoogleBatchBackend(config).submit(snap)
+    first = submit_then_crash(db, executor, run_id, GoogleBatchBackend)
     assert execution.sweep(executor, lambda _: None) == [run_id]
     execution.submit(executor, run_id)
     assert google.calls["CreateJob"] == 2  # the retry was answered ALREADY_EXISTS

@@ -64,7 +64,8 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
         description=description,
         platform=platform,
         config=config,
-        status="AVAILABLE",
+        # A cloud one is tried by a worker first (dispatch.check_compute_env).
+        status="AVAILABLE" if platform == compute_config.LOCAL else "CREATING",
         primary=False,
     )
     session.add(env)
@@ -127,5 +128,6 @@ def for_new_run(session: Session, env_id: str | None, field: str) -> str | None:
     if env is None or env.deleted:
         raise InvalidField(field, f"no compute environment {env_id!r}")
     if env.status not in ("AVAILABLE", "CREATING"):
-        raise BadRequest(f"{field}: compute environment {env_id!r} is {env.status}")
+        why = f": {env.message}" if env.message else ""
+        raise BadRequest(f"{field}: compute environment {env_id!r} is {env.status}{why}")
     return env.id

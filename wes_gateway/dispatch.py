@@ -16,7 +16,7 @@ from celery import Celery
 from wes_gateway import compute_config, run_files
 from wes_gateway.models import Run
 from wes_gateway.states import State, is_terminal
-from workers.celery_app import CANCEL_RUN, REFRESH_LOG, SUBMIT_RUN
+from workers.celery_app import CANCEL_RUN, CHECK_COMPUTE_ENV, REFRESH_LOG, SUBMIT_RUN
 
 # While someone reads a cloud head job's console, a worker copies new lines at most this
 # often; nobody reading, no calls to the cloud's log service until the run ends.
@@ -25,11 +25,12 @@ LOG_REFRESH_SECONDS = 2.0
 log = logging.getLogger(__name__)
 
 
-def send(app: Celery, task: str, run_id: str, **options: Any) -> bool:
+def send(app: Celery, task: str, subject_id: str, **options: Any) -> bool:
+    """Send ``task`` about one run (or compute environment), by its id."""
     try:
-        app.send_task(task, args=[run_id], **options)
+        app.send_task(task, args=[subject_id], **options)
     except Exception:  # the broker is down or refused: the sweeper will re-send
-        log.warning("could not enqueue %s for run %s", task, run_id, exc_info=True)
+        log.warning("could not enqueue %s for %s", task, subject_id, exc_info=True)
         return False
     return True
 
@@ -44,6 +45,12 @@ def cancel(app: Celery, run: Run) -> bool:
     if run.state is not State.CANCELING:
         return False
     return send(app, CANCEL_RUN, run.id)
+
+
+def check_compute_env(app: Celery, env_id: str) -> bool:
+    """Have a worker try the new compute environment's cloud settings (it is CREATING
+    until then, AVAILABLE or INVALID after)."""
+    return send(app, CHECK_COMPUTE_ENV, env_id)
 
 
 def refresh_log(app: Celery, run: Run, run_dir: Path) -> bool:

@@ -17,6 +17,7 @@ CANCEL_RUN = "workers.tasks.cancel_run"
 POLL_ACTIVE_RUNS = "workers.tasks.poll_active_runs"
 SWEEP = "workers.tasks.sweep"
 REFRESH_LOG = "workers.tasks.refresh_log"
+CHECK_COMPUTE_ENV = "workers.tasks.check_compute_env"
 
 
 def broker_folder(settings: Settings) -> Path:
@@ -60,7 +61,14 @@ def make_celery(settings: Settings | None = None) -> Celery:
         task_default_queue=settings.queue,
         task_routes={
             name: {"queue": settings.queue}
-            for name in (SUBMIT_RUN, CANCEL_RUN, POLL_ACTIVE_RUNS, SWEEP, REFRESH_LOG)
+            for name in (
+                SUBMIT_RUN,
+                CANCEL_RUN,
+                POLL_ACTIVE_RUNS,
+                SWEEP,
+                REFRESH_LOG,
+                CHECK_COMPUTE_ENV,
+            )
         },
         # A publish must not hang a request when the broker is down: the sweeper re-sends.
         task_publish_retry_policy={"max_retries": 2, "interval_start": 0, "interval_step": 0.2},

@@ -102,7 +102,8 @@ def submit(executor: Executor, run_id: str) -> None:
             update(Run).where(Run.id == run_id).values(submit_attempts=Run.submit_attempts + 1)
         )
         run = session.get(Run, run_id)
-        platform, config = _compute_env(session, run.compute_env_id)
+        env_id = run.compute_env_id
+        platform, config = _compute_env(session, env_id)
         snap = _traced(session, executor.settings, run, snapshot(run, executor.run_dir(run_id)))
     try:
         submission = executor.backend(platform, config).submit(snap)
@@ -114,6 +115,7 @@ def submit(executor: Executor, run_id: str) -> None:
         _fail(executor, run_id, f"the head job could not be submitted: {exc}")
         return
     with executor.db.session() as session:
+        _mark_used(session, env_id)
         run = session.get(Run, run_id)
         run.backend_handle = submission.handle
         run.command = submission.command
@@ -130,6 +132,20 @@ def submit(executor: Executor, run_id: str) -> None:
     if cancelled_meanwhile:
         executor.backend(platform, config).cancel(submission.handle)
     log.info("run %s submitted: %s", run_id, submission.handle)
+
+
+def _mark_used(session, compute_env_id: str | None) -> None:
+    """Tower's ``lastUsed``, to the minute (one write a minute, not one a run)."""
+    now = _now()
+    session.execute(
+        update(ComputeEnv)
+        .where(
+            ComputeEnv.id == compute_env_id,
+            (ComputeEnv.last_used_at.is_(None))
+            | (ComputeEnv.last_used_at < now - timedelta(minutes=1)),
+        )
+        .values(last_used_at=now)
+    )
 
 
 def _traced(session, settings: Settings, run: Run, snap: RunSnapshot) -> RunSnapshot:
@@ -261,6 +277,30 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             purge(session, row.id, executor.run_dir(row.id))
 
 
+def check_compute_env(executor: Executor, env_id: str) -> str:
+    """Try a compute environment against its platform and mark it AVAILABLE or INVALID
+    (with the platform's words). Returns the new status."""
+    with executor.db.session() as session:
+        env = session.get(ComputeEnv, env_id)
+        if env is None or env.deleted:
+            return "DELETED"
+        platform, config = env.platform, dict(env.config or {})
+    try:
+        problem = executor.backend(platform, config).check()
+    except Exception as exc:
+        problem = f"the compute environment could not be checked: {exc}"
+    status = "INVALID" if problem else "AVAILABLE"
+    with executor.db.session() as session:
+        session.execute(
+            update(ComputeEnv)
+            .where(ComputeEnv.id == env_id, ~ComputeEnv.deleted)
+            .values(status=status, message=problem, updated_at=_now())
+        )
+    if problem:
+        log.warning("compute environment %s is invalid: %s", env_id, problem)
+    return status
+
+
 def cancel(executor: Executor, run_id: str) -> None:
     """Ask a CANCELING run's head job to stop; the poll finishes the move to CANCELED
     (and kills the job if it outlives the grace period). A run cancelled before its job
@@ -316,6 +356,7 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
             )
     _time_out_silent_runs(executor)
     _purge_deleted(executor)
+    _check_unchecked_envs(executor)
     for run_id in unstarted_cancels:
         _settle_unstarted_cancel(executor, run_id)
     for run_id in run_ids:
@@ -341,6 +382,20 @@ def _time_out_silent_runs(executor: Executor) -> None:
         )
         for run_id in run_ids:
             transition(session, run_id, State.UNKNOWN, "no report from nextflow")
+
+
+def _check_unchecked_envs(executor: Executor) -> None:
+    """Compute environments still CREATING after ``requeue_after`` lost their check."""
+    before = _now() - timedelta(seconds=executor.settings.requeue_after)
+    with executor.db.session() as session:
+        env_ids = session.execute(
+            select(ComputeEnv.id).where(
+                ComputeEnv.status == "CREATING", ~ComputeEnv.deleted, ComputeEnv.updated_at < before
+            )
+        ).scalars()
+        env_ids = list(env_ids)
+    for env_id in env_ids:
+        check_compute_env(executor, env_id)
 
 
 def _purge_deleted(executor: Executor) -> None:

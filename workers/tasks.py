@@ -9,7 +9,14 @@ from celery import shared_task
 from wes_gateway import dispatch
 from wes_gateway.db import Database
 from workers import execution
-from workers.celery_app import CANCEL_RUN, POLL_ACTIVE_RUNS, REFRESH_LOG, SUBMIT_RUN, SWEEP
+from workers.celery_app import (
+    CANCEL_RUN,
+    CHECK_COMPUTE_ENV,
+    POLL_ACTIVE_RUNS,
+    REFRESH_LOG,
+    SUBMIT_RUN,
+    SWEEP,
+)
 from workers.celery_app import app as celery_app
 
 
@@ -43,3 +50,8 @@ def sweep() -> list[str]:
 @shared_task(name=REFRESH_LOG, acks_late=True)
 def refresh_log(run_id: str) -> None:
     execution.refresh_log(_executor(), run_id)
+
+
+@shared_task(name=CHECK_COMPUTE_ENV, acks_late=True)
+def check_compute_env(env_id: str) -> None:
+    execution.check_compute_env(_executor(), env_id)

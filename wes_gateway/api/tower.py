@@ -262,6 +262,8 @@ def list_compute_envs(token_info: dict, workspace_id=None, status=None, attribut
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
     env = compute_envs.create(request_session(), principal(token_info), body)
+    if env.status == "CREATING":
+        dispatch.check_compute_env(current().celery, env.id)
     return {"computeEnvId": env.id}
 
 

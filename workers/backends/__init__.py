@@ -20,8 +20,16 @@ BACKENDS: dict[str, str] = {
 }
 
 
+# The package extra that brings a platform's SDK.
+EXTRAS = {compute_config.AWS_BATCH: "aws", compute_config.GOOGLE_BATCH: "google"}
+
+
 class UnknownPlatform(LookupError):
     pass
+
+
+class MissingSDK(RuntimeError):
+    """The workers of this host lack the platform's SDK."""
 
 
 def backend_class(platform: str | None) -> type[Backend]:
@@ -29,7 +37,14 @@ def backend_class(platform: str | None) -> type[Backend]:
     if target is None:
         raise UnknownPlatform(f"no backend for platform {platform!r}; known: {sorted(BACKENDS)}")
     module, _, name = target.partition(":")
-    return getattr(importlib.import_module(module), name)
+    try:
+        return getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        extra = EXTRAS.get(platform or "", "")
+        raise MissingSDK(
+            f"the workers cannot run {platform} jobs: {exc}; "
+            f"install wes-gateway[{extra}] where they run"
+        ) from exc
 
 
 def make_backend(platform: str | None, settings: Any, config: Mapping[str, Any] | None = None):

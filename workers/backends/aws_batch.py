@@ -77,17 +77,7 @@ def report_of(job: Mapping[str, Any]) -> JobReport:
     for marker, outcome in FAILURE_REASONS:
         if marker in reasons:
             return JobReport(outcome, exit_code=exit_code, message=reasons or None)
-    if exit_code not in (None, 0):
-        return JobReport(
-            BackendStatus.FAILED,
-            exit_code=exit_code,
-            message=f"nextflow exited with status {exit_code}",
-        )
-    return JobReport(
-        BackendStatus.SYSTEM_FAILED,
-        exit_code=exit_code,
-        message=f"the head job failed: {reasons or 'AWS Batch gave no reason'}",
-    )
+    return head_job.failed(exit_code, reasons, "AWS Batch")
 
 
 def _missing_definition(exc: ClientError) -> bool:
@@ -157,6 +147,23 @@ class AwsBatchBackend(Backend):
         with _definitions_lock:
             _definitions[key] = name
         return name
+
+    def check(self) -> str | None:
+        queues = [self.queue] + [
+            q for q in (self.config.get("computeQueue"),) if q and q != self.queue
+        ]
+        try:
+            found = self.batch.describe_job_queues(jobQueues=queues).get("jobQueues", [])
+        except (ClientError, BotoCoreError) as exc:
+            return f"AWS Batch in {self.region} did not answer: {_error(exc)}"
+        by_name = {q["jobQueueName"]: q for q in found} | {q["jobQueueArn"]: q for q in found}
+        for queue in queues:
+            described = by_name.get(queue)
+            if described is None:
+                return f"no job queue {queue!r} in {self.region}"
+            if described.get("state") != "ENABLED":
+                return f"job queue {queue!r} is {described.get('state')}"
+        return None
 
     def submit(self, run: RunSnapshot) -> Submission:
         head_job.check_pipeline(run, "AWS Batch")

@@ -94,6 +94,11 @@ class Backend(abc.ABC):
     def from_settings(cls, settings: Any, config: dict[str, Any]) -> Backend:
         """Build from the service settings and the compute environment's config."""
 
+    def check(self) -> str | None:
+        """Try the compute environment's settings against the platform (the queue, the
+        location, the credentials). Returns what is wrong, or None when it can take runs."""
+        return None
+
     @abc.abstractmethod
     def submit(self, run: RunSnapshot) -> Submission:
         """Start the head job, or find the one already started for this run (a retried

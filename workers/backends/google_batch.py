@@ -111,17 +111,7 @@ def report_of(job: batch_v1.Job) -> JobReport:
     if exit_code in BATCH_EXIT_CODES:
         outcome, why = BATCH_EXIT_CODES[exit_code]
         return JobReport(outcome, message=f"{why} (Batch exit code {exit_code}): {described}")
-    if exit_code not in (None, 0):
-        return JobReport(
-            BackendStatus.FAILED,
-            exit_code=exit_code,
-            message=f"nextflow exited with status {exit_code}",
-        )
-    return JobReport(
-        BackendStatus.SYSTEM_FAILED,
-        exit_code=exit_code,
-        message=f"the head job failed: {described or 'Google Batch gave no reason'}",
-    )
+    return head_job.failed(exit_code, described, "Google Batch")
 
 
 def _error(exc: Exception) -> str:
@@ -214,6 +204,16 @@ class GoogleBatchBackend(Backend):
                 destination=batch_v1.LogsPolicy.Destination.CLOUD_LOGGING
             ),
         )
+
+    def check(self) -> str | None:
+        try:
+            pager = self.batch.list_jobs(
+                request={"parent": self.parent, "page_size": 1}, timeout=CALL_TIMEOUT
+            )
+            next(iter(pager.pages), None)
+        except google_errors.GoogleAPICallError as exc:
+            return f"Google Batch in {self.parent} did not answer: {_error(exc)}"
+        return None
 
     def submit(self, run: RunSnapshot) -> Submission:
         head_job.check_pipeline(run, "Google Batch")

@@ -17,7 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from wes_gateway import compute_config
-from workers.backends.base import RunSnapshot, SubmitError
+from workers.backends.base import BackendStatus, JobReport, RunSnapshot, SubmitError
 from workers.command import build_command
 
 LAUNCH_DIR = "/tmp/nf-launch"
@@ -165,6 +165,22 @@ def environment(platform: str, config: Mapping[str, Any], run: RunSnapshot) -> d
             f"a cloud head job takes at most {MAX_FILES_BYTES}"
         )
     return env
+
+
+def failed(exit_code: int | None, reason: str, cloud: str) -> JobReport:
+    """A failed head job whose platform gave no cause of its own: a non-zero exit is
+    Nextflow's (the workflow failed); without one the head job itself failed."""
+    if exit_code not in (None, 0):
+        return JobReport(
+            BackendStatus.FAILED,
+            exit_code=exit_code,
+            message=f"nextflow exited with status {exit_code}",
+        )
+    return JobReport(
+        BackendStatus.SYSTEM_FAILED,
+        exit_code=exit_code,
+        message=f"the head job failed: {reason or cloud + ' gave no reason'}",
+    )
 
 
 def resources(config: Mapping[str, Any]) -> tuple[int, int]:

@@ -1,0 +1,81 @@
+"""What the cloud backend tests share: a worker's executor, runs on a compute
+environment, and polling until a run reaches a state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+
+from tests.conftest import WES, submit
+from wes_gateway.models import Run
+from wes_gateway.states import State, transition
+from workers import execution
+
+PUBLIC_URL = "http://gateway.example:8000"
+
+
+@pytest.fixture
+def executor(db, settings) -> execution.Executor:
+    """A worker that re-sends and takes over submits at once, reachable at PUBLIC_URL."""
+    worker_settings = settings.model_copy(
+        update={"public_url": PUBLIC_URL, "submit_stale_after": 0.0, "requeue_after": 0.0}
+    )
+    return execution.Executor(db=db, settings=worker_settings)
+
+
+def create_compute_env(client, admin, platform: str, name: str, config: dict) -> str:
+    body = {"computeEnv": {"name": name, "platform": platform, "config": config}}
+    response = client.post("/api/compute-envs", headers=admin, json=body)
+    assert response.status_code == 200, response.text
+    return response.json()["computeEnvId"]
+
+
+def wes_run(client, headers, env_id: str, **params) -> str:
+    return submit(
+        client,
+        headers,
+        workflow_params=json.dumps(params),
+        workflow_engine_parameters=json.dumps({"compute_env_id": env_id}),
+    )
+
+
+def tower_launch(client, headers, env_id: str) -> str:
+    response = client.post(
+        "/api/workflow/launch",
+        headers=headers,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": env_id}},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["workflowId"]
+
+
+def system_logs(client, headers, run_id: str) -> list[str]:
+    """What the run's WES log says of why it ended."""
+    return client.get(f"{WES}/runs/{run_id}", headers=headers).json()["run_log"]["system_logs"]
+
+
+def state(db, run_id: str) -> State:
+    with db.session() as session:
+        return session.get(Run, run_id).state
+
+
+def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 10) -> None:
+    """Run poll cycles until the run is ``wanted``."""
+    deadline = time.monotonic() + timeout
+    while state(db, run_id) is not wanted:
+        assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
+        execution.poll_active(executor)
+        time.sleep(0.05)
+
+
+def submit_then_crash(db, executor, run_id: str, backend_class):
+    """What a worker that dies mid-submit leaves: the run claimed (INITIALIZING) and its
+    cloud job made, but no handle stored. Returns that first submission."""
+    with db.session() as session:
+        transition(session, run_id, State.INITIALIZING, "worker 1", allowed_from={State.QUEUED})
+        run = session.get(Run, run_id)
+        snap = execution.snapshot(run, executor.run_dir(run_id))
+        config = run.compute_env.config
+    return backend_class(config).submit(snap)
