@@ -252,3 +252,42 @@ def test_a_run_scoped_token_cannot_delete_its_run(client, alice, db):
     response = client.delete(f"/api/workflow/{run_id}?force=true", headers=run_token(db, run_id))
     assert response.status_code == 400
     assert _exists(db, run_id)
+
+
+def test_tasks_filtered_by_process_and_status(client, alice, db):
+    from wes_gateway.models import Task
+
+    run_id = submit(client, alice)
+    with db.session() as session:
+        for number, process, status in [
+            (1, "NFCORE_DEMO:FASTQC", "COMPLETED"),
+            (2, "NFCORE_DEMO:FASTQC", "FAILED"),
+            (3, "NFCORE_DEMO:MULTIQC", "RUNNING"),
+            (4, "NFCORE_DEMO:MULTIQC_2", "COMPLETED"),
+        ]:
+            session.add(
+                Task(
+                    run_id=run_id,
+                    task_id=number,
+                    name=f"{process} ({number})",
+                    process=process,
+                    status=status,
+                    data={},
+                )
+            )
+
+    def ids(search: str) -> list[int]:
+        response = client.get(
+            f"/api/workflow/{run_id}/tasks", headers=alice, params={"search": search}
+        )
+        assert response.status_code == 200, response.text
+        return [task["task"]["taskId"] for task in response.json()["tasks"]]
+
+    assert ids("process:NFCORE_DEMO:FASTQC") == [1, 2]
+    assert ids("process:NFCORE_DEMO:MULTIQC*") == [3, 4]
+    assert ids("status:completed,running") == [1, 3, 4]
+    assert ids("process:NFCORE_DEMO:FASTQC status:FAILED") == [2]
+    assert ids("NFCORE_DEMO:MULTIQC (") == [3]  # a name prefix, colons and all
+    assert ids("NFCORE_DEMO:MULTIQC_") == [4]  # "_" is a character, not a wildcard
+    bad = client.get(f"/api/workflow/{run_id}/tasks", headers=alice, params={"search": "status:x"})
+    assert bad.status_code == 400 and "status" in bad.json()["message"]

@@ -130,6 +130,37 @@ _SORTABLE = {
 }
 
 
+TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "FAILED", "ABORTED")
+# Only these two: task names themselves hold colons (NFCORE_DEMO:FASTQC (1)).
+_TASK_FILTER = re.compile(r"(?<![\w:])(process|status):(\"[^\"]*\"|\S+)", re.IGNORECASE)
+
+
+def _prefix(text: str):
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+def _apply_task_search(query: Select, search: str) -> Select:
+    """A name prefix, and ``process:`` (exact, or a prefix ending in *) and ``status:``
+    (comma-separated) filters."""
+    for key, raw in _TASK_FILTER.findall(search):
+        value = raw.strip('"')
+        if key.lower() == "process":
+            if value.endswith("*"):
+                query = query.where(Task.process.like(_prefix(value[:-1]), escape="\\"))
+            else:
+                query = query.where(Task.process == value)
+        else:
+            wanted = [part.strip().upper() for part in value.split(",") if part.strip()]
+            unknown = sorted(set(wanted) - set(TASK_STATUSES))
+            if unknown:
+                raise InvalidField("search", f"status: unknown task status {unknown[0]!r}")
+            query = query.where(Task.status.in_(wanted))
+    text = _TASK_FILTER.sub(" ", search).strip()
+    if text:
+        query = query.where(Task.name.like(_prefix(text), escape="\\"))
+    return query
+
+
 def list_tasks(
     session: Session,
     principal: Principal,
@@ -145,7 +176,7 @@ def list_tasks(
     size, start = _page_bounds(max_, offset)
     query = select(Task).where(Task.run_id == run_id)
     if search:
-        query = query.where(Task.name.like(search.replace("%", r"\%") + "%", escape="\\"))
+        query = _apply_task_search(query, search)
     total = session.execute(
         select(func.count()).select_from(query.with_only_columns(Task.id).subquery())
     ).scalar_one()
