@@ -71,3 +71,28 @@ def test_health_and_docs_are_public(client):
     spec = client.get(f"{WES}/openapi.json")
     assert spec.status_code == 200
     assert "/runs/{run_id}/tasks" in spec.json()["paths"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "kwargs", "where"),
+    [
+        ("post", "/api/trace/create", {"json": {"repository": "a\u0000b"}}, "body.repository"),
+        (
+            "post",
+            "/api/workflow/launch",
+            {
+                "content": b'{"launch": {"pipeline": "x\\ud800"}}',
+                "headers": {"Content-Type": "application/json"},
+            },
+            "body.launch.pipeline",
+        ),
+        ("post", f"{WES}/runs", {"data": {"workflow_params": '{"k": "\\u0000"}'}}, "params.k"),
+        ("get", "/api/workflow?search=a%00b", {}, "NUL"),
+        ("get", f"{WES}/runs/abc%00def", {}, "NUL"),
+    ],
+)
+def test_text_no_database_stores_is_a_400(client, alice, method, path, kwargs, where):
+    headers = {**alice, **kwargs.pop("headers", {})}
+    response = getattr(client, method)(path, headers=headers, **kwargs)
+    assert response.status_code == 400, response.text
+    assert where in response.text

@@ -24,6 +24,7 @@ from tests.live import (
     execution_env,
     group_alive,
     helpers_of,
+    output_of,
     separate_worker,
     serve,
     start,
@@ -202,6 +203,23 @@ def test_serve_stops_its_worker_and_scheduler(tmp_path, stop):
     while any(alive(pid) for pid in helpers):
         assert time.monotonic() < deadline, "a helper process outlived serve"
         time.sleep(0.1)
+
+
+def test_serve_starts_its_worker_again_when_it_dies(tmp_path):
+    env = execution_env(tmp_path / "data")
+    with serve(env) as (base, process):
+        client = Client(base, admin_token(process))
+        worker = next(pid for pid in helpers_of(process.pid) if _is_worker(pid))
+        os.kill(worker, signal.SIGKILL)
+        run_id = client.submit(standin_tasks=1)
+        assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
+        workers = [pid for pid in helpers_of(process.pid) if _is_worker(pid)]
+        assert len(workers) == 1 and workers[0] != worker
+        assert "worker exited (-9); starting it again" in output_of(process)
+
+
+def _is_worker(pid: int) -> bool:
+    return b"worker" in open(f"/proc/{pid}/cmdline", "rb").read()
 
 
 def test_kill_the_worker_while_runs_execute(tmp_path, backing):

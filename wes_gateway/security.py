@@ -48,7 +48,8 @@ class RuntimeMiddleware:
 
 
 class BodyLimitMiddleware:
-    """Refuses bodies over the limit with 413 before anything buffers them: at once when
+    """Refuses URLs holding a NUL character (no database stores or matches one) with a
+    400, and bodies over the limit with 413 before anything buffers them: at once when
     Content-Length says so, and while streaming a chunked body that Connexion would read
     into memory. Chunked multipart bodies go to Werkzeug unread, and it enforces the same
     limit (its MAX_CONTENT_LENGTH) with its own 413; an error raised here inside the WSGI
@@ -62,6 +63,8 @@ class BodyLimitMiddleware:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"").lower():
+            raise HTTPException(400, "the URL holds a NUL character")
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None:

@@ -1,7 +1,8 @@
 """Child processes that ``wes-gateway serve`` runs beside the API on the embedded
-default: a Celery worker and the scheduler. They are stopped with the server (SIGTERM,
-then SIGKILL after a grace), and the kernel stops them too if the server dies without a
-word (Linux: parent-death signal)."""
+default: a Celery worker and the scheduler. One that exits while the server runs is
+started again (after a pause that grows while it keeps failing). They are stopped with
+the server (SIGTERM, then SIGKILL after a grace), and the kernel stops them too if the
+server dies without a word (Linux: parent-death signal)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from contextlib import contextmanager, suppress
 
 log = logging.getLogger(__name__)
@@ -42,14 +44,52 @@ def stop(processes: list[subprocess.Popen], grace: float = 20.0) -> None:
             process.wait()
 
 
+class Supervisor:
+    """Keeps one process per command alive; ``children`` holds the current ones."""
+
+    def __init__(self, commands: list[tuple[str, ...]], env: dict[str, str]) -> None:
+        self.commands = commands
+        self.env = env
+        self.children = [start(*command, env=env) for command in commands]
+        self._stopping = threading.Event()
+        self._lock = threading.Lock()
+        self._watcher = threading.Thread(target=self._watch, name="supervisor", daemon=True)
+        self._watcher.start()
+
+    def _watch(self, every: float = 1.0, longest_pause: float = 30.0) -> None:
+        pauses = [every] * len(self.commands)
+        while not self._stopping.wait(every):
+            for index, command in enumerate(self.commands):
+                code = self.children[index].poll()
+                if code is None:
+                    pauses[index] = every
+                    continue
+                log.warning("%s exited (%s); starting it again", command[0], code)
+                if self._stopping.wait(pauses[index]):
+                    return
+                pauses[index] = min(longest_pause, pauses[index] * 2)
+                with self._lock:
+                    if self._stopping.is_set():
+                        return
+                    self.children[index] = start(*command, env=self.env)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        with self._lock:
+            stop(self.children)
+
+
 @contextmanager
 def workers_beside_the_api(enabled: bool, public_url: str):
     """Run a worker and the scheduler for as long as the block runs (if ``enabled``); the
     worker tells head jobs to report to ``public_url``."""
+    if not enabled:
+        yield []
+        return
     quiet = ("--loglevel", "WARNING")  # the API's access log is enough on a terminal
     env = {**os.environ, "WES_GATEWAY_PUBLIC_URL": public_url}
-    children = [start("worker", *quiet, env=env), start("beat", *quiet, env=env)] if enabled else []
+    supervisor = Supervisor([("worker", *quiet), ("beat", *quiet)], env)
     try:
-        yield children
+        yield supervisor.children
     finally:
-        stop(children)
+        supervisor.stop()

@@ -16,6 +16,7 @@ from connexion.validators import (
 )
 from jsonschema import Draft4Validator, ValidationError
 
+from wes_gateway import text
 from wes_gateway.errors import BadRequest
 
 DEFERRED_QUERY_ERROR = "wes_gateway.deferred_query_error"
@@ -62,7 +63,8 @@ class UnbufferedMultipart(AbstractRequestBodyValidator):
 
 
 class TextJSONValidator(JSONRequestBodyValidator):
-    """Connexion's JSON body check, with a body that is not text a 400 (not a 500)."""
+    """Connexion's JSON body check, with a body that is not text, or that holds text no
+    database stores, a 400 (not a 500)."""
 
     async def _parse(self, stream, scope):
         chunks = [chunk async for chunk in stream]
@@ -75,7 +77,11 @@ class TextJSONValidator(JSONRequestBodyValidator):
             b"".join(chunks).decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
-        return await super()._parse(replay(), scope)
+        body = await super()._parse(replay(), scope)
+        where = text.unstorable(body)
+        if where:
+            raise BadRequestProblem(detail=f"{where}: {text.PROBLEM}")
+        return body
 
 
 VALIDATORS = {

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wes_gateway import nextflow
+from wes_gateway import nextflow, text
 from wes_gateway.attachments import clean_name
 from wes_gateway.errors import InvalidField
 
@@ -110,6 +110,8 @@ def _single_text(fields: Mapping[str, list[Any]], name: str) -> str | None:
     value = values[0]
     if not isinstance(value, str):
         raise InvalidField(name, "must be a string")
+    if text.unstorable(value):
+        raise InvalidField(name, text.PROBLEM)
     return value.strip()
 
 
@@ -127,6 +129,9 @@ def _json_object(fields: Mapping[str, list[Any]], name: str) -> dict[str, Any]:
             raise InvalidField(name, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
     if not isinstance(value, dict):
         raise InvalidField(name, "must be a JSON object")
+    where = text.unstorable(value, name)
+    if where:
+        raise InvalidField(where, text.PROBLEM)
     return value
 
 

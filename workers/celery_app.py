@@ -11,6 +11,7 @@ from pathlib import Path
 from celery import Celery, signals
 
 from wes_gateway.config import Settings
+from workers import embedded_broker
 
 SUBMIT_RUN = "workers.tasks.submit_run"
 CANCEL_RUN = "workers.tasks.cancel_run"
@@ -33,10 +34,10 @@ def ensure_broker_folders(settings: Settings) -> None:
 def _broker(settings: Settings) -> tuple[str, dict]:
     if settings.broker_url:
         return settings.broker_url, {}
-    # The embedded default needs no server: kombu's filesystem transport, one folder of
-    # message files that every process on this host shares.
+    # The embedded default needs no server: a folder of message files that every process
+    # on this host shares (kombu's filesystem transport, written atomically).
     folder = broker_folder(settings)
-    return "filesystem://", {
+    return f"{embedded_broker.SCHEME}://", {
         "data_folder_in": str(folder / "queue"),
         "data_folder_out": str(folder / "queue"),
         "control_folder": str(folder / "control"),
