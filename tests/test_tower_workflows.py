@@ -291,3 +291,19 @@ def test_tasks_filtered_by_process_and_status(client, alice, db):
     assert ids("NFCORE_DEMO:MULTIQC_") == [4]  # "_" is a character, not a wildcard
     bad = client.get(f"/api/workflow/{run_id}/tasks", headers=alice, params={"search": "status:x"})
     assert bad.status_code == 400 and "status" in bad.json()["message"]
+
+
+def test_user_info_names_the_caller(client, alice, admin):
+    mine = client.get("/api/user-info", headers=alice).json()["user"]
+    assert mine["userName"] == "alice" and mine["admin"] is False
+    assert client.get("/api/user-info", headers=admin).json()["user"]["admin"] is True
+    assert client.get("/api/user-info").status_code == 401
+
+
+def test_the_list_carries_each_run_s_wes_state(client, alice, traced_run):
+    queued = submit(client, alice)
+    states = {
+        item["workflow"]["id"]: item["wesState"]
+        for item in client.get("/api/workflow", headers=alice).json()["workflows"]
+    }
+    assert states == {queued: "QUEUED", traced_run: "COMPLETE"}

@@ -15,7 +15,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from wes_gateway import errors, validation
+from wes_gateway import errors, ui, validation
 from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH
 from wes_gateway.api import tower as tower_handlers
 from wes_gateway.api import wes as wes_handlers
@@ -123,6 +123,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_wsgi_middleware(_TerminatedInput)
     app.add_url_rule("/healthz", "healthz", _healthz)
     app.add_url_rule("/auth", "auth", _auth_instructions)
+    ui.register(app)
     errors.register(app)
     runtime.engine_version.start()
     return app

@@ -280,3 +280,8 @@ def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None,
 def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
     compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
     return NoContent, 204
+
+
+def user_info(token_info: dict):
+    who = principal(token_info)
+    return views.user_info(who.user_id, who.user_name, who.is_admin and who.run_id is None)

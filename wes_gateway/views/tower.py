@@ -125,7 +125,9 @@ def workflow(run: Run) -> dict[str, Any]:
         "configText": run.config_text,
         "workDir": run.work_dir,
         "launchDir": run.launch_dir,
-        "userName": reported.get("userName") or run.user_name,
+        # Tower's meaning: the platform user who launched (or reported) the run, not the
+        # operating-system user Nextflow ran as.
+        "userName": run.user_name or reported.get("userName"),
         "status": TOWER_STATUS[run.state].value,
         "exitStatus": run.exit_status,
         "errorMessage": run.error_message,
@@ -266,6 +268,7 @@ def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict
                 "labels": None,
                 "starred": False,
                 "optimized": None,
+                "wesState": run.state.value,
             }
             for run in runs
         ],
@@ -387,4 +390,22 @@ def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
         "workDir": config.get("workDir"),
         "region": config.get("region") or config.get("location"),
         "credentialsId": None,
+    }
+
+
+def user_info(user_id: int, user_name: str, admin: bool) -> dict[str, Any]:
+    return {
+        "user": {
+            "id": user_id,
+            "userName": user_name,
+            "email": None,
+            "firstName": None,
+            "lastName": None,
+            "organization": None,
+            "description": None,
+            "avatar": None,
+            "admin": admin,
+        },
+        "needConsent": False,
+        "defaultWorkspaceId": None,
     }

@@ -1,0 +1,99 @@
+// Calls to the two public APIs with the signed-in user's token. The token lives in this
+// tab's session storage and travels only in the Authorization header, never in a URL.
+
+const KEY = "wes-gateway-token";
+
+export const token = {
+  get: () => sessionStorage.getItem(KEY),
+  set: (value) => sessionStorage.setItem(KEY, value),
+  clear: () => sessionStorage.removeItem(KEY),
+};
+
+// Who is signed in (from /api/user-info).
+export const me = { userName: null, admin: false };
+
+export class ApiError extends Error {
+  constructor(status, message) {
+    super(message);
+    this.status = status;
+  }
+}
+
+export const TOWER = "/api";
+export const WES = "/ga4gh/wes/v1";
+
+async function errorOf(response) {
+  let message = `${response.status} ${response.statusText}`;
+  try {
+    const body = await response.json();
+    message = body.message || body.msg || message;
+  } catch {
+    // not JSON: keep the status line
+  }
+  return new ApiError(response.status, message);
+}
+
+export async function call(path, { method = "GET", body, raw = false, tokenValue } = {}) {
+  const headers = { Authorization: `Bearer ${tokenValue || token.get() || ""}` };
+  let payload;
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+    payload = JSON.stringify(body);
+  }
+  const response = await fetch(path, { method, headers, body: payload, cache: "no-store" });
+  if (response.status === 401 && !tokenValue) {
+    token.clear();
+    window.dispatchEvent(new CustomEvent("signed-out", { detail: "Your token was not accepted. Sign in again." }));
+    throw new ApiError(401, "not signed in");
+  }
+  if (!response.ok) throw await errorOf(response);
+  if (raw) return response;
+  if (response.status === 204) return null;
+  return response.json();
+}
+
+export const tower = (path, options) => call(`${TOWER}${path}`, options);
+export const wes = (path, options) => call(`${WES}${path}`, options);
+
+// Save a file the API serves (with the token, so not through a plain link).
+export async function download(path, fileName) {
+  const response = await tower(path, { raw: true });
+  const url = URL.createObjectURL(await response.blob());
+  const link = document.createElement("a");
+  link.href = url;
+  link.download = fileName;
+  document.body.append(link);
+  link.click();
+  link.remove();
+  setTimeout(() => URL.revokeObjectURL(url), 10000);
+}
+
+// Calls fn again and again while alive() holds: soon after a change, less and less often
+// while nothing changes, and not at all while the tab is hidden.
+export function poll(fn, alive, { fastest = 1500, slowest = 20000 } = {}) {
+  let wait = fastest;
+  let last;
+  async function tick() {
+    if (!alive()) return;
+    if (document.hidden) {
+      setTimeout(tick, 1000);
+      return;
+    }
+    let changed = true;
+    let more = true;
+    try {
+      const result = await fn();
+      more = result !== false;
+      const stamp = JSON.stringify(result ?? null);
+      changed = stamp !== last;
+      last = stamp;
+    } catch (error) {
+      if (error.status === 401) return;
+      changed = false;
+    }
+    if (!more || !alive()) return;
+    wait = changed ? fastest : Math.min(slowest, wait * 1.5);
+    setTimeout(tick, wait);
+  }
+  setTimeout(tick, fastest);
+}

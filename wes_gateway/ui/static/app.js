@@ -1,0 +1,113 @@
+// The dashboard's router: one view at a time, chosen by the URL's #fragment.
+
+import { ApiError, me, token, tower } from "./api.js";
+import { h, notice, replace } from "./dom.js";
+import { computeEnvsView } from "./envs.js";
+import { launchView } from "./launch.js";
+import { runView } from "./run.js";
+import { runsView } from "./runs.js";
+
+const view = document.getElementById("view");
+const nav = document.getElementById("nav");
+let generation = 0;
+
+function route() {
+  const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
+  return { parts: path.split("/").filter(Boolean), params: new URLSearchParams(query) };
+}
+
+function signInView(ctx, message) {
+  nav.hidden = true;
+  const input = h("input", {
+    id: "token",
+    type: "password",
+    autocomplete: "off",
+    required: true,
+    "aria-describedby": "token-help token-error",
+  });
+  const error = h("p", { id: "token-error", class: "field-error", role: "alert" }, message || "");
+  const form = h(
+    "form",
+    { class: "card narrow", onsubmit: submit },
+    h("h1", {}, "Sign in"),
+    h("label", { for: "token" }, "API token"),
+    input,
+    h(
+      "p",
+      { id: "token-help", class: "hint" },
+      "Paste the token ",
+      h("code", {}, "wes-gateway serve"),
+      " printed on its first start, or one from ",
+      h("code", {}, "wes-gateway token create USER"),
+      ". It is kept in this tab only.",
+    ),
+    error,
+    h("button", { type: "submit" }, "Sign in"),
+  );
+  async function submit(event) {
+    event.preventDefault();
+    const value = input.value.trim();
+    try {
+      const info = await tower("/user-info", { tokenValue: value });
+      token.set(value);
+      Object.assign(me, info.user);
+      location.hash = "#/runs";
+    } catch (failure) {
+      replace(error, failure.status === 401 ? "That token was not accepted." : failure.message);
+    }
+  }
+  replace(view, form);
+  input.focus();
+}
+
+async function render() {
+  const mine = ++generation;
+  const ctx = { alive: () => mine === generation, route: route() };
+  notice("");
+  const [page] = ctx.route.parts;
+  if (!token.get() || page === "signin") {
+    signInView(ctx, ctx.route.params.get("why"));
+    return;
+  }
+  if (me.userName === null) {
+    try {
+      Object.assign(me, (await tower("/user-info")).user);
+    } catch (failure) {
+      if (failure.status !== 401) notice(`The service did not answer: ${failure.message}`, "error");
+      return;
+    }
+  }
+  nav.hidden = false;
+  replace(document.getElementById("who"), me.userName, me.admin ? " (admin)" : "");
+  for (const link of nav.querySelectorAll("a[data-route]")) {
+    link.toggleAttribute("aria-current", link.dataset.route === (page || "runs"));
+  }
+  replace(view, h("p", { class: "hint" }, "Loading…"));
+  try {
+    if (!page || page === "runs") {
+      if (ctx.route.parts[1]) await runView(view, ctx, decodeURIComponent(ctx.route.parts[1]));
+      else await runsView(view, ctx);
+    } else if (page === "launch") {
+      await launchView(view, ctx);
+    } else if (page === "compute-envs") {
+      await computeEnvsView(view, ctx);
+    } else {
+      replace(view, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/runs" }, "Go to your runs")));
+    }
+  } catch (failure) {
+    if (failure instanceof ApiError && failure.status === 401) return;
+    replace(view, h("h1", {}, "Something went wrong"), h("p", { class: "field-error" }, failure.message));
+  }
+}
+
+window.addEventListener("hashchange", render);
+window.addEventListener("signed-out", (event) => {
+  me.userName = null;
+  location.hash = `#/signin?why=${encodeURIComponent(event.detail)}`;
+});
+document.getElementById("signout").addEventListener("click", () => {
+  token.clear();
+  me.userName = null;
+  location.hash = "#/signin";
+});
+render();

@@ -1,0 +1,134 @@
+// The runs list: Tower's search syntax, offset paging, live updates.
+
+import { me, poll, tower } from "./api.js";
+import { duration, h, replace, since, statusBadge, when } from "./dom.js";
+
+const PAGE = 50;
+
+export async function runsView(view, ctx) {
+  const params = ctx.route.params;
+  const search = params.get("search") || "";
+  const offset = Math.max(0, Number.parseInt(params.get("offset") || "0", 10) || 0);
+  const searchInput = h("input", {
+    id: "search",
+    type: "search",
+    value: search,
+    placeholder: "nf-core/demo  status:running  after:2026-11-01",
+    "aria-describedby": "search-help",
+  });
+  const error = h("p", { class: "field-error", role: "alert" });
+  const body = h("tbody");
+  const pager = h("div", { class: "pager" });
+  const table = h(
+    "div",
+    { class: "scroll" },
+    h(
+      "table",
+      { class: "runs" },
+      h(
+        "thead",
+        {},
+        h(
+          "tr",
+          {},
+          h("th", { scope: "col" }, "Run"),
+          h("th", { scope: "col" }, "Pipeline"),
+          h("th", { scope: "col" }, "Status"),
+          h("th", { scope: "col" }, "Submitted"),
+          h("th", { scope: "col" }, "Started"),
+          h("th", { scope: "col" }, "Duration"),
+          me.admin ? h("th", { scope: "col" }, "User") : null,
+        ),
+      ),
+      body,
+    ),
+  );
+  replace(
+    view,
+    h("div", { class: "title" }, h("h1", {}, "Runs"), h("a", { class: "button", href: "#/launch" }, "Launch a pipeline")),
+    h(
+      "form",
+      { class: "search", role: "search", onsubmit: onSearch },
+      h("label", { for: "search" }, "Search"),
+      searchInput,
+      h("button", { type: "submit" }, "Search"),
+      h(
+        "p",
+        { id: "search-help", class: "hint" },
+        "Free text (* is a wildcard), or status:, projectName:, runName:, userName:, after:, before:.",
+      ),
+    ),
+    error,
+    table,
+    pager,
+  );
+
+  function onSearch(event) {
+    event.preventDefault();
+    const query = new URLSearchParams();
+    if (searchInput.value.trim()) query.set("search", searchInput.value.trim());
+    location.hash = `#/runs?${query}`;
+  }
+
+  function pageLink(label, newOffset) {
+    const query = new URLSearchParams();
+    if (search) query.set("search", search);
+    if (newOffset) query.set("offset", String(newOffset));
+    return h("a", { class: "button secondary", href: `#/runs?${query}` }, label);
+  }
+
+  async function refresh() {
+    const query = new URLSearchParams({ max: String(PAGE), offset: String(offset) });
+    if (search) query.set("search", search);
+    let answer;
+    try {
+      answer = await tower(`/workflow?${query}`);
+    } catch (failure) {
+      if (failure.status === 400) {
+        replace(error, failure.message);
+        replace(body);
+        return false;
+      }
+      throw failure;
+    }
+    replace(error);
+    const rows = answer.workflows.map(({ workflow, wesState }) =>
+      h(
+        "tr",
+        {},
+        h("td", {}, h("a", { href: `#/runs/${encodeURIComponent(workflow.id)}` }, workflow.runName || workflow.id)),
+        h("td", {}, workflow.projectName || "—"),
+        h("td", {}, statusBadge(workflow.status), " ", h("span", { class: "wes-state" }, wesState)),
+        h("td", {}, when(workflow.submit)),
+        h("td", {}, when(workflow.start)),
+        h("td", {}, duration(workflow.duration ?? since(workflow.start, workflow.complete))),
+        me.admin ? h("td", {}, workflow.userName || "—") : null,
+      ),
+    );
+    if (!rows.length) {
+      rows.push(
+        h(
+          "tr",
+          {},
+          h(
+            "td",
+            { colspan: me.admin ? 7 : 6, class: "empty" },
+            search || offset
+              ? "No runs match."
+              : ["No runs yet. ", h("a", { href: "#/launch" }, "Launch a pipeline"), " to see it here."],
+          ),
+        ),
+      );
+    }
+    replace(body, rows);
+    replace(
+      pager,
+      offset > 0 ? pageLink("Newer", Math.max(0, offset - PAGE)) : null,
+      answer.hasMore ? pageLink("Older", offset + PAGE) : null,
+    );
+    return answer.workflows.map(({ workflow, wesState }) => [workflow.id, wesState]);
+  }
+
+  await refresh();
+  poll(refresh, ctx.alive, { fastest: 3000, slowest: 30000 });
+}
