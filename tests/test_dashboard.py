@@ -192,3 +192,44 @@ def test_security_headers(gateway):
     assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
     assert "unsafe-inline" not in policy
     assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_relaunch_opens_the_form_filled_from_the_run(page, gateway):
+    sign_in(page, gateway)
+    run_id = launch_from_form(page, standin_tasks=1, greeting="hello")
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    page.click("text=Relaunch")
+    page.locator("h1", has_text=f"Relaunch {run_id}").wait_for()
+    assert page.input_value("#pipeline") == "nf-core/demo"
+    assert json.loads(page.input_value("#params"))["greeting"] == "hello"
+    assert page.locator("#resume").is_enabled()  # Nextflow's session can be resumed
+    page.check("#resume")
+    page.click("button:has-text('Launch')")
+    page.wait_for_url(lambda url: run_id not in url)
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    assert " -resume " in page.locator(".facts").inner_text()
+
+
+def test_an_admin_adds_a_compute_environment_and_sees_it_checked(page, gateway):
+    sign_in(page, gateway)
+    page.click("nav >> text=Compute environments")
+    page.locator("table", has_text="local-platform").wait_for()
+    page.fill("#env-name", "aws-nowhere")
+    page.select_option("#env-platform", "aws-batch")
+    config = {
+        "region": "eu-west-1",
+        "headQueue": "nf-head",
+        "workDir": "s3://bucket/work",
+        "endpointUrl": "http://127.0.0.1:9",  # nothing listens there
+    }
+    page.fill("#env-config", json.dumps(config))
+    page.click("button:has-text('Create')")
+    row = page.locator("tr", has_text="aws-nowhere")
+    row.wait_for()
+    # A worker tries it against the cloud and says why it cannot take runs.
+    row.locator(".badge", has_text="INVALID").wait_for(timeout=60_000)
+    assert "did not answer" in row.inner_text()
+    page.fill("#env-name", "bad")
+    page.fill("#env-config", json.dumps({**config, "region": "moon"}))
+    page.click("button:has-text('Create')")
+    page.locator("form .field-error", has_text="computeEnv.config.region").wait_for()
