@@ -15,7 +15,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from wes_gateway import errors, ui, validation
+from wes_gateway import errors, metrics, readiness, ui, validation
 from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH
 from wes_gateway.api import tower as tower_handlers
 from wes_gateway.api import wes as wes_handlers
@@ -71,6 +71,22 @@ def _healthz():
     return flask.jsonify({"status": "ok"})
 
 
+def _metrics():
+    runtime = flask.current_app.extensions[EXTENSION_KEY]
+    body = metrics.exposition(
+        counts=lambda: readiness.state_counts(runtime), depth=lambda: readiness.queue_depth(runtime)
+    )
+    return flask.Response(body, content_type=metrics.CONTENT_TYPE)
+
+
+def _readyz():
+    checks = readiness.check(flask.current_app.extensions[EXTENSION_KEY])
+    ready = all(check["ok"] for check in checks.values())
+    return flask.jsonify({"status": "ready" if ready else "not ready", "checks": checks}), (
+        200 if ready else 503
+    )
+
+
 def _auth_instructions():
     return flask.Response(AUTH_INSTRUCTIONS, mimetype="text/plain")
 
@@ -105,6 +121,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),
     )
+    # Outside the exception handling, so it sees the status an error became.
+    app.add_middleware(metrics.RequestMetricsMiddleware, MiddlewarePosition.BEFORE_EXCEPTION)
     app.add_middleware(RuntimeMiddleware, MiddlewarePosition.BEFORE_SWAGGER, runtime=runtime)
     app.add_middleware(
         BodyLimitMiddleware, MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_request_bytes
@@ -122,6 +140,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     app.add_wsgi_middleware(_TerminatedInput)
     app.add_url_rule("/healthz", "healthz", _healthz)
+    app.add_url_rule("/readyz", "readyz", _readyz)
+    app.add_url_rule("/metrics", "metrics", _metrics)
     app.add_url_rule("/auth", "auth", _auth_instructions)
     ui.register(app)
     errors.register(app)

@@ -150,5 +150,10 @@ def transition(
                 )
             )
             session.flush()
+            if to is State.RUNNING and current in (State.QUEUED, State.INITIALIZING):
+                from wes_gateway import metrics
+
+                created = session.execute(select(Run.created_at).where(Run.id == run_id))
+                metrics.run_started(created.scalar_one(), when)
             return current
     return None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from celery import Celery, signals
 
+from wes_gateway import logs
 from wes_gateway.config import Settings
 from workers import embedded_broker
 
@@ -87,10 +88,19 @@ def make_celery(settings: Settings | None = None) -> Celery:
         },
         beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
         worker_hijack_root_logger=False,
+        # Task events, so Flower and `celery events` show the queue at work.
+        worker_send_task_events=True,
+        task_send_sent_event=True,
         timezone="UTC",
     )
     app.conf.wes_gateway_settings = settings
     return app
+
+
+@signals.setup_logging.connect
+def _logging(loglevel=None, **_kwargs) -> None:
+    """Workers and the scheduler log like the API: JSON lines unless on a terminal."""
+    logs.configure(loglevel or "INFO")
 
 
 @signals.worker_init.connect

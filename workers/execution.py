@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from wes_gateway import auth, compute_config, run_files
+from wes_gateway import auth, compute_config, logs, metrics, run_files
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ComputeEnv, Run, User
@@ -199,15 +199,17 @@ def poll_active(executor: Executor) -> int:
         platform, config = envs[env_id]
         backend = executor.backend(platform, config)
         try:
-            reports = backend.poll([row.backend_handle for row in group])
+            with metrics.timed(metrics.POLL_CYCLES.labels(backend.platform)):
+                reports = backend.poll([row.backend_handle for row in group])
         except Exception:
             log.exception("polling compute environment %s failed", env_id or "local")
             continue
         for row in group:
-            try:
-                _apply(executor, backend, row, reports[row.backend_handle])
-            except Exception:
-                log.exception("updating run %s failed", row.id)
+            with logs.about_run(row.id):
+                try:
+                    _apply(executor, backend, row, reports[row.backend_handle])
+                except Exception:
+                    log.exception("updating run %s failed", row.id)
     return len(rows)
 
 

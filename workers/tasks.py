@@ -8,6 +8,7 @@ from celery import shared_task
 
 from wes_gateway import dispatch
 from wes_gateway.db import Database
+from wes_gateway.logs import about_run
 from workers import execution
 from workers.celery_app import (
     CANCEL_RUN,
@@ -29,12 +30,14 @@ def _executor() -> execution.Executor:
 
 @shared_task(name=SUBMIT_RUN, acks_late=True)
 def submit_run(run_id: str) -> None:
-    execution.submit(_executor(), run_id)
+    with about_run(run_id):
+        execution.submit(_executor(), run_id)
 
 
 @shared_task(name=CANCEL_RUN, acks_late=True)
 def cancel_run(run_id: str) -> None:
-    execution.cancel(_executor(), run_id)
+    with about_run(run_id):
+        execution.cancel(_executor(), run_id)
 
 
 @shared_task(name=POLL_ACTIVE_RUNS, acks_late=True)
@@ -49,7 +52,8 @@ def sweep() -> list[str]:
 
 @shared_task(name=REFRESH_LOG, acks_late=True)
 def refresh_log(run_id: str) -> None:
-    execution.refresh_log(_executor(), run_id)
+    with about_run(run_id):
+        execution.refresh_log(_executor(), run_id)
 
 
 @shared_task(name=CHECK_COMPUTE_ENV, acks_late=True)

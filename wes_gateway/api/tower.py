@@ -10,6 +10,7 @@ from connexion import NoContent
 from wes_gateway import (
     compute_envs,
     dispatch,
+    metrics,
     run_files,
     run_logs,
     runs,
@@ -25,6 +26,7 @@ from wes_gateway.views import tower as views
 
 
 def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | None = None):
+    metrics.TRACE_CALLS.labels("create").inc()
     run = trace.create(request_session(), principal(token_info), body)
     return views.trace_created(run.id, public_base_url())
 
@@ -32,6 +34,7 @@ def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | Non
 def update_trace_begin(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    metrics.TRACE_CALLS.labels("begin").inc()
     run = trace.begin(request_session(), principal(token_info), workflow_id, body)
     return views.trace_begun(run.id, public_base_url())
 
@@ -39,13 +42,17 @@ def update_trace_begin(
 def update_trace_progress(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    metrics.TRACE_CALLS.labels("progress").inc()
     run = trace.progress(request_session(), principal(token_info), workflow_id, body)
+    tasks = body.get("tasks")
+    metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
     return views.trace_ok(run.id)
 
 
 def update_trace_heartbeat(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    metrics.TRACE_CALLS.labels("heartbeat").inc()
     trace.heartbeat(request_session(), principal(token_info), workflow_id, body)
     return views.heartbeat_ok()
 
@@ -53,6 +60,7 @@ def update_trace_heartbeat(
 def update_trace_complete(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    metrics.TRACE_CALLS.labels("complete").inc()
     run = trace.complete(request_session(), principal(token_info), workflow_id, body)
     return views.trace_ok(run.id)
 

@@ -19,7 +19,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wes_gateway import compute_config
+from wes_gateway import compute_config, metrics
 from workers.backends import head_job
 from workers.backends.base import (
     Backend,
@@ -80,6 +80,11 @@ def report_of(job: Mapping[str, Any]) -> JobReport:
     return head_job.failed(exit_code, reasons, "AWS Batch")
 
 
+def _count_call(model, **_kwargs) -> None:
+    """Every AWS API call the backend makes, for /metrics (botocore's before-call event)."""
+    metrics.cloud_call(compute_config.AWS_BATCH, model.name)
+
+
 def _missing_definition(exc: ClientError) -> bool:
     message = exc.response.get("Error", {}).get("Message", "")
     return "definition" in message.lower() and "not exist" in message.lower()
@@ -106,6 +111,8 @@ class AwsBatchBackend(Backend):
         endpoint = self.config.get("endpointUrl")
         self.batch = boto3.client("batch", endpoint_url=endpoint, config=client_config)
         self.logs = boto3.client("logs", endpoint_url=endpoint, config=client_config)
+        for client in (self.batch, self.logs):
+            client.meta.events.register("before-call", _count_call)
 
     @classmethod
     def from_settings(cls, settings: Any, config: dict[str, Any]) -> AwsBatchBackend:

@@ -23,7 +23,7 @@ from google.api_core import exceptions as google_errors
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
 
-from wes_gateway import compute_config
+from wes_gateway import compute_config, metrics
 from workers.backends import head_job
 from workers.backends.base import (
     Backend,
@@ -112,6 +112,10 @@ def report_of(job: batch_v1.Job) -> JobReport:
         outcome, why = BATCH_EXIT_CODES[exit_code]
         return JobReport(outcome, message=f"{why} (Batch exit code {exit_code}): {described}")
     return head_job.failed(exit_code, described, "Google Batch")
+
+
+def _count(operation: str) -> None:
+    metrics.cloud_call(compute_config.GOOGLE_BATCH, operation)
 
 
 def _error(exc: Exception) -> str:
@@ -207,10 +211,10 @@ class GoogleBatchBackend(Backend):
 
     def check(self) -> str | None:
         try:
-            pager = self.batch.list_jobs(
+            _count("ListJobs")
+            self.batch.list_jobs(
                 request={"parent": self.parent, "page_size": 1}, timeout=CALL_TIMEOUT
             )
-            next(iter(pager.pages), None)
         except google_errors.GoogleAPICallError as exc:
             return f"Google Batch in {self.parent} did not answer: {_error(exc)}"
         return None
@@ -220,6 +224,7 @@ class GoogleBatchBackend(Backend):
         argv = head_job.command(run)
         job = self.job(run, argv)
         try:
+            _count("CreateJob")
             created = self.batch.create_job(
                 parent=self.parent, job_id=job_id(run.run_id), job=job, timeout=CALL_TIMEOUT
             )
@@ -234,6 +239,7 @@ class GoogleBatchBackend(Backend):
 
     def find(self, run: RunSnapshot) -> str | None:
         try:
+            _count("GetJob")
             job = self.batch.get_job(
                 name=f"{self.parent}/jobs/{job_id(run.run_id)}", timeout=CALL_TIMEOUT
             )
@@ -250,7 +256,11 @@ class GoogleBatchBackend(Backend):
             "page_size": LIST_PAGE_SIZE,
         }
         pager = self.batch.list_jobs(request=request, timeout=CALL_TIMEOUT)
-        return {job.name: job for job in pager}
+        jobs: dict[str, batch_v1.Job] = {}
+        for page in pager.pages:  # each page is one call
+            _count("ListJobs")
+            jobs.update((job.name, job) for job in page.jobs)
+        return jobs
 
     def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
         wanted = {json.loads(handle)["name"]: handle for handle in dict.fromkeys(handles)}
@@ -260,6 +270,7 @@ class GoogleBatchBackend(Backend):
             job = live.get(name)
             if job is None:  # ended since the last look (or gone): ask for it alone
                 try:
+                    _count("GetJob")
                     job = self.batch.get_job(name=name, timeout=CALL_TIMEOUT)
                 except google_errors.NotFound:
                     reports[handle] = JobReport(
@@ -272,6 +283,7 @@ class GoogleBatchBackend(Backend):
     def cancel(self, handle: str, *, force: bool = False) -> bool:
         """CancelJob stops the task and its VM; a job that has ended is left alone."""
         try:
+            _count("CancelJob")
             self.batch.cancel_job(name=json.loads(handle)["name"], timeout=CALL_TIMEOUT)
         except (google_errors.NotFound, google_errors.FailedPrecondition):
             return False
@@ -279,6 +291,7 @@ class GoogleBatchBackend(Backend):
 
     def release(self, handle: str) -> None:
         """A cancelled job's record is deleted once its log has been copied."""
+        _count("DeleteJob")
         with contextlib.suppress(google_errors.NotFound):
             self.batch.delete_job(name=json.loads(handle)["name"], timeout=CALL_TIMEOUT)
 
@@ -300,7 +313,10 @@ class GoogleBatchBackend(Backend):
             order_by=cloud_logging.ASCENDING,
             page_size=LOG_PAGE_SIZE,
         )
-        for entry in entries:
+        _count("ListLogEntries")
+        for number, entry in enumerate(entries, start=1):
+            if number % LOG_PAGE_SIZE == 0:  # the iterator asks for the next page
+                _count("ListLogEntries")
             if entry.insert_id in seen:
                 continue
             payload = entry.payload
