@@ -96,3 +96,18 @@ def test_text_no_database_stores_is_a_400(client, alice, method, path, kwargs, w
     response = getattr(client, method)(path, headers=headers, **kwargs)
     assert response.status_code == 400, response.text
     assert where in response.text
+
+
+def test_a_connection_pool_that_stays_busy_is_a_503(client, alice, monkeypatch):
+    from sqlalchemy.exc import TimeoutError as PoolTimeout
+
+    from wes_gateway import runs
+
+    def busy(*_args, **_kwargs):
+        raise PoolTimeout("QueuePool limit of size 10 overflow 20 reached")
+
+    monkeypatch.setattr(runs, "list_runs", busy)
+    response = client.get(f"{WES}/runs", headers=alice)
+    assert response.status_code == 503
+    assert response.json()["status_code"] == 503 and "database" in response.json()["msg"]
+    assert response.headers["retry-after"] == "5"

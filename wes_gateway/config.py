@@ -36,6 +36,15 @@ class Settings(BaseSettings):
         # directory of whatever later reads a path under it.
         return value.resolve()
 
+    db_pool_size: int = Field(
+        default=10, ge=1, description="Connections each process keeps open (PostgreSQL)."
+    )
+    db_max_overflow: int = Field(
+        default=20, ge=0, description="Extra connections each process may open at peaks."
+    )
+    db_pool_timeout: float = Field(
+        default=10.0, gt=0, description="Seconds to wait for a free connection, then a 503."
+    )
     broker_url: str | None = Field(
         default=None, description="Celery broker URL; a serverless broker in the data folder."
     )

@@ -56,8 +56,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def make_engine(url: str, *, pooled: bool = True) -> Engine:
-    """An engine for ``url``; ``pooled=False`` for one-off jobs such as migrations."""
+def make_engine(url: str, *, pooled: bool = True, pool: dict[str, Any] | None = None) -> Engine:
+    """An engine for ``url``; ``pooled=False`` for one-off jobs such as migrations.
+    ``pool`` sizes a server database's connection pool (``pool_size``, ``max_overflow``,
+    ``pool_timeout``)."""
     pooling: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -76,17 +78,28 @@ def make_engine(url: str, *, pooled: bool = True) -> Engine:
 
         return engine
     if pooled:
-        pooling = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20}
+        pooling = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, **(pool or {})}
     return create_engine(url, **pooling)
 
 
 class Database:
     """One engine and its session factory."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: dict[str, Any] | None = None) -> None:
         self.url = url
-        self.engine = make_engine(url)
+        self.engine = make_engine(url, pool=pool)
         self.sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @classmethod
+    def from_settings(cls, settings: Any) -> Database:
+        return cls(
+            settings.effective_database_url,
+            pool={
+                "pool_size": settings.db_pool_size,
+                "max_overflow": settings.db_max_overflow,
+                "pool_timeout": settings.db_pool_timeout,
+            },
+        )
 
     @contextmanager
     def session(self) -> Iterator[Session]:

@@ -16,6 +16,7 @@ import flask
 from connexion.exceptions import ProblemException
 from connexion.lifecycle import ConnexionRequest, ConnexionResponse
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 from werkzeug.routing import Map
 
@@ -118,8 +119,11 @@ def _http_exception_handler(url_map: Map):
     return handle_http_exception
 
 
-def handle_database_down(request: ConnexionRequest, exc: OperationalError) -> ConnexionResponse:
-    log.error("database unavailable: %s", exc.orig)
+def handle_database_down(
+    request: ConnexionRequest, exc: OperationalError | PoolTimeout
+) -> ConnexionResponse:
+    """The database did not answer, or every pooled connection stayed busy too long."""
+    log.error("database unavailable: %s", getattr(exc, "orig", None) or exc)
     return _response(
         request, 503, "the database is unavailable; try again shortly", {"Retry-After": "5"}
     )
@@ -150,4 +154,5 @@ def register(app) -> None:
     app.add_error_handler(ProblemException, handle_http_exception)
     app.add_error_handler(HTTPException, handle_http_exception)
     app.add_error_handler(OperationalError, handle_database_down)
+    app.add_error_handler(PoolTimeout, handle_database_down)
     app.add_error_handler(Exception, handle_unexpected)

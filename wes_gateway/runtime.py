@@ -29,7 +29,7 @@ class Runtime:
         settings.ensure_data_dir()
         return cls(
             settings=settings,
-            db=Database(settings.effective_database_url),
+            db=Database.from_settings(settings),
             engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
         )
 

@@ -25,7 +25,7 @@ from workers.celery_app import app as celery_app
 def _executor() -> execution.Executor:
     # Built on first use in each worker process (after any fork), never shared across one.
     settings = celery_app.conf.wes_gateway_settings
-    return execution.Executor(db=Database(settings.effective_database_url), settings=settings)
+    return execution.Executor(db=Database.from_settings(settings), settings=settings)
 
 
 @shared_task(name=SUBMIT_RUN, acks_late=True)
