@@ -111,3 +111,28 @@ def test_log_lines_are_json_and_carry_the_run_id(capsys):
     assert lines[0]["message"] == "the head job ended (FAILED)"
     assert re.match(r"\d{4}-\d\d-\d\dT", lines[0]["time"])
     assert "run_id" not in lines[1] and lines[1]["queue"] == "q"
+
+
+def test_serve_shows_its_worker_s_metrics_and_logs_json(tmp_path):
+    import httpx
+    import pytest
+
+    from tests.live import Client, admin_token, execution_env, output_of, serve
+
+    pytest.importorskip("prometheus_client")
+    with serve(execution_env(tmp_path / "data")) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit(standin_tasks=1)
+        assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
+        found = {}
+        for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text):
+            for sample in family.samples:
+                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+        # Observed in the worker process, shown by the API's /metrics.
+        assert value(found, "wes_gateway_submit_to_running_seconds_count") == 1
+        assert value(found, "wes_gateway_poll_cycle_seconds_count", platform="local-platform") > 0
+        assert value(found, "wes_gateway_trace_calls_total", kind="complete") == 1
+        assert value(found, "wes_gateway_runs", state="COMPLETE") == 1
+        lines = [line for line in output_of(process).splitlines() if line.startswith("{")]
+        access = [json.loads(line) for line in lines if '"uvicorn.access"' in line]
+        assert any(f"/ga4gh/wes/v1/runs/{run_id}/status" in entry["message"] for entry in access)

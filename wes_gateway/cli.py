@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+from typing import TYPE_CHECKING, Any
 
 import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from wes_gateway import __version__, auth, migrations, supervisor
-from wes_gateway.config import Settings
+from wes_gateway import __version__, auth, logs, migrations, supervisor
+from wes_gateway.config import METRICS_FOLDER_ENV, Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ApiToken, User
+
+if TYPE_CHECKING:
+    from connexion import FlaskApp
 
 BOOTSTRAP_ADMIN = "admin"
 
@@ -46,11 +51,16 @@ def main() -> None:
 @main.command()
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option("--port", default=8000, show_default=True, type=int, help="Port to listen on.")
-def serve(host: str, port: int) -> None:
+@click.option(
+    "--workers",
+    default=1,
+    show_default=True,
+    type=click.IntRange(min=1),
+    help="API processes sharing the port, each with its own database connections.",
+)
+def serve(host: str, port: int, workers: int) -> None:
     """Serve the APIs (creating or upgrading the database first)."""
     import uvicorn
-
-    from wes_gateway.app import create_app
 
     settings = Settings()
     db = _prepared_database(settings)
@@ -64,15 +74,54 @@ def serve(host: str, port: int) -> None:
             "Send it as 'Authorization: Bearer <token>'. More: wes-gateway token create --help",
         )
     sys.stdout.flush()
-    app = create_app(settings)
+    _share_metrics(settings)
+    if workers == 1:
+        from wes_gateway.app import create_app
+
+        app: FlaskApp | str = create_app(settings)
+        processes: dict[str, Any] = {}
+    else:
+        # Each API process imports and builds its own app (its own database engine); the
+        # database, the first admin, the worker and the scheduler are made once, here.
+        app, processes = "wes_gateway.cli:api_process_app", {"factory": True, "workers": workers}
     # Uvicorn shuts down gracefully on SIGTERM, then raises the signal again: let that
     # end the process through Python, so the worker and scheduler are stopped first.
+    # (Uvicorn's manager of several API processes handles SIGTERM itself, then returns.)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     # Head jobs the worker child starts report to this server (-with-tower).
     reachable = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host
     trace_url = settings.public_url or f"http://{reachable}:{port}"
     with supervisor.workers_beside_the_api(settings.runs_embedded_worker, public_url=trace_url):
-        uvicorn.run(app, host=host, port=port, log_level="info", proxy_headers=True)
+        uvicorn.run(
+            app,
+            host=host,
+            port=port,
+            log_level="info",
+            log_config=logs.uvicorn_config(),
+            proxy_headers=True,
+            **processes,
+        )
+
+
+def _share_metrics(settings: Settings) -> None:
+    """Have this server's API processes and the worker it runs write their metrics into one
+    folder, so /metrics shows them all (unless the operator chose a folder already). It
+    must be set before any process imports prometheus_client."""
+    if os.environ.get(METRICS_FOLDER_ENV):
+        return
+    folder = settings.data_dir / "metrics"
+    shutil.rmtree(folder, ignore_errors=True)  # samples of an earlier server's processes
+    folder.mkdir(parents=True, exist_ok=True)
+    os.environ[METRICS_FOLDER_ENV] = str(folder)
+
+
+def api_process_app() -> FlaskApp:
+    """The app of one API process of ``serve --workers N``, which the kernel stops if the
+    ``serve`` process dies without stopping it."""
+    from wes_gateway.app import create_asgi_app
+
+    supervisor._die_with_parent()
+    return create_asgi_app()
 
 
 @main.command()
@@ -85,12 +134,22 @@ def serve(host: str, port: int) -> None:
     help="Tasks run at once (tasks are short: no run holds a slot).",
 )
 @click.option("--loglevel", default="INFO", show_default=True)
-def worker(concurrency: int, loglevel: str) -> None:
+@click.option(
+    "--metrics-port",
+    type=int,
+    default=None,
+    help="Serve this worker's Prometheus metrics (poll cycles, cloud calls) on this port.",
+)
+def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     """Run a Celery worker for this service (as many as you like, on any host)."""
     from workers.celery_app import app
 
     settings = app.conf.wes_gateway_settings
     _prepared_database(settings).dispose()
+    if metrics_port is not None:
+        from prometheus_client import start_http_server
+
+        start_http_server(metrics_port)
     app.worker_main(
         [
             "worker",

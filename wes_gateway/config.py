@@ -16,6 +16,9 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+# prometheus_client's own variable: a folder where every process of a host writes its
+# samples (read before prometheus_client is first imported, so set early).
+METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Settings(BaseSettings):

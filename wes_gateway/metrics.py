@@ -31,9 +31,10 @@ from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.multiprocess import MultiProcessCollector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from wes_gateway.config import METRICS_FOLDER_ENV
+
 log = logging.getLogger(__name__)
 
-MULTIPROCESS_ENV = "PROMETHEUS_MULTIPROC_DIR"
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 START_BUCKETS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120, 300, 600, 1800)
 
@@ -123,7 +124,7 @@ def exposition(counts: Callable[[], dict[str, int]], depth: Callable[[], int | N
     """The /metrics body: this process's metrics (or every process's, in multiprocess
     mode) and the live figures."""
     registry = CollectorRegistry()
-    if os.environ.get(MULTIPROCESS_ENV):
+    if os.environ.get(METRICS_FOLDER_ENV):
         MultiProcessCollector(registry)
     else:
         from prometheus_client import REGISTRY
