@@ -3,12 +3,14 @@ version probe. Built once per app, reachable from request handlers."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
 import flask
 from celery import Celery
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
 from wes_gateway.config import Settings
@@ -16,6 +18,8 @@ from wes_gateway.db import Database
 from wes_gateway.nextflow import EngineVersion
 
 EXTENSION_KEY = "wes_gateway"
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -59,6 +63,12 @@ def request_session() -> Session:
 
 
 def close_request_session(_exc: BaseException | None = None) -> None:
+    """Closing only ends what the request read (handlers commit what they write), and
+    runs once the answer is on its way: a database lost meanwhile must not break it."""
     session = flask.g.pop("db_session", None)
-    if session is not None:
+    if session is None:
+        return
+    try:
         session.close()
+    except SQLAlchemyError:
+        log.warning("closing the request's database session failed", exc_info=True)

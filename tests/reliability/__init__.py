@@ -1,0 +1,1 @@
+"""The reliability suite: real processes crashed, stopped and restarted under load."""
