@@ -21,7 +21,9 @@ FILESYSTEM_PROTOCOLS = ("file", "http", "https", "s3", "gs")
 _PIPELINE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*/[A-Za-z0-9][A-Za-z0-9_.-]*$")
 _GIT_URL = re.compile(r"^https://[A-Za-z0-9.-]+(:[0-9]+)?(/[A-Za-z0-9_.~%+-]+)+/?$")
 _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./+-]{0,99}$")
-_PROFILE = re.compile(r"^[A-Za-z0-9_-]+(,[A-Za-z0-9_-]+)*$")
+# Each value becomes one argv element after its option; none may start with "-", where
+# Nextflow's option parser could take it for an option of its own.
+_PROFILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(,[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _MAIN_SCRIPT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$")
 _TRUE = {"true", "1", "yes"}
@@ -50,11 +52,11 @@ LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
 
 
 def is_pipeline_name(value: str) -> bool:
-    return bool(_PIPELINE_NAME.match(value)) and ".." not in value
+    return bool(_PIPELINE_NAME.fullmatch(value)) and ".." not in value
 
 
 def is_git_url(value: str) -> bool:
-    return bool(_GIT_URL.match(value)) and "/../" not in value + "/"
+    return bool(_GIT_URL.fullmatch(value)) and "/../" not in value + "/"
 
 
 def check_pipeline(field: str, value: str) -> str:
@@ -74,13 +76,13 @@ def check_flag(field: str, value: str) -> bool:
 
 def check_launch_option(name: str, value: str, field: str) -> str:
     """Validate one launch option; returns it normalised. ``field`` names it in errors."""
-    if name == "revision" and value and not _REVISION.match(value):
+    if name == "revision" and value and not _REVISION.fullmatch(value):
         raise InvalidField(field, "not a valid git revision name")
-    if name == "profile" and value and not _PROFILE.match(value):
+    if name == "profile" and value and not _PROFILE.fullmatch(value):
         raise InvalidField(field, "must be comma-separated profile names (letters, digits, _ -)")
-    if name == "entry" and value and not _ENTRY.match(value):
+    if name == "entry" and value and not _ENTRY.fullmatch(value):
         raise InvalidField(field, "not a valid workflow entry name")
-    if name == "main_script" and value and (not _MAIN_SCRIPT.match(value) or ".." in value):
+    if name == "main_script" and value and (not _MAIN_SCRIPT.fullmatch(value) or ".." in value):
         raise InvalidField(field, "must be a relative path inside the project")
     if name == "latest":
         return "true" if check_flag(field, value) else "false"

@@ -60,6 +60,12 @@ def pid_file(run_dir: Path) -> Path:
     return run_dir / "head.pid"
 
 
+def inside(run_dir: Path, path: Path) -> bool:
+    """Whether ``path`` lies in the run's folder once symbolic links are followed: a
+    pipeline may leave a link where a log file should be, and none is served."""
+    return path.resolve().is_relative_to(run_dir.resolve())
+
+
 # What the WES run log links to: the console as stdout, Nextflow's log as stderr.
 def log_path(run_dir: Path, run_id: str, stream: str) -> Path:
     if stream == "stdout":

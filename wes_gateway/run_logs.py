@@ -3,7 +3,8 @@
 Downloads are served from an allow-list of names only (Tower's: the console, Nextflow's
 log and timeline of a run; a task's ``.command.out|err|log``); a name is looked up,
 never joined to a path. A task's folder comes from its trace record, so it is served
-only when it lies inside the run's own folder.
+only when it lies inside the run's own folder; and no file is served through a symbolic
+link that leads out of it.
 """
 
 from __future__ import annotations
@@ -43,14 +44,18 @@ def run_downloads(run_id: str) -> dict[str, str]:
 
 def run_file(run_dir: Path, run_id: str, file_name: str) -> Path:
     if file_name == f"nf-{run_id}.txt":
-        return run_files.console_file(run_dir, run_id)
-    if file_name == f"nf-{run_id}.log":
-        return run_files.nextflow_log_file(run_dir, run_id)
-    if file_name == f"timeline-{run_id}.html":
-        return run_files.timeline_file(run_dir, run_id)
-    raise InvalidField(
-        "fileName", f"not a file of this run; one of {sorted(run_downloads(run_id))}"
-    )
+        path = run_files.console_file(run_dir, run_id)
+    elif file_name == f"nf-{run_id}.log":
+        path = run_files.nextflow_log_file(run_dir, run_id)
+    elif file_name == f"timeline-{run_id}.html":
+        path = run_files.timeline_file(run_dir, run_id)
+    else:
+        raise InvalidField(
+            "fileName", f"not a file of this run; one of {sorted(run_downloads(run_id))}"
+        )
+    if not run_files.inside(run_dir, path):
+        raise NotFound(f"{file_name} is not kept by this service")
+    return path
 
 
 def task_file(run_dir: Path, task: Task, file_name: str) -> Path:
@@ -59,7 +64,9 @@ def task_file(run_dir: Path, task: Task, file_name: str) -> Path:
     if not task.workdir:
         raise NotFound(f"task {task.task_id} has no work folder yet")
     folder = Path(task.workdir).resolve()
-    if not folder.is_relative_to(run_dir.resolve()):
+    if not folder.is_relative_to(run_dir.resolve()) or not run_files.inside(
+        run_dir, folder / file_name
+    ):
         raise NotFound(f"the files of task {task.task_id} are not kept by this service")
     return folder / file_name
 

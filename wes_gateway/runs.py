@@ -170,6 +170,8 @@ def cancel_run(session: Session, principal: Principal, run_id: str) -> Run:
     """Ask a run to stop. A QUEUED run is cancelled at once (nothing runs yet); a run a
     worker holds goes to CANCELING for the worker to stop. Cancelling a finished or
     already-cancelling run changes nothing."""
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot cancel runs")
     run = get_run(session, principal, run_id)
     if run.source == "trace":
         raise BadRequest(
@@ -306,6 +308,8 @@ def get_task(session: Session, principal: Principal, run_id: str, task_id: str) 
 def read_log_text(run_id: str, stream: str, run_dir: Path) -> str:
     """The head job's console output (``stdout``) or error stream (``stderr``) so far."""
     path = run_files.log_path(run_dir, run_id, stream)
+    if not run_files.inside(run_dir, path):
+        return ""
     try:
         return path.read_text(encoding="utf-8", errors="replace")
     except FileNotFoundError:

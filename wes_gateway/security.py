@@ -5,27 +5,42 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from wes_gateway.auth import authenticate
+from wes_gateway.models import Run
 from wes_gateway.runtime import Runtime
+from wes_gateway.states import is_terminal
 
 SCOPE_KEY = "wes_gateway.runtime"
+TRACE_PATH = "/api/trace/"
 
 
-def _principal_claims(runtime: Runtime, token: str) -> dict[str, Any] | None:
+def _principal_claims(runtime: Runtime, token: str, path: str) -> dict[str, Any] | None:
+    """The claims of ``token`` for a request to ``path``. A run's own token stops working
+    when its run ends, but for the trace calls: Nextflow may still retry ``complete``,
+    and the trace service answers those without changing a finished run."""
     with runtime.db.session() as session:
         principal = authenticate(session, token)
-    return principal.claims() if principal is not None else None
+        if principal is None:
+            return None
+        if principal.run_id is not None and not path.startswith(TRACE_PATH):
+            state = session.execute(
+                select(Run.state).where(Run.id == principal.run_id)
+            ).scalar_one_or_none()
+            if state is None or is_terminal(state):
+                return None
+    return principal.claims()
 
 
 async def bearer_info(token: str, request: Any) -> dict[str, Any] | None:
     """Connexion's bearer check: the token's claims, or None (a 401)."""
     runtime: Runtime = request.scope[SCOPE_KEY]
     # The lookup is a database query: keep it off the event loop.
-    return await run_in_threadpool(_principal_claims, runtime, token)
+    return await run_in_threadpool(_principal_claims, runtime, token, request.url.path)
 
 
 async def basic_info(username: str, password: str, request: Any) -> dict[str, Any] | None:

@@ -1,14 +1,42 @@
 """Text no database column can hold: a NUL character (PostgreSQL refuses it in text and
 JSON) or half of a UTF-16 surrogate pair (it is not UTF-8). Requests carrying either are
-refused with a 400 naming where, before anything is stored."""
+refused with a 400 naming where, before anything is stored. So are JSON values nested
+deeper than anything a client needs (every walk over them, the parser's included,
+recurses: a thousand levels would exhaust Python's stack), and numbers JSON cannot hold."""
 
 from __future__ import annotations
 
+import math
 import re
 from typing import Any
 
 _UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 PROBLEM = "holds a NUL character or an unpaired surrogate, which cannot be stored"
+MAX_DEPTH = 100
+TOO_DEEP = f"arrays and objects nested more than {MAX_DEPTH} levels deep"
+NOT_FINITE = "holds NaN or Infinity, which JSON has no way to write"
+
+
+def shape_problem(value: Any) -> str | None:
+    """What makes a decoded JSON value unfit to keep, or None: arrays and objects nested
+    deeper than ``MAX_DEPTH``, or a NaN or infinite number (Python's parser accepts them;
+    no JSON column stores them, and no client could read them back). Found without
+    recursing, so a value of any depth is safe to ask about."""
+    pending = [(value, 1)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return NOT_FINITE
+        if isinstance(item, dict):
+            children = list(item.values())
+        elif isinstance(item, list):
+            children = item
+        else:
+            continue
+        if depth > MAX_DEPTH:
+            return TOO_DEEP
+        pending.extend((child, depth + 1) for child in children)
+    return None
 
 
 def unstorable(value: Any, where: str = "body") -> str | None:

@@ -12,6 +12,7 @@ import yaml
 from wes_gateway import nextflow
 from wes_gateway.errors import InvalidField
 from wes_gateway.models import Run
+from wes_gateway.text import TOO_DEEP
 from wes_gateway.views import tower as views
 from wes_gateway.wes_request import RunRequest, parse_run_request
 
@@ -41,6 +42,10 @@ def _params(text: Any) -> dict[str, Any]:
         value = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         raise InvalidField("paramsText", f"not valid JSON or YAML ({exc.problem})") from None
+    except RecursionError:
+        raise InvalidField("paramsText", TOO_DEEP) from None
+    except ValueError as exc:  # a well-formed scalar YAML cannot build: 2026-13-45, 10**5000
+        raise InvalidField("paramsText", f"not valid JSON or YAML ({exc})") from None
     if value is None:
         return {}
     if not isinstance(value, dict):
@@ -76,7 +81,7 @@ def run_request(
     if launch.get("pullLatest"):
         options["latest"] = "true"
     run_name = launch.get("runName") or None
-    if run_name is not None and (not isinstance(run_name, str) or not _RUN_NAME.match(run_name)):
+    if run_name is not None and not (isinstance(run_name, str) and _RUN_NAME.fullmatch(run_name)):
         raise InvalidField("runName", "letters, digits, _ and - only, at most 80")
     fields = {
         "workflow_type": [nextflow.WORKFLOW_TYPE],

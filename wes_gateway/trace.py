@@ -3,7 +3,9 @@
 Nextflow calls create, begin, progress (and heartbeat) and complete; each call may be
 retried, arrive late or out of order, carry explicit nulls and fields we do not know.
 So every call here is idempotent, reads leniently, and changes states only through the
-state machine (a finished run is never revived).
+state machine (a finished run is never revived). A call about a finished run is answered
+as usual (Nextflow retries ``complete``, and late calls must not fail a pipeline) but
+changes nothing: its tasks, names and metrics stay as they were when it ended.
 
 How a run's end is decided, when both the trace and the compute backend report it: the
 first report of an end wins, by compare-and-set, and the later one only adds detail (exit
@@ -92,7 +94,8 @@ def parse_time(value: Any) -> datetime | None:
 
 def _traced_run(session: Session, principal: Principal, run_id: str) -> Run:
     run = get_run(session, principal, run_id)
-    run.last_seen_at = _now()
+    if not is_terminal(run.state):
+        run.last_seen_at = _now()
     return run
 
 
@@ -139,11 +142,12 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> R
                 reason="reported by nextflow -with-tower",
             )
         )
-    for column, field, limit in WORKFLOW_FIELDS[:5]:
-        value = _text(body.get(field), limit)
-        if value is not None:
-            setattr(run, column, value)
-    run.last_seen_at = _now()
+    if not is_terminal(run.state):
+        for column, field, limit in WORKFLOW_FIELDS[:5]:
+            value = _text(body.get(field), limit)
+            if value is not None:
+                setattr(run, column, value)
+        run.last_seen_at = _now()
     session.commit()
     return run
 
@@ -181,8 +185,9 @@ def progress(session: Session, principal: Principal, run_id: str, body: Mapping[
     if len(tasks) > MAX_TASKS_PER_CALL:
         raise BadRequest(f"Workflow trace request too big: more than {MAX_TASKS_PER_CALL} tasks")
     run = _traced_run(session, principal, run_id)
-    upsert_tasks(session, run.id, tasks)
-    _alive(session, run, body)
+    if not is_terminal(run.state):  # a finished run's tasks are final too
+        upsert_tasks(session, run.id, tasks)
+        _alive(session, run, body)
     session.commit()
     return run
 
@@ -277,7 +282,7 @@ def upsert_tasks(session: Session, run_id: str, records: list[Any]) -> int:
         return 0
     dialect = session.get_bind().dialect.name
     insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Task)
+    statement = insert(Task.__table__)  # Core: no ORM bookkeeping for a bulk upsert
     statement = statement.on_conflict_do_update(
         index_elements=["run_id", "task_id"],
         set_={column: statement.excluded[column] for column in _TASK_COLUMNS},

@@ -4,6 +4,8 @@ an unknown run answers 404 before its query parameters are judged."""
 
 from __future__ import annotations
 
+from urllib.parse import parse_qsl
+
 import connexion.context
 from connexion.datastructures import MediaTypeDict
 from connexion.exceptions import BadRequestProblem
@@ -11,10 +13,12 @@ from connexion.utils import is_null, is_nullable
 from connexion.validators import (
     VALIDATOR_MAP,
     AbstractRequestBodyValidator,
+    FormDataValidator,
     JSONRequestBodyValidator,
     ParameterValidator,
 )
 from jsonschema import Draft4Validator, ValidationError
+from starlette.datastructures import Headers
 
 from wes_gateway import text
 from wes_gateway.errors import BadRequest
@@ -63,8 +67,17 @@ class UnbufferedMultipart(AbstractRequestBodyValidator):
 
 
 class TextJSONValidator(JSONRequestBodyValidator):
-    """Connexion's JSON body check, with a body that is not text, or that holds text no
-    database stores, a 400 (not a 500)."""
+    """Connexion's JSON body check, with a body that is not text (or not said to be
+    JSON), that nests too deeply, or that holds what no database stores, a 400 (not a
+    500)."""
+
+    async def wrap_receive(self, receive, *, scope):
+        headers = Headers(scope=scope)
+        sent = int(headers.get("content-length") or 0) or "transfer-encoding" in headers
+        if sent and "content-type" not in headers:
+            # Connexion would check it as JSON, then hand the handler the raw bytes.
+            raise BadRequestProblem(detail="Content-Type is missing; send application/json")
+        return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream, scope):
         chunks = [chunk async for chunk in stream]
@@ -77,11 +90,37 @@ class TextJSONValidator(JSONRequestBodyValidator):
             b"".join(chunks).decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
-        body = await super()._parse(replay(), scope)
+        try:
+            body = await super()._parse(replay(), scope)
+        except RecursionError:
+            raise BadRequestProblem(detail=f"body: {text.TOO_DEEP}") from None
+        except ValueError as exc:  # past the JSON syntax: e.g. a number of 5000 digits
+            raise BadRequestProblem(detail=f"body: not valid JSON ({exc})") from None
+        problem = text.shape_problem(body)
+        if problem:
+            raise BadRequestProblem(detail=f"body: {problem}")
         where = text.unstorable(body)
         if where:
             raise BadRequestProblem(detail=f"{where}: {text.PROBLEM}")
         return body
+
+
+class Utf8FormValidator(FormDataValidator):
+    """Connexion's URL-encoded form check, with a form whose bytes (or %-escapes) are not
+    UTF-8 a 400: the parsers after it would keep such escapes as they were written."""
+
+    async def _parse(self, stream, scope):
+        chunks = [chunk async for chunk in stream]
+
+        async def replay():
+            for chunk in chunks:
+                yield chunk
+
+        try:
+            parse_qsl(b"".join(chunks).decode(), keep_blank_values=True, errors="strict")
+        except UnicodeDecodeError:
+            raise BadRequestProblem(detail="the form is not UTF-8 text") from None
+        return await super()._parse(replay(), scope)
 
 
 VALIDATORS = {
@@ -90,6 +129,7 @@ VALIDATORS = {
         {
             **VALIDATOR_MAP["body"],
             "*/*json": TextJSONValidator,
+            "application/x-www-form-urlencoded": Utf8FormValidator,
             "multipart/form-data": UnbufferedMultipart,
         }
     ),

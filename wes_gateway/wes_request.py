@@ -125,10 +125,17 @@ def _json_object(fields: Mapping[str, list[Any]], name: str) -> dict[str, Any]:
     if isinstance(value, str):
         try:
             value = json.loads(value)
-        except ValueError as exc:
+        except json.JSONDecodeError as exc:
             raise InvalidField(name, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
+        except RecursionError:
+            raise InvalidField(name, text.TOO_DEEP) from None
+        except ValueError as exc:  # past the JSON syntax: e.g. a number of 5000 digits
+            raise InvalidField(name, f"not valid JSON ({exc})") from None
     if not isinstance(value, dict):
         raise InvalidField(name, "must be a JSON object")
+    problem = text.shape_problem(value)
+    if problem:
+        raise InvalidField(name, problem)
     where = text.unstorable(value, name)
     if where:
         raise InvalidField(where, text.PROBLEM)

@@ -8,11 +8,13 @@ import flask
 
 from wes_gateway import attachments, dispatch, runs
 from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
-from wes_gateway.errors import BadRequest, InvalidField
+from wes_gateway.errors import BadRequest, InvalidField, PayloadTooLarge
 from wes_gateway.runtime import current, request_session
 from wes_gateway.validation import deferred_query_error
 from wes_gateway.views import wes as views
 from wes_gateway.wes_request import ATTACHMENT_FIELD, parse_run_request
+
+REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def _wes_url() -> str:
@@ -46,7 +48,7 @@ def list_runs(token_info: dict, page_size: int | None = None, page_token: str | 
 
 def run_workflow(token_info: dict):
     rt = current()
-    fields, files = _read_submission(rt.settings.max_attachments)
+    fields, files = _read_submission(rt.settings.max_attachments, rt.settings.max_field_bytes)
     names = attachments.check_names(name for name, _ in files)
     request = parse_run_request(fields, names, engine_versions=[rt.engine_version.value])
     run = runs.create_run(
@@ -60,7 +62,9 @@ def run_workflow(token_info: dict):
     return views.run_id(run.id)
 
 
-def _read_submission(max_attachments: int) -> tuple[dict[str, list[Any]], list[tuple[Any, Any]]]:
+def _read_submission(
+    max_attachments: int, max_field_bytes: int
+) -> tuple[dict[str, list[Any]], list[tuple[Any, Any]]]:
     """The raw parts of POST /runs: multipart as the spec says, or JSON (an extension)."""
     request = flask.request
     if request.mimetype == "application/json":
@@ -73,6 +77,13 @@ def _read_submission(max_attachments: int) -> tuple[dict[str, list[Any]], list[t
     if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded", ""):
         raise BadRequest("Content-Type must be multipart/form-data (or application/json)")
     fields: dict[str, list[Any]] = {key: request.form.getlist(key) for key in request.form}
+    for key, values in fields.items():
+        # Werkzeug decodes each part leniently, putting U+FFFD where a byte was not UTF-8.
+        if any(REPLACEMENT_CHARACTER in value for value in values):
+            raise InvalidField(key, "is not UTF-8 text")
+        # Werkzeug bounds multipart parts as it reads them; a URL-encoded field is bounded here.
+        if any(len(value.encode()) > max_field_bytes for value in values):
+            raise PayloadTooLarge(f"{key}: larger than {max_field_bytes // 1024} KiB")
     files: list[tuple[Any, Any]] = []
     for key in request.files:
         if key != ATTACHMENT_FIELD:

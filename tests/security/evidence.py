@@ -1,0 +1,58 @@
+"""What a test compares before and after a hostile request: files on disk, the rows of
+the database, how many runs exist."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import func, select
+
+from wes_gateway.db import Database
+from wes_gateway.models import Base, Run, RunStateChange, Task
+
+
+def tree(root: Path) -> dict[str, tuple[int, int]]:
+    """Every file and folder under ``root``: relative path -> (size, modification time)."""
+    found = {}
+    for folder, dirs, files in os.walk(root):
+        for name in dirs + files:
+            path = Path(folder) / name
+            stat = path.lstat()
+            found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+    return found
+
+
+def run_count(db: Database) -> int:
+    with db.session() as session:
+        return session.execute(select(func.count()).select_from(Run)).scalar_one()
+
+
+def run_record(db: Database, run_id: str) -> dict[str, Any]:
+    """A run's row, its tasks and its state history, as the database holds them."""
+    with db.session() as session:
+        run = session.execute(select(Run.__table__).where(Run.id == run_id)).mappings().one()
+        tasks = session.execute(
+            select(Task.__table__).where(Task.run_id == run_id).order_by(Task.task_id)
+        ).mappings()
+        history = session.execute(
+            select(RunStateChange.__table__)
+            .where(RunStateChange.run_id == run_id)
+            .order_by(RunStateChange.id)
+        ).mappings()
+        return {
+            "run": dict(run),
+            "tasks": [dict(t) for t in tasks],
+            "history": [dict(h) for h in history],
+        }
+
+
+def all_text(db: Database) -> str:
+    """Every value of every row of every table, as text: what a database dump shows."""
+    chunks = []
+    with db.session() as session:
+        for table in Base.metadata.sorted_tables:
+            for row in session.execute(select(table)):
+                chunks.append(f"{table.name}: " + " | ".join(repr(value) for value in row))
+    return "\n".join(chunks)

@@ -1,0 +1,289 @@
+"""User B against user A's objects, on every operation of both OpenAPI files.
+
+The operations are read from specs/*.openapi.yaml, and DECISIONS says for each what the
+service may tell another user and do for them. An operation without a decision fails,
+so an endpoint added to a spec without a security decision is caught here. Each refusal
+is checked three ways: B gets exactly what B would get for a run that does not exist
+(so B cannot even learn that A's run exists), A's run is unchanged in the database and
+on disk, and A herself is served by the very same request (so the refusal is the access
+rule at work, not a malformed request).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from tests.security.conftest import Victim
+from tests.security.evidence import run_count, run_record, tree
+from tests.security.operations import Operation, all_operations
+from tests.test_trace import sample
+from wes_gateway.ids import new_run_id
+from wes_gateway.models import ComputeEnv, Run, User
+
+
+class Kind(enum.Enum):
+    PUBLIC = "answers anyone, without a token"
+    RUN = "acts on one of A's runs: B is answered as for a run that does not exist"
+    LIST = "lists runs: B's list holds none of A's"
+    SELF = "describes the caller"
+    SUBMIT = "starts a run, which is B's own"
+    SHARED = "reads compute environments, which all users share by design"
+    ADMIN = "changes compute environments: administrators only"
+
+
+@dataclass(frozen=True)
+class Targets:
+    """The objects a request names: A's (or, to compare, ones that do not exist)."""
+
+    run_id: str
+    task_id: int
+    compute_env_id: str
+
+
+Body = Callable[[Targets], Any]
+
+
+@dataclass(frozen=True)
+class Decision:
+    kind: Kind
+    refused: tuple[int, ...] = (404,)  # what B may get for A's run (Kind.RUN)
+    query: Mapping[str, str] = field(default_factory=dict)
+    json: Body | None = None
+    form: Body | None = None  # (fields, files) of a multipart body
+    items: str | None = None  # the list in a list response (Kind.LIST)
+
+
+def _trace(name: str) -> Body:
+    return lambda targets: sample(name, targets.run_id)
+
+
+def _wes_submission(_: Targets) -> tuple[dict[str, str], list]:
+    fields = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+    }
+    return fields, [("workflow_attachment", ("note.txt", b"x"))]
+
+
+FORCE = {"force": "true"}
+
+DECISIONS: dict[str, Decision] = {
+    # WES
+    "GetServiceInfo": Decision(Kind.PUBLIC),
+    "ListRuns": Decision(Kind.LIST, items="runs"),
+    "RunWorkflow": Decision(Kind.SUBMIT, form=_wes_submission),
+    "GetRunLog": Decision(Kind.RUN),
+    "GetRunStatus": Decision(Kind.RUN),
+    "ListTasks": Decision(Kind.RUN),
+    "GetTask": Decision(Kind.RUN),
+    "CancelRun": Decision(Kind.RUN),
+    "GetRunStdout": Decision(Kind.RUN),
+    "GetRunStderr": Decision(Kind.RUN),
+    # Tower: workflows
+    "UserInfo": Decision(Kind.SELF),
+    "ListWorkflows": Decision(Kind.LIST, query={"includeTotalSize": "true"}, items="workflows"),
+    "ListWorkflowsLegacy": Decision(
+        Kind.LIST, query={"includeTotalSize": "true"}, items="workflows"
+    ),
+    "DescribeWorkflow": Decision(Kind.RUN),
+    "DeleteWorkflow": Decision(Kind.RUN, query=FORCE),
+    # Tower's answer lists the ids it could not delete, A's among them.
+    "DeleteWorkflowMany": Decision(
+        Kind.RUN,
+        refused=(200,),
+        query=FORCE,
+        json=lambda targets: {"workflowIds": [targets.run_id]},
+    ),
+    "DescribeWorkflowProgress": Decision(Kind.RUN),
+    "ListWorkflowTasks": Decision(Kind.RUN),
+    "DescribeWorkflowTask": Decision(Kind.RUN),
+    "DescribeWorkflowTaskLegacy": Decision(Kind.RUN),
+    "DescribeWorkflowMetrics": Decision(Kind.RUN),
+    "GetWorkflowLog": Decision(Kind.RUN),
+    "GetWorkflowTaskLog": Decision(Kind.RUN),
+    "DownloadWorkflowLog": Decision(Kind.RUN),
+    "DownloadWorkflowTaskLog": Decision(Kind.RUN),
+    "DescribeWorkflowLaunch": Decision(Kind.RUN),
+    "CreateWorkflowLaunch": Decision(
+        Kind.SUBMIT,
+        json=lambda targets: {
+            "launch": {"pipeline": "nf-core/demo", "computeEnvId": targets.compute_env_id}
+        },
+    ),
+    "CancelWorkflow": Decision(Kind.RUN, json=lambda _: {}),
+    # Tower: compute environments
+    "ListComputeEnvs": Decision(Kind.SHARED),
+    "DescribeComputeEnv": Decision(Kind.SHARED),
+    "CreateComputeEnv": Decision(
+        Kind.ADMIN,
+        json=lambda _: {"computeEnv": {"name": "bobs-own", "platform": "local-platform"}},
+    ),
+    "DeleteComputeEnv": Decision(Kind.ADMIN),
+    "UpdateComputeEnvPrimary": Decision(Kind.ADMIN),
+    # Tower: what nextflow -with-tower sends. Naming a run B cannot see is a 400 on create
+    # (Tower's "Unknown workflow launch id"), a 404 on the others.
+    "CreateTrace": Decision(Kind.RUN, refused=(400,), json=_trace("01-create")),
+    "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
+    "UpdateTraceProgress": Decision(Kind.RUN, json=_trace("03-progress")),
+    "UpdateTraceHeartbeat": Decision(Kind.RUN, json=_trace("04-heartbeat")),
+    "UpdateTraceComplete": Decision(Kind.RUN, json=_trace("05-complete")),
+}
+
+OPERATIONS = all_operations()
+
+
+def path_values(targets: Targets) -> dict[str, object]:
+    """Every path parameter name of both specs, and what it names."""
+    return {
+        "run_id": targets.run_id,
+        "workflowId": targets.run_id,
+        "task_id": targets.task_id,
+        "taskId": targets.task_id,
+        "computeEnvId": targets.compute_env_id,
+    }
+
+
+def send(
+    client: httpx.Client,
+    operation: Operation,
+    targets: Targets,
+    headers: dict[str, str],
+) -> httpx.Response:
+    decision = DECISIONS[operation.operation_id]
+    extra: dict[str, Any] = {"params": dict(decision.query)}
+    if decision.json is not None:
+        extra["json"] = decision.json(targets)
+    if decision.form is not None:
+        extra["data"], extra["files"] = decision.form(targets)
+    url = operation.url(path_values(targets))
+    return client.request(operation.method.upper(), url, headers=headers, **extra)
+
+
+def _as_seen(response: httpx.Response, run_id: str) -> tuple[int, str, str]:
+    """A response with the run id it names blanked out, to compare two of them."""
+    kind = response.headers.get("content-type", "")
+    return response.status_code, kind, response.text.replace(run_id, "<run>")
+
+
+@pytest.fixture
+def world(client, admin, victim: Victim):
+    """A's run, and a compute environment an administrator made (not the built-in)."""
+    response = client.post(
+        "/api/compute-envs",
+        headers=admin,
+        json={"computeEnv": {"name": "shared-local", "platform": "local-platform"}},
+    )
+    assert response.status_code == 200, response.text
+    env_id = response.json()["computeEnvId"]
+    return Targets(victim.run_id, victim.task_ids[0], env_id), victim
+
+
+def _compute_envs(db) -> list[dict]:
+    with db.session() as session:
+        rows = session.execute(select(ComputeEnv.__table__).order_by(ComputeEnv.id)).mappings()
+        return [dict(row) for row in rows]
+
+
+def _owner_of(db, run_id: str) -> str:
+    with db.session() as session:
+        return session.execute(
+            select(User.name).join(Run, Run.owner_id == User.id).where(Run.id == run_id)
+        ).scalar_one()
+
+
+@pytest.mark.parametrize("operation", OPERATIONS, ids=lambda op: op.operation_id)
+def test_another_user_learns_and_changes_nothing(
+    operation: Operation, client, db, alice, bob, admin, world
+):
+    decision = DECISIONS.get(operation.operation_id)
+    assert decision is not None, f"{operation.label} has no security decision in DECISIONS"
+    targets, victim = world
+    before, files_before = run_record(db, victim.run_id), tree(victim.run_dir)
+    envs_before = _compute_envs(db)
+
+    if decision.kind is Kind.PUBLIC:
+        response = send(client, operation, targets, {})
+        assert response.status_code == 200, response.text
+        assert victim.run_id not in response.text
+    elif decision.kind is Kind.RUN:
+        theirs = send(client, operation, targets, bob)
+        ghost = Targets(new_run_id(), targets.task_id, targets.compute_env_id)
+        nobodys = send(client, operation, ghost, bob)
+        assert theirs.status_code in decision.refused, theirs.text
+        assert _as_seen(theirs, victim.run_id) == _as_seen(nobodys, ghost.run_id)
+        assert victim.run_name not in theirs.text and "alice" not in theirs.text
+    elif decision.kind is Kind.LIST:
+        response = send(client, operation, targets, bob)
+        assert response.status_code == 200, response.text
+        assert victim.run_id not in response.text
+        assert response.json()[decision.items] == []  # bob has no runs of his own
+        assert response.json().get("totalSize") in (None, 0)
+    elif decision.kind is Kind.SELF:
+        response = send(client, operation, targets, bob)
+        assert response.status_code == 200, response.text
+        assert "bob" in response.text and "alice" not in response.text
+    elif decision.kind is Kind.SUBMIT:
+        count = run_count(db)
+        response = send(client, operation, targets, bob)
+        assert response.status_code == 200, response.text
+        (new_id,) = response.json().values()
+        assert new_id != victim.run_id and _owner_of(db, new_id) == "bob"
+        assert run_count(db) == count + 1
+    elif decision.kind is Kind.SHARED:
+        response = send(client, operation, targets, bob)
+        assert response.status_code == 200, response.text
+        assert response.text == send(client, operation, targets, alice).text
+        assert victim.run_id not in response.text
+    elif decision.kind is Kind.ADMIN:
+        response = send(client, operation, targets, bob)
+        assert response.status_code == 403, response.text
+        assert _compute_envs(db) == envs_before
+    else:  # pragma: no cover - a new Kind needs its check here
+        pytest.fail(f"no check for {decision.kind}")
+
+    assert run_record(db, victim.run_id) == before
+    assert tree(victim.run_dir) == files_before
+    if decision.kind is Kind.ADMIN:
+        assert send(client, operation, targets, admin).is_success  # the rule, not the request
+    elif decision.kind is not Kind.PUBLIC:
+        control = send(client, operation, targets, alice)
+        assert control.is_success, (control.status_code, control.text)
+        if decision.kind is Kind.LIST:
+            assert victim.run_id in control.text
+        if operation.operation_id == "DeleteWorkflowMany":
+            assert control.json() == {"failedWorkflowIds": []}
+
+
+@pytest.mark.parametrize(
+    "operation", [op for op in OPERATIONS if not op.public], ids=lambda op: op.operation_id
+)
+def test_no_token_is_401_everywhere_but_the_public_operations(
+    operation: Operation, client, db, world
+):
+    targets, victim = world
+    before = run_record(db, victim.run_id)
+    for headers in ({}, {"Authorization": "Bearer " + "A" * 40}):
+        response = send(client, operation, targets, headers)
+        assert response.status_code == 401, response.text
+        assert victim.run_name not in response.text
+    assert run_record(db, victim.run_id) == before
+
+
+def test_the_spec_and_the_decisions_agree_on_what_is_public():
+    for operation in OPERATIONS:
+        decision = DECISIONS.get(operation.operation_id)
+        if decision is not None:
+            assert (decision.kind is Kind.PUBLIC) == operation.public, operation.label
+
+
+def test_every_decision_is_about_an_operation_of_the_specs():
+    assert set(DECISIONS) - {op.operation_id for op in OPERATIONS} == set()
+    assert len(OPERATIONS) == len({op.operation_id for op in OPERATIONS})
