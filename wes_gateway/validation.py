@@ -4,6 +4,7 @@ an unknown run answers 404 before its query parameters are judged."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Callable
 from urllib.parse import parse_qsl
 
 import connexion.context
@@ -66,6 +67,17 @@ class UnbufferedMultipart(AbstractRequestBodyValidator):
         return receive, scope
 
 
+async def _buffered(stream) -> tuple[bytes, Callable[[], AsyncIterator[bytes]]]:
+    """A body read whole, and a way to hand the same bytes to Connexion's own parser."""
+    chunks = [chunk async for chunk in stream]
+
+    async def replay() -> AsyncIterator[bytes]:
+        for chunk in chunks:
+            yield chunk
+
+    return b"".join(chunks), replay
+
+
 class TextJSONValidator(JSONRequestBodyValidator):
     """Connexion's JSON body check, with a body that is not text (or not said to be
     JSON), that nests too deeply, or that holds what no database stores, a 400 (not a
@@ -80,14 +92,9 @@ class TextJSONValidator(JSONRequestBodyValidator):
         return await super().wrap_receive(receive, scope=scope)
 
     async def _parse(self, stream, scope):
-        chunks = [chunk async for chunk in stream]
-
-        async def replay():
-            for chunk in chunks:
-                yield chunk
-
+        raw, replay = await _buffered(stream)
         try:
-            b"".join(chunks).decode(self._encoding)
+            raw.decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
         try:
@@ -110,14 +117,9 @@ class Utf8FormValidator(FormDataValidator):
     UTF-8 a 400: the parsers after it would keep such escapes as they were written."""
 
     async def _parse(self, stream, scope):
-        chunks = [chunk async for chunk in stream]
-
-        async def replay():
-            for chunk in chunks:
-                yield chunk
-
+        raw, replay = await _buffered(stream)
         try:
-            parse_qsl(b"".join(chunks).decode(), keep_blank_values=True, errors="strict")
+            parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
             raise BadRequestProblem(detail="the form is not UTF-8 text") from None
         return await super()._parse(replay(), scope)
