@@ -122,12 +122,18 @@ def test_serve_shows_its_worker_s_metrics_and_logs_json(tmp_path):
     pytest.importorskip("prometheus_client")
     with serve(execution_env(tmp_path / "data")) as (base, process):
         client = Client(base, admin_token(process))
-        run_id = client.submit(standin_tasks=1)
+        # Long enough for several poll cycles to see it running.
+        run_id = client.submit(standin_tasks=1, standin_task_seconds=2)
         assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
-        found = {}
-        for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text):
-            for sample in family.samples:
-                found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+
+        def scraped() -> dict:
+            found = {}
+            for family in text_string_to_metric_families(httpx.get(f"{base}/metrics").text):
+                for sample in family.samples:
+                    found[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+            return found
+
+        found = scraped()
         # Observed in the worker process, shown by the API's /metrics.
         assert value(found, "wes_gateway_submit_to_running_seconds_count") == 1
         assert value(found, "wes_gateway_poll_cycle_seconds_count", platform="local-platform") > 0

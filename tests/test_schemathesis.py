@@ -3,6 +3,7 @@ check, bounded in time, zero failures."""
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -42,11 +43,15 @@ def test_official_spec_fuzzing_finds_nothing(tmp_path, db, database_url):
         add_tasks(db, run_id, 3)
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG.format(run_id=run_id))
-        _fuzz(config, OFFICIAL_SPEC, f"{base}{WES}", token, "--max-examples", "40")
+        _fuzz(config, OFFICIAL_SPEC, f"{base}{WES}", token, "--max-examples", "100")
+
+
+MIN_REQUESTS = 1000
 
 
 def _fuzz(config: Path, spec: Path, url: str, token: str, *extra: str) -> None:
-    """Run Schemathesis against a live server and require zero failures."""
+    """Run Schemathesis against a live server and require zero failures over at least
+    MIN_REQUESTS generated requests."""
     result = subprocess.run(
         [
             str(Path(sys.executable).with_name("schemathesis")),
@@ -74,6 +79,8 @@ def _fuzz(config: Path, spec: Path, url: str, token: str, *extra: str) -> None:
     print("\n".join(summary))
     assert result.returncode == 0, result.stdout[-6000:]
     assert summary and "passed" in summary[-1]
+    generated = int(re.search(r"(\d+) generated", summary[-1]).group(1))
+    assert generated >= MIN_REQUESTS, summary[-1]
 
 
 TOWER_CONFIG = """
@@ -110,7 +117,7 @@ def test_our_tower_spec_fuzzing_finds_no_server_error(tmp_path, db, database_url
             f"{base}/api",
             token,
             "--max-examples",
-            "25",
+            "30",
             "--phases",
             "examples,fuzzing,stateful",
         )
