@@ -43,7 +43,7 @@ def test_official_spec_fuzzing_finds_nothing(tmp_path, db, database_url):
         add_tasks(db, run_id, 3)
         config = tmp_path / "schemathesis.toml"
         config.write_text(CONFIG.format(run_id=run_id))
-        _fuzz(config, OFFICIAL_SPEC, f"{base}{WES}", token, "--max-examples", "100")
+        _fuzz(config, OFFICIAL_SPEC, f"{base}{WES}", token, "--max-examples", "130")
 
 
 MIN_REQUESTS = 1000
@@ -117,7 +117,7 @@ def test_our_tower_spec_fuzzing_finds_no_server_error(tmp_path, db, database_url
             f"{base}/api",
             token,
             "--max-examples",
-            "30",
+            "35",
             "--phases",
             "examples,fuzzing,stateful",
         )
