@@ -41,8 +41,10 @@ written by the test hooks land in log group ``/aws/batch/job``, on the stream na
 
 Usage in a test module (tests/conftest.py loads this module's fixtures)::
 
-    def test_something(aws):
-        ...  # aws.endpoint_url, aws.calls["DescribeJobs"], aws.finish(job_id, 0, ["done"])
+    def test_one_poll_describes_the_job(aws):
+        ...  # run the product against aws.endpoint_url, then end the job:
+        aws.finish(job_id, 0, ["done"])
+        assert aws.calls["DescribeJobs"] == 1
 """
 
 from __future__ import annotations
