@@ -1,35 +1,26 @@
-"""Submit → RUNNING latency on the embedded default, with the Nextflow stand-in.
+"""Figure 5: submit → RUNNING latency on the embedded default with the Nextflow stand-in.
 
-Starts `wes-gateway serve` on a fresh data folder, submits runs one after another through
-the WES API and times each from the POST's answer to the first status poll (every 10 ms)
-that reads RUNNING. Prints p50 and p99.
-
-    python bench/submit_to_running.py [--runs 20]
-"""
+A server with its worker on a scratch data folder; runs submitted one after another
+through the WES API, each timed from the POST's answer to the first status poll (every
+10 ms) that reads RUNNING."""
 
 from __future__ import annotations
 
-import argparse
 import json
-import statistics
 import time
 
 import httpx
-from gateway import ROOT, fresh_folder, running_gateway
 
-STANDIN = ROOT / "tests" / "standin" / "nextflow"
+from bench.measure import median, percentile
+from bench.results import Figure, Report
+from bench.server import STANDIN, WES, fresh_folder, running_gateway
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=20)
-    args = parser.parse_args()
-    with running_gateway(fresh_folder(), WES_GATEWAY_NEXTFLOW=str(STANDIN)) as (base_url, token):
-        base = f"{base_url}/ga4gh/wes/v1"
-        headers = {"Authorization": f"Bearer {token}"}
-        time.sleep(3)  # let the worker and the scheduler come up
-        latencies = []
-        for _ in range(args.runs):
+def latencies(runs: int) -> list[float]:
+    with running_gateway(fresh_folder(), WES_GATEWAY_NEXTFLOW=str(STANDIN)) as gateway:
+        base, headers = f"{gateway.base}{WES}", gateway.headers
+        measured = []
+        for _ in range(runs + 1):  # the first one, not counted, waits for the worker to start
             response = httpx.post(
                 f"{base}/runs",
                 headers=headers,
@@ -44,17 +35,18 @@ def main() -> None:
             run_id = response.json()["run_id"]
             while httpx.get(f"{base}/runs/{run_id}/status", headers=headers).json()[
                 "state"
-            ] not in ("RUNNING", "COMPLETE"):
+            ] not in (
+                "RUNNING",
+                "COMPLETE",
+            ):
                 time.sleep(0.01)
-            latencies.append(time.perf_counter() - accepted)
-        latencies.sort()
-        p99 = latencies[min(len(latencies) - 1, round(0.99 * (len(latencies) - 1)))]
-        print(f"submit -> RUNNING over {len(latencies)} runs (embedded default, stand-in):")
-        print(
-            f"  p50 {statistics.median(latencies):.3f} s   p99 {p99:.3f} s   "
-            f"max {latencies[-1]:.3f} s   target p50 <= 1.5 s"
-        )
+            measured.append(time.perf_counter() - accepted)
+        return measured[1:]
 
 
-if __name__ == "__main__":
-    main()
+def report(report: Report, runs: int) -> None:
+    measured = latencies(runs)
+    group = f"Submit to RUNNING (embedded default, Nextflow stand-in, {runs} runs)"
+    p50 = median(measured)
+    report.add(Figure(group, "submit → RUNNING p50", "s", p50, None, "≤ 1.5 s", p50 <= 1.5))
+    report.add(Figure(group, "submit → RUNNING p99", "s", percentile(measured, 99)))

@@ -1,17 +1,13 @@
-"""Trace ingestion rate: task records per second through `PUT /api/trace/{id}/progress`
-(100 records a call, as Nextflow batches them), against the physical limit of the same
-database: a raw `executemany` insert of the same rows.
+"""Figure 4: trace ingestion, task records per second through
+`PUT /api/trace/{id}/progress` (100 records a call, as Nextflow batches them), against the
+physical limit of the same database: a raw `executemany` insert of the same rows.
 
-    python bench/trace_ingestion.py [--calls 200] [--database-url URL]
-
-Starts `wes-gateway serve` on a fresh data folder (SQLite by default; a PostgreSQL URL
-gets a throwaway database next to the one named) and one client that sends the calls
-back to back, each with 100 new task records.
+One client sends the calls back to back, each with 100 new task records, to a server on
+a scratch data folder (SQLite, or a throwaway PostgreSQL database beside the one named).
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import secrets
 import time
@@ -20,9 +16,11 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
-from gateway import fresh_folder, running_gateway
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
+
+from bench.results import Figure, Report
+from bench.server import fresh_folder, running_gateway
 
 TASK = {
     "status": "COMPLETED",
@@ -56,7 +54,7 @@ TASK = {
 }
 
 
-def _database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
+def throwaway_database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
     """The database to measure on, and how to drop it afterwards."""
     if not url:
         return f"sqlite:///{folder / 'bench.db'}", lambda: None
@@ -139,31 +137,37 @@ def _raw_rate(url: str, run_id: str, calls: int) -> float:
     return rate
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--calls", type=int, default=200)
-    parser.add_argument("--database-url", default=None)
-    args = parser.parse_args()
+def measure(database_url: str | None, calls: int) -> tuple[float, float]:
+    """(records/s through the API, records/s of the raw insert)."""
     folder = fresh_folder()
-    url, drop = _database(args.database_url, folder)
+    url, drop = throwaway_database(database_url, folder)
     try:
-        with running_gateway(
-            folder, WES_GATEWAY_DATABASE_URL=url, WES_GATEWAY_EMBEDDED_WORKER="false"
-        ) as (base, token):
-            run_id, elapsed = _ingest(f"{base}/api", token, args.calls)
-        ours = args.calls * 100 / elapsed
-        raw = _raw_rate(url, run_id, args.calls)
+        with running_gateway(folder, url, WES_GATEWAY_EMBEDDED_WORKER="false") as gateway:
+            run_id, elapsed = _ingest(f"{gateway.base}/api", gateway.token, calls)
+        return calls * 100 / elapsed, _raw_rate(url, run_id, calls)
     finally:
         drop()
-    kind = "PostgreSQL" if url.startswith("postgresql") else "SQLite"
-    print(f"trace ingestion on {kind}, {args.calls} progress calls of 100 task records:")
-    print(
-        f"  through the API   {ours:10,.0f} records/s  "
-        f"({elapsed / args.calls * 1000:.1f} ms a call)"
-    )
-    print(f"  raw executemany   {raw:10,.0f} records/s")
-    print(f"  ratio             {ours / raw:10.2f}  (target >= 0.30; >= 20,000/s on SQLite)")
 
 
-if __name__ == "__main__":
-    main()
+def report(report: Report, databases: dict[str, str | None], calls: int) -> None:
+    for kind, url in databases.items():
+        ours, raw = measure(url, calls)
+        group = f"Trace ingestion ({kind}, 100 task records a call)"
+        if kind == "SQLite":
+            report.add(
+                Figure(
+                    group,
+                    "PUT /trace/{id}/progress",
+                    "records/s",
+                    ours,
+                    None,
+                    "≥ 20,000/s",
+                    ours >= 20_000,
+                )
+            )
+        else:
+            report.add(Figure(group, "PUT /trace/{id}/progress", "records/s", ours))
+        report.add(Figure(group, "raw executemany insert of the same rows", "records/s", raw))
+        report.add(
+            Figure(group, "API ÷ raw insert", "×", ours / raw, None, "≥ 0.30", ours / raw >= 0.30)
+        )

@@ -1,0 +1,1 @@
+"""Benchmarks of wes-gateway beside sapporo, the peer WES server: ``python -m bench``."""

@@ -1,0 +1,84 @@
+"""One command for every figure: ``python -m bench [--quick] [--postgres URL]``.
+
+Sets up what it needs (our server on scratch data folders, sapporo in its own virtual
+environment under the cache folder), measures each figure a fixed number of times,
+prints a table, and writes it as JSON and Markdown (``docs/benchmarks.{json,md}`` unless
+``--output`` says otherwise). ``--quick`` runs every figure at small sizes in seconds
+(for CI, which asserts nothing about speed).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from bench import listing, poll_cost, submit_rate, submit_to_running, trace_ingestion
+from bench.results import Report, describe_machine
+from bench.server import ROOT
+
+FULL = {
+    "sizes": [1_000, 10_000, 100_000],
+    "requests": 200,
+    "mixed": 10_000,
+    "posts": 800,
+    "shipped_posts": 80,
+    "trace_calls": 200,
+    "submits": 20,
+    "active": [1, 100, 1_000],
+}
+QUICK = {
+    "sizes": [100, 300],
+    "requests": 20,
+    "mixed": 200,
+    "posts": 40,
+    "shipped_posts": 16,
+    "trace_calls": 10,
+    "submits": 3,
+    "active": [1, 120],
+}
+FIGURES = ("listing", "posts", "trace", "running", "poll")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes, few repetitions")
+    parser.add_argument(
+        "--postgres",
+        default=os.environ.get("WES_GATEWAY_TEST_DATABASE_URL"),
+        help="a PostgreSQL URL; each figure gets a throwaway database beside it "
+        "(default: $WES_GATEWAY_TEST_DATABASE_URL; without one, SQLite only)",
+    )
+    parser.add_argument("--no-peer", action="store_true", help="measure wes-gateway only")
+    parser.add_argument("--only", default=",".join(FIGURES), help=f"some of {','.join(FIGURES)}")
+    parser.add_argument(
+        "--output", type=Path, default=None, help="folder for the JSON and Markdown"
+    )
+    args = parser.parse_args()
+    plan = QUICK if args.quick else FULL
+    only = set(args.only.split(","))
+    databases: dict[str, str | None] = {"SQLite": None}
+    if args.postgres:
+        databases["PostgreSQL"] = args.postgres
+    report = Report(quick=args.quick, machine=describe_machine())
+    peer = not args.no_peer
+    started = time.monotonic()
+    if "listing" in only:
+        listing.report(report, databases, plan["sizes"], plan["requests"], plan["mixed"], peer)
+    if "posts" in only:
+        submit_rate.report(report, plan["posts"], plan["shipped_posts"], peer)
+    if "trace" in only:
+        trace_ingestion.report(report, databases, plan["trace_calls"])
+    if "running" in only:
+        submit_to_running.report(report, plan["submits"])
+    if "poll" in only:
+        poll_cost.report(report, plan["active"])
+    output = args.output or (ROOT / "docs")
+    as_json, as_markdown = report.write(output)
+    elapsed = time.monotonic() - started
+    print(f"\n{len(report.figures)} figures in {elapsed:.0f} s: {as_json}, {as_markdown}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Seeding runs through the run service (the code path of ``POST /runs``), not raw SQL."""
+
+from __future__ import annotations
+
+import time
+
+from wes_gateway import auth, runs
+from wes_gateway.db import Database
+from wes_gateway.wes_request import RunRequest
+
+REQUEST = RunRequest(
+    workflow_type="NFL",
+    workflow_type_version="DSL2",
+    workflow_url="nf-core/demo",
+    workflow_params={"input": "samplesheet.csv", "outdir": "results"},
+    tags={"project": "bench"},
+    workflow_engine_parameters={"revision": "1.0.1"},
+)
+
+
+def seed_runs(database_url: str, runs_dir, token: str, count: int) -> float:
+    """Accept ``count`` runs as the owner of ``token``; returns the seconds it took.
+
+    The runs stay QUEUED (the benchmark's server runs no worker), which is what a list
+    reads the same way as any other state.
+    """
+    db = Database(database_url)
+    try:
+        with db.session() as session:
+            principal = auth.authenticate(session, token)
+        assert principal is not None, "the benchmark's token is not known to the database"
+        started = time.perf_counter()
+        with db.sessions() as session:
+            for _ in range(count):
+                runs.create_run(session, principal, REQUEST, [], run_dir_of=runs_dir.joinpath)
+        return time.perf_counter() - started
+    finally:
+        db.dispose()
