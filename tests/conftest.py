@@ -77,6 +77,7 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         database_url=database_url,
         secret_key="test-signing-key",
         validate_responses=True,
+        state_counts_max_age=0.0,  # tests read the counts right after changing runs
         nextflow="nextflow-not-installed",
         nextflow_version="24.10.4",
     )

@@ -68,3 +68,21 @@ def test_engine_version_is_read_from_the_installed_nextflow(tmp_path):
     missing = EngineVersion(str(tmp_path / "absent"), "1.0.0")
     missing._detect()
     assert missing.value == "1.0.0"
+
+
+def test_state_counts_are_reused_for_their_max_age(settings, db, client, alice):
+    """Counting reads every run: service-info reuses a count for a while, then counts again."""
+    from wes_gateway.nextflow import EngineVersion
+    from wes_gateway.runtime import Runtime
+
+    runtime = Runtime(
+        settings=settings.model_copy(update={"state_counts_max_age": 3600.0}),
+        db=db,
+        engine_version=EngineVersion("nextflow-not-installed", "24.10.4"),
+    )
+    submit(client, alice)
+    assert runtime.state_counts()["QUEUED"] == 1
+    submit(client, alice)
+    assert runtime.state_counts()["QUEUED"] == 1  # the count made a moment ago
+    runtime.settings = settings  # max age 0: counted again
+    assert runtime.state_counts()["QUEUED"] == 2

@@ -22,6 +22,7 @@ from wes_gateway.api import wes as wes_handlers
 from wes_gateway.config import Settings
 from wes_gateway.runtime import EXTENSION_KEY, Runtime, close_request_session
 from wes_gateway.security import BodyLimitMiddleware, RuntimeMiddleware
+from wes_gateway.trace_reports import TraceReportsMiddleware
 
 AUTH_INSTRUCTIONS = """\
 wes-gateway authenticates every API call (but service-info and /healthz) with a bearer token:
@@ -74,7 +75,7 @@ def _healthz():
 def _metrics():
     runtime = flask.current_app.extensions[EXTENSION_KEY]
     body = metrics.exposition(
-        counts=lambda: readiness.state_counts(runtime), depth=lambda: readiness.queue_depth(runtime)
+        counts=runtime.state_counts, depth=lambda: readiness.queue_depth(runtime)
     )
     return flask.Response(body, content_type=metrics.CONTENT_TYPE)
 
@@ -127,6 +128,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_middleware(
         BodyLimitMiddleware, MiddlewarePosition.BEFORE_SWAGGER, max_bytes=settings.max_request_bytes
     )
+    # After routing, auth and validation: the trace calls repeated while a pipeline runs.
+    app.add_middleware(TraceReportsMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
     flask_app = app.app
     flask_app.extensions[EXTENSION_KEY] = runtime
     flask_app.teardown_appcontext(close_request_session)

@@ -96,6 +96,10 @@ class Settings(BaseSettings):
     cancel_grace: float = Field(
         default=30.0, description="Seconds a cancelled head job has to stop before SIGKILL."
     )
+    state_counts_max_age: float = Field(
+        default=2.0,
+        description="Seconds a count of runs by state (service-info, /metrics) is reused.",
+    )
     validate_responses: bool = Field(
         default=False, description="Check every response against our OpenAPI files."
     )

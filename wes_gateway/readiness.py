@@ -8,7 +8,6 @@ from typing import Any
 
 from sqlalchemy import text
 
-from wes_gateway import runs
 from wes_gateway.runtime import Runtime
 
 BROKER_TIMEOUT = 2.0  # seconds
@@ -38,11 +37,6 @@ def check(runtime: Runtime) -> dict[str, dict[str, Any]]:
         "database": _timed(lambda: _database(runtime)),
         "broker": _timed(lambda: _broker(runtime)),
     }
-
-
-def state_counts(runtime: Runtime) -> dict[str, int]:
-    with runtime.db.session() as session:
-        return runs.state_counts(session)
 
 
 def queue_depth(runtime: Runtime) -> int | None:

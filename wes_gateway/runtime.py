@@ -4,7 +4,9 @@ version probe. Built once per app, reachable from request handlers."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import threading
+import time
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 
@@ -13,6 +15,7 @@ from celery import Celery
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
+from wes_gateway import runs
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.nextflow import EngineVersion
@@ -27,6 +30,8 @@ class Runtime:
     settings: Settings
     db: Database
     engine_version: EngineVersion
+    _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
+    _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Runtime:
@@ -44,6 +49,19 @@ class Runtime:
 
         ensure_broker_folders(self.settings)
         return make_celery(self.settings)
+
+    def state_counts(self) -> dict[str, int]:
+        """Runs by state, counted at most ``state_counts_max_age`` seconds ago: counting
+        reads an index entry of every run, and service-info and /metrics ask each call."""
+        with self._counts_lock:  # one count at a time; the others wait and reuse it
+            if self._counts is not None:
+                counted_at, counts = self._counts
+                if time.monotonic() - counted_at < self.settings.state_counts_max_age:
+                    return dict(counts)
+            with self.db.session() as session:
+                counts = runs.state_counts(session)
+            self._counts = (time.monotonic(), counts)
+            return dict(counts)
 
     def run_dir(self, run_id: str) -> Path:
         return self.settings.runs_dir / run_id

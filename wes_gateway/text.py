@@ -22,21 +22,29 @@ def shape_problem(value: Any) -> str | None:
     deeper than ``MAX_DEPTH``, or a NaN or infinite number (Python's parser accepts them;
     no JSON column stores them, and no client could read them back). Found without
     recursing, so a value of any depth is safe to ask about."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else NOT_FINITE
+    if not isinstance(value, dict | list):
+        return None
     pending = [(value, 1)]
     while pending:
         item, depth = pending.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return NOT_FINITE
-        if isinstance(item, dict):
-            children = list(item.values())
-        elif isinstance(item, list):
-            children = item
-        else:
-            continue
-        if depth > MAX_DEPTH:
-            return TOO_DEEP
-        pending.extend((child, depth + 1) for child in children)
+        for child in item.values() if isinstance(item, dict) else item:
+            kind = type(child)  # what json.loads makes: exact dicts, lists and floats
+            if kind is dict or kind is list:
+                if depth >= MAX_DEPTH:
+                    return TOO_DEEP
+                pending.append((child, depth + 1))
+            elif kind is float and not math.isfinite(child):
+                return NOT_FINITE
     return None
+
+
+def unstorable_json(raw: bytes, value: Any) -> str | None:
+    """``unstorable(value)`` for ``value`` decoded from the JSON text ``raw``. A NUL or a
+    lone surrogate can only come out of a strictly parsed UTF-8 text through a ``\\u``
+    escape, so a text without one needs no walk."""
+    return unstorable(value) if b"\\u" in raw else None
 
 
 def unstorable(value: Any, where: str = "body") -> str | None:

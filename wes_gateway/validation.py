@@ -78,6 +78,9 @@ async def _buffered(stream) -> tuple[bytes, Callable[[], AsyncIterator[bytes]]]:
     return b"".join(chunks), replay
 
 
+PARSED_BODY = "wes_gateway.body"  # the scope key of a JSON body checked here
+
+
 class TextJSONValidator(JSONRequestBodyValidator):
     """Connexion's JSON body check, with a body that is not text (or not said to be
     JSON), that nests too deeply, or that holds what no database stores, a 400 (not a
@@ -106,9 +109,10 @@ class TextJSONValidator(JSONRequestBodyValidator):
         problem = text.shape_problem(body)
         if problem:
             raise BadRequestProblem(detail=f"body: {problem}")
-        where = text.unstorable(body)
+        where = text.unstorable_json(raw, body)
         if where:
             raise BadRequestProblem(detail=f"{where}: {text.PROBLEM}")
+        scope[PARSED_BODY] = body
         return body
 
 

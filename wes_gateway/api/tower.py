@@ -39,22 +39,32 @@ def update_trace_begin(
     return views.trace_begun(run.id, public_base_url())
 
 
-def update_trace_progress(
-    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
-):
+def trace_progress(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
     metrics.TRACE_CALLS.labels("progress").inc()
-    run = trace.progress(request_session(), principal(token_info), workflow_id, body)
+    run = trace.progress(session, principal(claims), workflow_id, body)
     tasks = body.get("tasks")
     metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
     return views.trace_ok(run.id)
 
 
+def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+    metrics.TRACE_CALLS.labels("heartbeat").inc()
+    trace.heartbeat(session, principal(claims), workflow_id, body)
+    return views.heartbeat_ok()
+
+
+# Served by wes_gateway.trace_reports once Connexion has checked them; these are what
+# the spec's operationIds resolve to, and do the same.
+def update_trace_progress(
+    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
+):
+    return trace_progress(request_session(), token_info, workflow_id, body)
+
+
 def update_trace_heartbeat(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
-    metrics.TRACE_CALLS.labels("heartbeat").inc()
-    trace.heartbeat(request_session(), principal(token_info), workflow_id, body)
-    return views.heartbeat_ok()
+    return trace_heartbeat(request_session(), token_info, workflow_id, body)
 
 
 def update_trace_complete(

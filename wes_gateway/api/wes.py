@@ -27,7 +27,7 @@ def get_service_info() -> dict[str, Any]:
     return views.service_info(
         base_url=_wes_url(),
         engine_version=rt.engine_version.value,
-        state_counts=runs.state_counts(request_session()),
+        state_counts=rt.state_counts(),
         auth_instructions_url=settings.auth_instructions_url or public_base_url() + "/auth",
         organization_name=settings.organization_name,
         organization_url=settings.organization_url or public_base_url(),
