@@ -14,7 +14,7 @@ import os
 import time
 from pathlib import Path
 
-from bench import listing, poll_cost, submit_rate, submit_to_running, trace_ingestion
+from bench import listing, poll_cost, server, submit_rate, submit_to_running, trace_ingestion
 from bench.results import Report, describe_machine
 from bench.server import ROOT
 
@@ -51,6 +51,11 @@ def main() -> None:
         "(default: $WES_GATEWAY_TEST_DATABASE_URL; without one, SQLite only)",
     )
     parser.add_argument("--no-peer", action="store_true", help="measure wes-gateway only")
+    parser.add_argument(
+        "--serve-here",
+        action="store_true",
+        help="serve with this Python (the default in --quick) instead of a fresh user install",
+    )
     parser.add_argument("--only", default=",".join(FIGURES), help=f"some of {','.join(FIGURES)}")
     parser.add_argument(
         "--output", type=Path, default=None, help="folder for the JSON and Markdown"
@@ -61,6 +66,8 @@ def main() -> None:
     databases: dict[str, str | None] = {"SQLite": None}
     if args.postgres:
         databases["PostgreSQL"] = args.postgres
+    if not (args.quick or args.serve_here):
+        server.server_python = server.product_install()
     report = Report(quick=args.quick, machine=describe_machine())
     peer = not args.no_peer
     started = time.monotonic()

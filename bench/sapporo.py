@@ -15,11 +15,10 @@ from pathlib import Path
 
 import httpx
 
-from bench.server import free_port, wait_until_up
+from bench.server import CACHE, free_port, wait_until_up
 
 VERSION = "2.4.0"
 PREFIX = "/ga4gh/wes/v1"
-CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wes-gateway-bench"
 # A run.sh that leaves the run as it is: what the API costs without the engine it forks.
 API_ONLY_RUN_SH = "#!/usr/bin/env bash\nexit 0\n"
 

@@ -19,6 +19,27 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "standin" / "nextflow"
 WES = "/ga4gh/wes/v1"
+CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "wes-gateway-bench"
+
+# The interpreter that serves: this one, or a user's install made by product_install().
+server_python = sys.executable
+
+
+def product_install() -> str:
+    """A virtual environment holding wes-gateway as a user installs it (``pip install
+    '.[postgres]'``, no test tools), refreshed from this source tree; its Python."""
+    folder = CACHE / "wes-gateway"
+    python = folder / "bin" / "python"
+    if not python.exists():
+        subprocess.run([sys.executable, "-m", "venv", str(folder)], check=True)
+    steps = [[f"{ROOT}[postgres]"], ["--no-deps", "--force-reinstall", str(ROOT)]]
+    for arguments in steps:  # dependencies when missing, then this tree's code
+        installed = subprocess.run(
+            [str(python), "-m", "pip", "install", "-q", *arguments], capture_output=True, text=True
+        )
+        if installed.returncode != 0:
+            raise RuntimeError(f"installing wes-gateway failed:\n{installed.stderr}")
+    return str(python)
 
 
 def free_port() -> int:
@@ -74,7 +95,7 @@ def running_gateway(
     log_path = folder / "serve.log"
     with open(log_path, "a") as log:
         server = subprocess.Popen(
-            [sys.executable, "-m", "wes_gateway", "serve", "--port", str(port)],
+            [server_python, "-m", "wes_gateway", "serve", "--port", str(port)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

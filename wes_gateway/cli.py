@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import os
 import shutil
 import signal
@@ -12,7 +13,7 @@ import click
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
-from wes_gateway import __version__, auth, logs, migrations, supervisor
+from wes_gateway import __version__, auth, logs, supervisor
 from wes_gateway.config import METRICS_FOLDER_ENV, Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ApiToken, User
@@ -25,8 +26,24 @@ BOOTSTRAP_ADMIN = "admin"
 
 def _prepared_database(settings: Settings) -> Database:
     settings.ensure_data_dir()
-    migrations.upgrade(settings.effective_database_url)
+    _upgrade_apart(settings.effective_database_url)
     return Database(settings.effective_database_url)
+
+
+def _upgrade(database_url: str) -> None:
+    from wes_gateway import migrations
+
+    migrations.upgrade(database_url)
+
+
+def _upgrade_apart(database_url: str) -> None:
+    """Apply the migrations in a forked child, so that a long-lived process (an API
+    process above all) never holds Alembic and its templates in memory (~8 MB)."""
+    child = multiprocessing.get_context("fork").Process(target=_upgrade, args=(database_url,))
+    child.start()
+    child.join()
+    if child.exitcode != 0:
+        raise click.ClickException("upgrading the database failed (see the error above)")
 
 
 def _bootstrap_admin(db: Database) -> str | None:
@@ -235,6 +252,8 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the schema migrations."""
+    from wes_gateway import migrations
+
     settings = Settings()
     settings.ensure_data_dir()
     migrations.upgrade(settings.effective_database_url, revision)

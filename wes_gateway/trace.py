@@ -18,16 +18,17 @@ the exit code.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy import TextClause, select, text
 from sqlalchemy.orm import Session
 
 from wes_gateway.auth import Principal
+from wes_gateway.db import UTCDateTime
 from wes_gateway.errors import BadRequest, Forbidden
 from wes_gateway.ids import new_run_id
 from wes_gateway.models import Run, RunStateChange, Task
@@ -249,7 +250,8 @@ _TASK_COLUMNS = (
 )
 
 
-def _task_row(run_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
+def _task_row(run_id: str, record: Mapping[str, Any], now: datetime, dialect: str):
+    """The bound values of one task record, as the driver takes them."""
     task_id = record.get("taskId")
     if isinstance(task_id, bool) or not isinstance(task_id, int):
         return None
@@ -263,29 +265,37 @@ def _task_row(run_id: str, record: Mapping[str, Any]) -> dict[str, Any] | None:
         "native_id": _text(record.get("nativeId"), 255),
         "workdir": _text(record.get("workdir"), None),
         "exit_status": _exit_code(record.get("exit")),
-        "submit": parse_time(record.get("submit")),
-        "start": parse_time(record.get("start")),
-        "complete": parse_time(record.get("complete")),
-        "data": dict(record),
-        "updated_at": _now(),
+        "submit": UTCDateTime.driver_value(parse_time(record.get("submit")), dialect),
+        "start": UTCDateTime.driver_value(parse_time(record.get("start")), dialect),
+        "complete": UTCDateTime.driver_value(parse_time(record.get("complete")), dialect),
+        "data": json.dumps(record),
+        "updated_at": now,
     }
+
+
+@cache
+def _upsert_statement(dialect: str) -> TextClause:
+    """Insert or update by (run, taskId), binding raw values: Nextflow sends 100 records a
+    call, and SQLAlchemy's per-value type processing would cost more than the write."""
+    columns = ("run_id", "task_id", *_TASK_COLUMNS)
+    data = "CAST(:data AS JSONB)" if dialect == "postgresql" else ":data"
+    values = ", ".join(data if column == "data" else f":{column}" for column in columns)
+    updates = ", ".join(f"{column} = excluded.{column}" for column in _TASK_COLUMNS)
+    return text(
+        f"INSERT INTO {Task.__tablename__} ({', '.join(columns)}) VALUES ({values}) "
+        f"ON CONFLICT (run_id, task_id) DO UPDATE SET {updates}"
+    )
 
 
 def upsert_tasks(session: Session, run_id: str, records: list[Any]) -> int:
     """Insert or update task records by (run, taskId) in one statement."""
+    dialect = session.get_bind().dialect.name
+    now = UTCDateTime.driver_value(_now(), dialect)
     rows: dict[int, dict[str, Any]] = {}
     for record in records:
-        row = _task_row(run_id, record) if isinstance(record, dict) else None
+        row = _task_row(run_id, record, now, dialect) if isinstance(record, dict) else None
         if row is not None:
             rows[row["task_id"]] = row  # a batch keeps each task's latest record
-    if not rows:
-        return 0
-    dialect = session.get_bind().dialect.name
-    insert = postgresql_insert if dialect == "postgresql" else sqlite_insert
-    statement = insert(Task.__table__)  # Core: no ORM bookkeeping for a bulk upsert
-    statement = statement.on_conflict_do_update(
-        index_elements=["run_id", "task_id"],
-        set_={column: statement.excluded[column] for column in _TASK_COLUMNS},
-    )
-    session.execute(statement, list(rows.values()))
+    if rows:
+        session.execute(_upsert_statement(dialect), list(rows.values()))
     return len(rows)
