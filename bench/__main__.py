@@ -70,17 +70,33 @@ def main() -> None:
         server.server_python = server.product_install()
     report = Report(quick=args.quick, machine=describe_machine())
     peer = not args.no_peer
+    analysis = ROOT / "bench" / "analysis.md"
+    if not args.quick and analysis.exists():
+        report.analysis = analysis.read_text()
     started = time.monotonic()
-    if "listing" in only:
-        listing.report(report, databases, plan["sizes"], plan["requests"], plan["mixed"], peer)
-    if "posts" in only:
-        submit_rate.report(report, plan["posts"], plan["shipped_posts"], peer)
-    if "trace" in only:
-        trace_ingestion.report(report, databases, plan["trace_calls"])
-    if "running" in only:
-        submit_to_running.report(report, plan["submits"])
-    if "poll" in only:
-        poll_cost.report(report, plan["active"])
+    steps = {
+        "listing": (
+            listing,
+            lambda: listing.report(
+                report, databases, plan["sizes"], plan["requests"], plan["mixed"], peer
+            ),
+        ),
+        "posts": (
+            submit_rate,
+            lambda: submit_rate.report(report, plan["posts"], plan["shipped_posts"], peer),
+        ),
+        "trace": (
+            trace_ingestion,
+            lambda: trace_ingestion.report(report, databases, plan["trace_calls"]),
+        ),
+        "running": (submit_to_running, lambda: submit_to_running.report(report, plan["submits"])),
+        "poll": (poll_cost, lambda: poll_cost.report(report, plan["active"])),
+    }
+    for name in FIGURES:
+        if name in only:
+            module, measure = steps[name]
+            report.methods.append(module.__doc__ or "")
+            measure()
     output = args.output or (ROOT / "docs")
     as_json, as_markdown = report.write(output)
     elapsed = time.monotonic() - started

@@ -33,6 +33,8 @@ class Figure:
 class Report:
     quick: bool
     figures: list[Figure] = field(default_factory=list)
+    methods: list[str] = field(default_factory=list)  # how each part measures, in prose
+    analysis: str = ""  # what the figures say, written after a full run
     machine: dict[str, str] = field(default_factory=dict)
     started: str = field(default_factory=lambda: datetime.now(UTC).isoformat(timespec="seconds"))
 
@@ -47,6 +49,7 @@ class Report:
             "quick": self.quick,
             "machine": self.machine,
             "figures": [asdict(f) | {"ratio": f.ratio} for f in self.figures],
+            "methods": self.methods,
         }
 
     def write(self, folder: Path) -> tuple[Path, Path]:
@@ -130,6 +133,22 @@ def markdown(report: Report) -> str:
         + ".",
         "",
     ]
+    targets = [f for f in report.figures if f.target]
+    lines += [
+        "## Targets",
+        "",
+        "| figure | wes-gateway | sapporo | target | |",
+        "|---|---:|---:|---|---|",
+    ]
+    for f in targets:
+        peer = f"{_number(f.peer)} {f.unit}" if f.peer is not None else "–"
+        lines.append(
+            f"| {f.group}: {f.name} | {_number(f.ours)} {f.unit} | {peer} | {f.target} |"
+            f" {_verdict(f)} |"
+        )
+    lines.append("")
+    if report.analysis:
+        lines += [report.analysis.strip(), ""]
     groups: dict[str, list[Figure]] = {}
     for figure in report.figures:
         groups.setdefault(figure.group, []).append(figure)
@@ -149,4 +168,13 @@ def markdown(report: Report) -> str:
             )
         notes = [f"- {f.name}: {f.note}" for f in figures if f.note]
         lines += [""] + (notes + [""] if notes else [])
+    if report.methods:
+        lines += ["## How each figure is measured", ""]
+        for method in report.methods:
+            lines += [" ".join(method.split()), ""]
+    lines += [
+        "Run it again with `python -m bench` (add `--postgres URL` for the PostgreSQL rows);",
+        "`python -m bench --quick` runs every figure at small sizes in seconds.",
+        "",
+    ]
     return "\n".join(lines)
