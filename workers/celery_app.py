@@ -88,9 +88,10 @@ def make_celery(settings: Settings | None = None) -> Celery:
         },
         beat_schedule_filename=str((settings.data_dir / "celerybeat-schedule").resolve()),
         worker_hijack_root_logger=False,
-        # Task events, so Flower and `celery events` show the queue at work.
+        # Task events, so Flower and `celery events` show the queue at work. Workers send
+        # them; the API does not announce each task it sends (a second publish per POST).
         worker_send_task_events=True,
-        task_send_sent_event=True,
+        task_send_sent_event=False,
         timezone="UTC",
     )
     app.conf.wes_gateway_settings = settings
