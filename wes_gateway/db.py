@@ -52,9 +52,11 @@ class UTCDateTime(TypeDecorator[datetime]):
         naive UTC, as text in SQLAlchemy's SQLite format on SQLite."""
         if value is None:
             return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use datetime.now(UTC)")
-        naive = value.astimezone(UTC).replace(tzinfo=None)
+        if value.tzinfo is not UTC:
+            if value.tzinfo is None:
+                raise ValueError("naive datetime given; use datetime.now(UTC)")
+            value = value.astimezone(UTC)
+        naive = value.replace(tzinfo=None)
         return naive.isoformat(" ", "microseconds") if dialect_name == "sqlite" else naive
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:

@@ -24,7 +24,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import TextClause, select, text
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from wes_gateway.auth import Principal
@@ -250,52 +250,56 @@ _TASK_COLUMNS = (
 )
 
 
-def _task_row(run_id: str, record: Mapping[str, Any], now: datetime, dialect: str):
-    """The bound values of one task record, as the driver takes them."""
+_ROW_COLUMNS = ("run_id", "task_id", *_TASK_COLUMNS)
+
+
+def _task_row(run_id: str, record: Mapping[str, Any], now: Any, dialect: str) -> tuple | None:
+    """The bound values of one task record, as the driver takes them (_ROW_COLUMNS)."""
     task_id = record.get("taskId")
     if isinstance(task_id, bool) or not isinstance(task_id, int):
         return None
-    return {
-        "run_id": run_id,
-        "task_id": task_id,
-        "name": _text(record.get("name"), None),
-        "process": _text(record.get("process"), 255),
-        "status": _text(record.get("status"), 16),
-        "hash": _text(record.get("hash"), 32),
-        "native_id": _text(record.get("nativeId"), 255),
-        "workdir": _text(record.get("workdir"), None),
-        "exit_status": _exit_code(record.get("exit")),
-        "submit": UTCDateTime.driver_value(parse_time(record.get("submit")), dialect),
-        "start": UTCDateTime.driver_value(parse_time(record.get("start")), dialect),
-        "complete": UTCDateTime.driver_value(parse_time(record.get("complete")), dialect),
-        "data": json.dumps(record),
-        "updated_at": now,
-    }
+    return (
+        run_id,
+        task_id,
+        _text(record.get("name"), None),
+        _text(record.get("process"), 255),
+        _text(record.get("status"), 16),
+        _text(record.get("hash"), 32),
+        _text(record.get("nativeId"), 255),
+        _text(record.get("workdir"), None),
+        _exit_code(record.get("exit")),
+        UTCDateTime.driver_value(parse_time(record.get("submit")), dialect),
+        UTCDateTime.driver_value(parse_time(record.get("start")), dialect),
+        UTCDateTime.driver_value(parse_time(record.get("complete")), dialect),
+        json.dumps(record),
+        now,
+    )
 
 
 @cache
-def _upsert_statement(dialect: str) -> TextClause:
-    """Insert or update by (run, taskId), binding raw values: Nextflow sends 100 records a
-    call, and SQLAlchemy's per-value type processing would cost more than the write."""
-    columns = ("run_id", "task_id", *_TASK_COLUMNS)
-    data = "CAST(:data AS JSONB)" if dialect == "postgresql" else ":data"
-    values = ", ".join(data if column == "data" else f":{column}" for column in columns)
+def _upsert_sql(dialect: str, paramstyle: str) -> str:
+    """Insert or update by (run, taskId), for the driver itself: Nextflow sends 100
+    records a call, and SQLAlchemy's per-value processing cost more than the write."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    data = f"CAST({mark} AS JSONB)" if dialect == "postgresql" else mark
+    values = ", ".join(data if column == "data" else mark for column in _ROW_COLUMNS)
     updates = ", ".join(f"{column} = excluded.{column}" for column in _TASK_COLUMNS)
-    return text(
-        f"INSERT INTO {Task.__tablename__} ({', '.join(columns)}) VALUES ({values}) "
+    return (
+        f"INSERT INTO {Task.__tablename__} ({', '.join(_ROW_COLUMNS)}) VALUES ({values}) "
         f"ON CONFLICT (run_id, task_id) DO UPDATE SET {updates}"
     )
 
 
 def upsert_tasks(session: Session, run_id: str, records: list[Any]) -> int:
     """Insert or update task records by (run, taskId) in one statement."""
-    dialect = session.get_bind().dialect.name
-    now = UTCDateTime.driver_value(_now(), dialect)
-    rows: dict[int, dict[str, Any]] = {}
+    dialect = session.get_bind().dialect
+    now = UTCDateTime.driver_value(_now(), dialect.name)
+    rows: dict[int, tuple] = {}
     for record in records:
-        row = _task_row(run_id, record, now, dialect) if isinstance(record, dict) else None
+        row = _task_row(run_id, record, now, dialect.name) if isinstance(record, dict) else None
         if row is not None:
-            rows[row["task_id"]] = row  # a batch keeps each task's latest record
+            rows[row[1]] = row  # a batch keeps each task's latest record
     if rows:
-        session.execute(_upsert_statement(dialect), list(rows.values()))
+        sql = _upsert_sql(dialect.name, dialect.paramstyle)
+        session.connection().exec_driver_sql(sql, list(rows.values()))
     return len(rows)

@@ -4,7 +4,9 @@ an unknown run answers 404 before its query parameters are judged."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Callable
+from typing import Any
 from urllib.parse import parse_qsl
 
 import connexion.context
@@ -94,14 +96,27 @@ class TextJSONValidator(JSONRequestBodyValidator):
             raise BadRequestProblem(detail="Content-Type is missing; send application/json")
         return await super().wrap_receive(receive, scope=scope)
 
+    @property
+    def _validator(self):
+        """One validator per schema, built once (Connexion builds one per request)."""
+        cached = _BODY_VALIDATORS.get(id(self._schema))
+        if cached is None or cached[0] is not self._schema:
+            cached = (self._schema, super()._validator)
+            _BODY_VALIDATORS[id(self._schema)] = cached
+        return cached[1]
+
     async def _parse(self, stream, scope):
-        raw, replay = await _buffered(stream)
+        raw = b"".join([chunk async for chunk in stream])
         try:
-            raw.decode(self._encoding)
+            decoded = raw.decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
+        if not decoded:
+            return None
         try:
-            body = await super()._parse(replay(), scope)
+            body = json.loads(decoded)
+        except json.JSONDecodeError as exc:
+            raise BadRequestProblem(detail=str(exc)) from None
         except RecursionError:
             raise BadRequestProblem(detail=f"body: {text.TOO_DEEP}") from None
         except ValueError as exc:  # past the JSON syntax: e.g. a number of 5000 digits
@@ -114,6 +129,10 @@ class TextJSONValidator(JSONRequestBodyValidator):
             raise BadRequestProblem(detail=f"{where}: {text.PROBLEM}")
         scope[PARSED_BODY] = body
         return body
+
+
+# Body validators by schema (the spec's schema objects live as long as the app).
+_BODY_VALIDATORS: dict[int, tuple[dict, Any]] = {}
 
 
 class Utf8FormValidator(FormDataValidator):
