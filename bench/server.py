@@ -82,10 +82,11 @@ class Gateway:
 
 @contextmanager
 def running_gateway(
-    folder: Path, database_url: str | None = None, **settings: str
+    folder: Path, database_url: str | None = None, workers: int = 1, **settings: str
 ) -> Iterator[Gateway]:
     """Serve on the data folder ``folder/data`` with ``settings`` (WES_GATEWAY_* names) and
-    stop the server afterwards. Serving the same folder again keeps its runs and token."""
+    ``workers`` API processes, and stop the server afterwards. Serving the same folder
+    again keeps its runs and token."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("WES_GATEWAY_")}
     data_dir = folder / "data"
     database_url = database_url or f"sqlite:///{(data_dir / 'wes-gateway.db').resolve()}"
@@ -95,7 +96,8 @@ def running_gateway(
     log_path = folder / "serve.log"
     with open(log_path, "a") as log:
         server = subprocess.Popen(
-            [server_python, "-m", "wes_gateway", "serve", "--port", str(port)],
+            [server_python, "-m", "wes_gateway", "serve", "--port", str(port)]
+            + ["--workers", str(workers)],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,
