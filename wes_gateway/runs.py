@@ -59,10 +59,13 @@ def visible(query: Select, principal: Principal) -> Select:
     return query.where(Run.owner_id == principal.user_id)
 
 
-def get_run(session: Session, principal: Principal, run_id: str) -> Run:
-    run = session.execute(
-        visible(select(Run).where(Run.id == run_id), principal)
-    ).scalar_one_or_none()
+def get_run(session: Session, principal: Principal, run_id: str, *only: Any) -> Run:
+    """The run, if ``principal`` may see it; ``only`` names the columns to load (the
+    others load when read)."""
+    query = visible(select(Run).where(Run.id == run_id), principal)
+    if only:
+        query = query.options(load_only(*only))
+    run = session.execute(query).scalar_one_or_none()
     if run is None:
         raise NotFound(f"run {run_id!r} not found")
     return run

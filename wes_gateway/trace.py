@@ -93,8 +93,8 @@ def parse_time(value: Any) -> datetime | None:
     return None
 
 
-def _traced_run(session: Session, principal: Principal, run_id: str) -> Run:
-    run = get_run(session, principal, run_id)
+def _traced_run(session: Session, principal: Principal, run_id: str, *only: Any) -> Run:
+    run = get_run(session, principal, run_id, *only)
     if not is_terminal(run.state):
         run.last_seen_at = _now()
     return run
@@ -179,13 +179,18 @@ def begin(session: Session, principal: Principal, run_id: str, body: Mapping[str
     return run
 
 
+# What progress and heartbeat read of a run (they come every few seconds; a run's other
+# columns, its request and metrics among them, need not be loaded for them).
+_PROGRESS_COLUMNS = (Run.id, Run.state, Run.last_seen_at)
+
+
 def progress(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> Run:
     tasks = body.get("tasks") or []
     if not isinstance(tasks, list):
         raise BadRequest("tasks: must be a list of task records")
     if len(tasks) > MAX_TASKS_PER_CALL:
         raise BadRequest(f"Workflow trace request too big: more than {MAX_TASKS_PER_CALL} tasks")
-    run = _traced_run(session, principal, run_id)
+    run = _traced_run(session, principal, run_id, *_PROGRESS_COLUMNS)
     if not is_terminal(run.state):  # a finished run's tasks are final too
         upsert_tasks(session, run.id, tasks)
         _alive(session, run, body)
@@ -194,7 +199,7 @@ def progress(session: Session, principal: Principal, run_id: str, body: Mapping[
 
 
 def heartbeat(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> Run:
-    run = _traced_run(session, principal, run_id)
+    run = _traced_run(session, principal, run_id, *_PROGRESS_COLUMNS)
     _alive(session, run, body)
     session.commit()
     return run
