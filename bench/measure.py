@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import threading
 import time
 from collections.abc import Callable, Sequence
 
@@ -46,3 +47,17 @@ def rss_mb(pid: int) -> float:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for process {pid}")
+
+
+def seconds_together(jobs: Sequence[Callable[[threading.Barrier], None]]) -> float:
+    """Run each job in a thread of its own; a job calls ``start.wait()`` once it is ready
+    (connected, warmed up). Returns the seconds from all being ready to the last one done."""
+    start = threading.Barrier(len(jobs) + 1)
+    threads = [threading.Thread(target=job, args=(start,)) for job in jobs]
+    for thread in threads:
+        thread.start()
+    start.wait()
+    began = time.perf_counter()
+    for thread in threads:
+        thread.join()
+    return time.perf_counter() - began

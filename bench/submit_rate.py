@@ -6,10 +6,10 @@ from __future__ import annotations
 
 import json
 import threading
-import time
 
 import httpx
 
+from bench.measure import seconds_together
 from bench.results import Figure, Report
 from bench.sapporo import Sapporo
 from bench.sapporo import form as sapporo_form
@@ -33,9 +33,8 @@ def accepted_per_second(url: str, headers: dict[str, str], form, total: int) -> 
     second over the wall time of all of them (every answer must be 200)."""
     per_client = total // CLIENTS
     failures: list[str] = []
-    start = threading.Barrier(CLIENTS + 1)
 
-    def client() -> None:
+    def client(start: threading.Barrier) -> None:
         with httpx.Client(headers=headers, timeout=120) as http:
             http.post(url, files=form())  # warm the connection up (not counted)
             start.wait()
@@ -44,14 +43,7 @@ def accepted_per_second(url: str, headers: dict[str, str], form, total: int) -> 
                 if response.status_code != 200:
                     failures.append(f"{response.status_code} {response.text[:200]}")
 
-    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+    elapsed = seconds_together([client] * CLIENTS)
     if failures:
         raise AssertionError(f"{len(failures)} POSTs refused, first: {failures[0]}")
     return per_client * CLIENTS / elapsed

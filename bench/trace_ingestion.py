@@ -20,6 +20,7 @@ import httpx
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from bench.measure import seconds_together
 from bench.results import Figure, Report
 from bench.server import fresh_folder, running_gateway
 
@@ -100,25 +101,20 @@ def _ingest(api: str, token: str, calls: int, pipelines: int) -> tuple[list[str]
             ).json()["workflowId"]
             client.put(f"{api}/trace/{run_id}/begin", json={"workflow": {"runName": "bench"}})
             run_ids.append(run_id)
-    start = threading.Barrier(pipelines + 1)
     failures: list[str] = []
 
-    def report(run_id: str) -> None:
-        with httpx.Client(headers=headers, timeout=60) as client:
-            start.wait()
-            for body in bodies:
-                response = client.put(f"{api}/trace/{run_id}/progress", content=body)
-                if response.status_code != 200:
-                    failures.append(response.text)
+    def pipeline(run_id: str) -> Callable[[threading.Barrier], None]:
+        def report(start: threading.Barrier) -> None:
+            with httpx.Client(headers=headers, timeout=60) as client:
+                start.wait()
+                for body in bodies:
+                    response = client.put(f"{api}/trace/{run_id}/progress", content=body)
+                    if response.status_code != 200:
+                        failures.append(response.text)
 
-    threads = [threading.Thread(target=report, args=(run_id,)) for run_id in run_ids]
-    for thread in threads:
-        thread.start()
-    start.wait()
-    began = time.perf_counter()
-    for thread in threads:
-        thread.join()
-    elapsed = time.perf_counter() - began
+        return report
+
+    elapsed = seconds_together([pipeline(run_id) for run_id in run_ids])
     assert not failures, failures[0]
     return run_ids, elapsed
 
