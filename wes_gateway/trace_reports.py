@@ -37,12 +37,16 @@ class TraceReportsMiddleware:
         extensions = scope.get("extensions") or {}
         routing = extensions.get("connexion_routing") or {}
         handler = HANDLERS.get(routing.get("operation_id") or "")
-        if handler is None or routing.get("api_base_path") != TOWER_BASE_PATH:
+        body = scope.get(PARSED_BODY)
+        if (
+            handler is None
+            or routing.get("api_base_path") != TOWER_BASE_PATH
+            or not isinstance(body, dict)  # not checked by our JSON validator: the usual way
+        ):
             await self.app(scope, receive, send)
             return
         claims = extensions["connexion_context"]["token_info"]
         run_id = scope["path_params"]["workflowId"]
-        body = scope[PARSED_BODY]
         result = await run_in_threadpool(self._handle, handler, claims, run_id, body)
         payload = json.dumps(result, separators=(",", ":")).encode()
         await send(
