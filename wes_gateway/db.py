@@ -32,6 +32,16 @@ class Base(DeclarativeBase):
         return f"<{type(self).__name__} {ident!r}>"
 
 
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not UTC:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given; use datetime.now(UTC)")
+        value = value.astimezone(UTC)
+    return value.replace(tzinfo=None)
+
+
 class UTCDateTime(TypeDecorator[datetime]):
     """Stored as naive UTC (SQLite has no time zones), always handed out time-zone aware."""
 
@@ -39,25 +49,17 @@ class UTCDateTime(TypeDecorator[datetime]):
     cache_ok = True
 
     def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime given; use datetime.now(UTC)")
-        return value.astimezone(UTC).replace(tzinfo=None)
+        return _naive_utc(value)
 
     @staticmethod
     def driver_value(value: datetime | None, dialect_name: str) -> datetime | str | None:
         """What a column of this type hands the driver, for bulk statements that bind raw
         values (SQLAlchemy's per-value type processing costs more than the insert itself):
         naive UTC, as text in SQLAlchemy's SQLite format on SQLite."""
-        if value is None:
-            return None
-        if value.tzinfo is not UTC:
-            if value.tzinfo is None:
-                raise ValueError("naive datetime given; use datetime.now(UTC)")
-            value = value.astimezone(UTC)
-        naive = value.replace(tzinfo=None)
-        return naive.isoformat(" ", "microseconds") if dialect_name == "sqlite" else naive
+        naive = _naive_utc(value)
+        if naive is None or dialect_name != "sqlite":
+            return naive
+        return naive.isoformat(" ", "microseconds")
 
     def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
         return None if value is None else value.replace(tzinfo=UTC)
