@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -95,7 +96,12 @@ def db(app) -> Database:
 
 @pytest.fixture(autouse=True)
 def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """After each test, the session's tables are emptied, and the folders of its runs go
+    with their rows (so a test that walks the data folder walks what it made, not what
+    every earlier test left)."""
     yield
+    if "settings" in request.fixturenames:
+        _remove_run_folders(request.getfixturevalue("settings").runs_dir)
     if "db" not in request.fixturenames:
         return
     db: Database = request.getfixturevalue("db")
@@ -109,6 +115,16 @@ def _clean_tables(request: pytest.FixtureRequest) -> Iterator[None]:
                 )
             else:
                 session.execute(table.delete())
+
+
+def _remove_run_folders(runs_dir: Path) -> None:
+    if not runs_dir.is_dir():
+        return
+    for entry in runs_dir.iterdir():
+        if entry.is_dir() and not entry.is_symlink():
+            shutil.rmtree(entry, ignore_errors=True)  # never follows a symlink inside
+        else:
+            entry.unlink(missing_ok=True)
 
 
 @pytest.fixture

@@ -14,13 +14,16 @@ from wes_gateway.models import Base, Run, RunStateChange, Task
 
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under ``root``: relative path -> (size, modification time)."""
+    """Every file and folder under ``root``: relative path -> (size, modification time).
+    (Plain strings, not Path objects: a test may walk thousands of entries twice.)"""
     found = {}
-    for folder, dirs, files in os.walk(root):
+    start = os.fspath(root)
+    skip = len(os.path.join(start, ""))
+    for folder, dirs, files in os.walk(start):
         for name in dirs + files:
-            path = Path(folder) / name
-            stat = path.lstat()
-            found[str(path.relative_to(root))] = (stat.st_size, stat.st_mtime_ns)
+            path = os.path.join(folder, name)
+            stat = os.lstat(path)
+            found[path[skip:]] = (stat.st_size, stat.st_mtime_ns)
     return found
 
 
