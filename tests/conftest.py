@@ -35,6 +35,23 @@ pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud", "tests.cloud")
 
 WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"
+# The servers the suite can run on; CI runs it once without them, then with them.
+TEST_SERVER_ENVS = (TEST_DATABASE_ENV, "WES_GATEWAY_TEST_REDIS_URL", "WES_GATEWAY_TEST_AMQP_URL")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """A test marked ``backing_independent`` runs the same on any backing, so it runs on
+    the embedded default only; with a test server named it is skipped. Such a test must
+    not use the suite's database (it would not be independent of it)."""
+    named = [name for name in TEST_SERVER_ENVS if os.environ.get(name)]
+    skip = pytest.mark.skip(reason="the same on every backing: runs with no test server named")
+    for item in items:
+        if item.get_closest_marker("backing_independent") is None:
+            continue
+        if "database_url" in getattr(item, "fixturenames", ()):
+            raise pytest.UsageError(f"{item.nodeid} uses the suite's database: not independent")
+        if named:
+            item.add_marker(skip)
 
 
 @contextmanager

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -43,9 +44,14 @@ def free_port() -> int:
 
 @contextmanager
 def serve(
-    env: dict[str, str], *, timeout: float = 60, port: int | None = None
+    env: dict[str, str], *, timeout: float = 60, port: int | None = None, kill_at_end: bool = False
 ) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Start ``wes-gateway serve`` (on a free port unless given); yields (base URL, process)."""
+    """Start ``wes-gateway serve`` (on a free port unless given); yields (base URL, process).
+
+    The block ends with SIGTERM, as a service manager stops the server: it stops its worker
+    and scheduler first (on the embedded broker the worker takes a few seconds). With
+    ``kill_at_end``, for a test that has checked everything it checks inside the block,
+    the server and the processes it started are SIGKILLed instead."""
     port = port or free_port()
     log_path = Path(env["WES_GATEWAY_DATA_DIR"]).parent / f"serve-{port}.log"
     log = open(log_path, "w+")  # noqa: SIM115 - closed when the server stops
@@ -74,13 +80,30 @@ def serve(
         process.output = log  # type: ignore[attr-defined]
         yield base, process
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        if kill_at_end:
+            _kill_with_helpers(process)
+        else:
+            process.terminate()
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
         log.close()
+
+
+def _kill_with_helpers(process: subprocess.Popen) -> None:
+    """SIGKILL a server and the worker and scheduler it started, and wait until they are
+    gone (a helper started meanwhile gets SIGTERM from the kernel as the server dies)."""
+    helpers = helpers_of(process.pid)
+    process.kill()
+    process.wait()
+    for pid in helpers:
+        with suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 10
+    while any(alive(pid) for pid in helpers) and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def output_of(process: subprocess.Popen) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import httpx
+import pytest
 
 from tests.conftest import WES
 from tests.live import cli_env, output_of, run_cli, serve, submit_over_http
@@ -28,6 +29,7 @@ def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
     assert "no active token" in again.stderr
 
 
+@pytest.mark.backing_independent  # SQLite in the data folder
 def test_db_upgrade_is_idempotent(tmp_path):
     env = cli_env(tmp_path, None)
     for _ in range(2):
@@ -36,6 +38,7 @@ def test_db_upgrade_is_idempotent(tmp_path):
     assert (tmp_path / "wes-gateway.db").exists()
 
 
+@pytest.mark.backing_independent  # the embedded default
 def test_serve_on_a_fresh_data_folder_prints_one_admin_token(tmp_path):
     """The quick start: serve creates the database, prints an admin token once, and a run
     submitted with curl-like calls is listed QUEUED."""

@@ -14,7 +14,7 @@ from tests.fakes.google_cloud import DEFAULT_PROJECT, held_plan
 from tests.live import Client, admin_token, execution_env, serve
 from workers.backends import google_batch
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # SQLite, the embedded broker
 
 
 def _until(check, what: str, timeout: float = 30):
@@ -32,7 +32,7 @@ def clouds(tmp_path, aws, google_adc):
     google_adc.plan_for = lambda job: held_plan()
     env = google_adc.subprocess_env(execution_env(tmp_path / "data"))
     env.update(aws.env())
-    with serve(env) as (base, process):
+    with serve(env, kill_at_end=True) as (base, process):
         client = Client(base, admin_token(process))
         envs = {
             "aws": {

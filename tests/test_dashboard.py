@@ -23,7 +23,7 @@ CHROMIUM = next(
 if CHROMIUM is None:
     pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # the embedded default
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 WAIT = 30_000  # ms
 
@@ -31,7 +31,7 @@ WAIT = 30_000  # ms
 @pytest.fixture(scope="module")
 def gateway(tmp_path_factory):
     env = execution_env(tmp_path_factory.mktemp("dashboard") / "data")
-    with serve(env) as (base, process):
+    with serve(env, kill_at_end=True) as (base, process):
         bob = run_cli(env, "token", "create", "bob").stdout.strip()
         yield {"base": base, "admin": admin_token(process), "bob": bob}
 

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import multiprocessing
 
+import pytest
 from kombu import Connection
 
 from workers import embedded_broker
+
+pytestmark = pytest.mark.backing_independent  # the embedded broker alone
 
 
 def _connection(folder) -> Connection:

@@ -7,6 +7,7 @@ import json
 import logging
 import re
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from tests.conftest import WES, add_tasks, submit
@@ -113,6 +114,7 @@ def test_log_lines_are_json_and_carry_the_run_id(capsys):
     assert "run_id" not in lines[1] and lines[1]["queue"] == "q"
 
 
+@pytest.mark.backing_independent  # the embedded default
 def test_serve_shows_its_worker_s_metrics_and_logs_json(tmp_path):
     import httpx
     import pytest
@@ -120,7 +122,7 @@ def test_serve_shows_its_worker_s_metrics_and_logs_json(tmp_path):
     from tests.live import Client, admin_token, execution_env, output_of, serve
 
     pytest.importorskip("prometheus_client")
-    with serve(execution_env(tmp_path / "data")) as (base, process):
+    with serve(execution_env(tmp_path / "data"), kill_at_end=True) as (base, process):
         client = Client(base, admin_token(process))
         # Long enough for several poll cycles to see it running.
         run_id = client.submit(standin_tasks=1, standin_task_seconds=2)

@@ -492,6 +492,7 @@ def _serve(env: dict[str, str], logs: Path, *options: str) -> tuple[subprocess.P
 
 
 @pytest.mark.slow
+@pytest.mark.backing_independent  # the embedded default
 def test_serve_with_two_api_processes(tmp_path):
     """On the embedded default: one admin token printed, one worker and one scheduler,
     both API processes serving with the same generated page-token key, and SIGTERM ends
@@ -541,6 +542,7 @@ def test_serve_with_two_api_processes(tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.backing_independent  # the embedded default
 def test_api_processes_end_with_a_killed_serve(tmp_path):
     data, logs = tmp_path / "data", tmp_path / "logs"
     logs.mkdir()

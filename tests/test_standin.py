@@ -15,6 +15,8 @@ import pytest
 
 from tests.live import STANDIN, group_alive
 
+pytestmark = pytest.mark.backing_independent  # the stand-in alone, no gateway
+
 
 def _run(tmp_path, *args: str, timeout: float = 30) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
