@@ -1,9 +1,19 @@
 """End to end with real processes: `wes-gateway serve` (worker and scheduler included),
 a WES client, and the Nextflow stand-in as the engine.
 
-Every test runs on the embedded default, and again on each broker server named by
-``WES_GATEWAY_TEST_REDIS_URL`` / ``WES_GATEWAY_TEST_AMQP_URL``; with
-``WES_GATEWAY_TEST_DATABASE_URL`` set, each test gets a fresh PostgreSQL database."""
+Without the test servers every test runs on the embedded default (SQLite, the serverless
+broker). With ``WES_GATEWAY_TEST_REDIS_URL`` / ``WES_GATEWAY_TEST_AMQP_URL`` set, the
+tests run on those broker servers instead (the embedded broker has had its pass):
+
+- where the broker only carries the messages (submit, cancel, the periodic poll), on
+  one of them, Redis when both are named;
+- where what the broker does with messages matters (a worker killed with messages taken
+  but not acknowledged, a restart with messages in flight, a long queue through one
+  worker slot), on each of them: Redis (kombu's virtual transport) and RabbitMQ (AMQP)
+  redeliver and prefetch differently.
+
+With ``WES_GATEWAY_TEST_DATABASE_URL`` set, each test gets a fresh PostgreSQL database.
+Tests that name no backing run the same in every pass: only on the embedded default."""
 
 from __future__ import annotations
 
@@ -33,11 +43,14 @@ from tests.live import (
 pytestmark = pytest.mark.slow
 
 BROKERS = {"redis": "WES_GATEWAY_TEST_REDIS_URL", "rabbitmq": "WES_GATEWAY_TEST_AMQP_URL"}
+BROKER_SERVERS = [name for name, variable in BROKERS.items() if os.environ.get(variable)]
+EVERY_BROKER = BROKER_SERVERS or ["embedded"]
+ONE_BROKER = EVERY_BROKER[:1]
+
+every_broker = pytest.mark.parametrize("backing", EVERY_BROKER, indirect=True)
 
 
-@pytest.fixture(
-    params=["embedded"] + [name for name, variable in BROKERS.items() if os.environ.get(variable)]
-)
+@pytest.fixture(params=ONE_BROKER)
 def backing(request, tmp_path):
     """Settings naming the broker and the database of one test."""
     with empty_database(tmp_path) as database_url:
@@ -57,7 +70,7 @@ def _env(tmp_path, backing, **extra):
 @pytest.fixture
 def gateway(tmp_path, backing):
     env = _env(tmp_path, backing)
-    with serve(env) as (base, process):
+    with serve(env, kill_at_end=True) as (base, process):
         yield Client(base, admin_token(process)), env
 
 
@@ -114,7 +127,7 @@ def test_a_crashing_head_job_reports_its_exit_code(gateway):
 
 def test_missing_nextflow_is_a_system_error(tmp_path, backing):
     env = _env(tmp_path, backing, WES_GATEWAY_NEXTFLOW="/nonexistent/nextflow")
-    with serve(env) as (base, process):
+    with serve(env, kill_at_end=True) as (base, process):
         client = Client(base, admin_token(process))
         run_id = client.submit()
         assert client.wait(run_id)[-1] == "SYSTEM_ERROR"
@@ -169,6 +182,7 @@ def test_a_job_that_ignores_sigterm_is_killed_after_the_grace(gateway):
         time.sleep(0.1)
 
 
+@every_broker
 def test_restart_with_runs_in_flight(tmp_path, backing):
     env = _env(tmp_path, backing)
     with serve(env) as (base, process):
@@ -191,6 +205,7 @@ def test_restart_with_runs_in_flight(tmp_path, backing):
             assert client.wait(run_id, timeout=60)[-1] == "COMPLETE"
 
 
+@pytest.mark.backing_independent
 @pytest.mark.parametrize("stop", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_serve_stops_its_worker_and_scheduler(tmp_path, stop):
     env = execution_env(tmp_path / "data")
@@ -205,9 +220,10 @@ def test_serve_stops_its_worker_and_scheduler(tmp_path, stop):
         time.sleep(0.1)
 
 
+@pytest.mark.backing_independent
 def test_serve_starts_its_worker_again_when_it_dies(tmp_path):
     env = execution_env(tmp_path / "data")
-    with serve(env) as (base, process):
+    with serve(env, kill_at_end=True) as (base, process):
         client = Client(base, admin_token(process))
         worker = next(pid for pid in helpers_of(process.pid) if _is_worker(pid))
         os.kill(worker, signal.SIGKILL)
@@ -222,6 +238,7 @@ def _is_worker(pid: int) -> bool:
     return b"worker" in open(f"/proc/{pid}/cmdline", "rb").read()
 
 
+@every_broker
 def test_kill_the_worker_while_runs_execute(tmp_path, backing):
     env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
     with serve(env) as (base, process), separate_worker(env, concurrency=2) as children:
@@ -236,6 +253,7 @@ def test_kill_the_worker_while_runs_execute(tmp_path, backing):
             assert client.wait(run_id, timeout=90)[-1] == "COMPLETE", run_id
 
 
+@every_broker
 def test_fifty_runs_through_one_worker_slot(tmp_path, backing):
     env = _env(tmp_path, backing, WES_GATEWAY_EMBEDDED_WORKER="false")
     with serve(env) as (base, process), separate_worker(env, concurrency=1):
