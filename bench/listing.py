@@ -12,7 +12,7 @@ from bench.measure import median, percentile, request_times, rss_mb
 from bench.results import Figure, Report
 from bench.sapporo import Sapporo
 from bench.seed import seed_runs
-from bench.server import WES, fresh_folder, running_gateway
+from bench.server import WES, fresh_folder, running_gateway, throwaway_database
 
 LIST = "/runs?page_size=100"
 
@@ -106,20 +106,24 @@ def _lookups(target: Target, requests: int) -> dict[str, float]:
 def measure_ours(database_url: str | None, sizes: list[int], requests: int, mixed: int) -> dict:
     figures: dict = {"list": {}}
     folder = fresh_folder()
-    with running_gateway(folder, database_url, WES_GATEWAY_EMBEDDED_WORKER="false") as gateway:
-        target = Target(f"{gateway.base}{WES}", gateway.headers, gateway.process.pid)
-        seeded = 0
-        for size in sizes:
-            figures.setdefault("seconds_per_1k_seeded", [])
-            seconds = seed_runs(
-                gateway.database_url, gateway.data_dir / "runs", gateway.token, size - seeded
-            )
-            figures["seconds_per_1k_seeded"].append(seconds / (size - seeded) * 1000)
-            seeded = size
-            _measure_size(target, figures, size, requests)
-        figures["lookups"] = _lookups(target, requests)
-        target.mixed(mixed)
-        figures["rss"] = rss_mb(target.pid)
+    database_url, drop = throwaway_database(database_url, folder)
+    try:
+        with running_gateway(folder, database_url, WES_GATEWAY_EMBEDDED_WORKER="false") as gateway:
+            target = Target(f"{gateway.base}{WES}", gateway.headers, gateway.process.pid)
+            seeded = 0
+            for size in sizes:
+                figures.setdefault("seconds_per_1k_seeded", [])
+                seconds = seed_runs(
+                    gateway.database_url, gateway.data_dir / "runs", gateway.token, size - seeded
+                )
+                figures["seconds_per_1k_seeded"].append(seconds / (size - seeded) * 1000)
+                seeded = size
+                _measure_size(target, figures, size, requests)
+            figures["lookups"] = _lookups(target, requests)
+            target.mixed(mixed)
+            figures["rss"] = rss_mb(target.pid)
+    finally:
+        drop()
     return figures
 
 

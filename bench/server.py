@@ -4,17 +4,20 @@ administrator token it prints on its first start."""
 from __future__ import annotations
 
 import os
+import secrets
 import socket
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
 
 ROOT = Path(__file__).resolve().parent.parent
 STANDIN = ROOT / "tests" / "standin" / "nextflow"
@@ -122,3 +125,21 @@ def running_gateway(
         except subprocess.TimeoutExpired:
             server.kill()
             server.wait()
+
+
+def throwaway_database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
+    """The database to measure on, and how to drop it afterwards."""
+    if not url:
+        return f"sqlite:///{folder / 'bench.db'}", lambda: None
+    base = make_url(url)
+    name = f"wes_gateway_bench_{secrets.token_hex(4)}"
+    admin = create_engine(base, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    return base.set(database=name).render_as_string(hide_password=False), drop

@@ -9,20 +9,17 @@ a scratch data folder (SQLite, or a throwaway PostgreSQL database beside the one
 from __future__ import annotations
 
 import json
-import secrets
 import threading
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 import httpx
 from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
 
 from bench.measure import seconds_together
 from bench.results import Figure, Report
-from bench.server import fresh_folder, running_gateway
+from bench.server import fresh_folder, running_gateway, throwaway_database
 
 PIPELINES = 4
 TASK = {
@@ -55,24 +52,6 @@ TASK = {
     "nativeId": "5d1bd85c",
     "executor": "local",
 }
-
-
-def throwaway_database(url: str | None, folder: Path) -> tuple[str, Callable[[], None]]:
-    """The database to measure on, and how to drop it afterwards."""
-    if not url:
-        return f"sqlite:///{folder / 'bench.db'}", lambda: None
-    base = make_url(url)
-    name = f"wes_gateway_bench_{secrets.token_hex(4)}"
-    admin = create_engine(base, isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(text(f'CREATE DATABASE "{name}"'))
-
-    def drop() -> None:
-        with admin.connect() as connection:
-            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-        admin.dispose()
-
-    return base.set(database=name).render_as_string(hide_password=False), drop
 
 
 def _body(call: int) -> bytes:
