@@ -12,15 +12,22 @@ from sqlalchemy import func, select
 from wes_gateway.db import Database
 from wes_gateway.models import Base, Run, RunStateChange, Task
 
+# SQLite's own files change as it reads (its shared-memory index above all); the
+# database is compared by its rows (run_record), not by its files.
+SQLITE_FILES = (".db", ".db-wal", ".db-shm", ".db-journal")
+
 
 def tree(root: Path) -> dict[str, tuple[int, int]]:
-    """Every file and folder under ``root``: relative path -> (size, modification time).
-    (Plain strings, not Path objects: a test may walk thousands of entries twice.)"""
+    """Every file and folder under ``root`` but SQLite's: relative path -> (size,
+    modification time). (Plain strings, not Path objects: a test may walk thousands of
+    entries twice.)"""
     found = {}
     start = os.fspath(root)
     skip = len(os.path.join(start, ""))
     for folder, dirs, files in os.walk(start):
         for name in dirs + files:
+            if name.endswith(SQLITE_FILES):
+                continue
             path = os.path.join(folder, name)
             stat = os.lstat(path)
             found[path[skip:]] = (stat.st_size, stat.st_mtime_ns)

@@ -143,6 +143,9 @@ class LocalBackend(Backend):
 
     def cancel(self, handle: str, *, force: bool = False) -> bool:
         job = json.loads(handle)
+        # A job that wrote its exit code has ended, even if its process is still exiting.
+        if self._exit_code(run_files.exit_file(Path(job["dir"]))) is not None:
+            return False
         if not self._alive(job):
             return False
         try:
