@@ -41,7 +41,7 @@ class Target:
         kinds = itertools.cycle(
             [
                 lambda: LIST,
-                lambda: f"/runs?page_size=100&page_token={token}",
+                lambda: f"{LIST}&page_token={token}",
                 lambda: f"/runs/{next(ids)}",
                 lambda: f"/runs/{next(ids)}/status",
                 lambda: "/service-info",
@@ -104,7 +104,7 @@ def _lookups(target: Target, requests: int) -> dict[str, float]:
 
 
 def measure_ours(database_url: str | None, sizes: list[int], requests: int, mixed: int) -> dict:
-    figures: dict = {"list": {}}
+    figures: dict = {"list": {}, "seconds_per_1k_seeded": []}
     folder = fresh_folder()
     database_url, drop = throwaway_database(database_url, folder)
     try:
@@ -112,7 +112,6 @@ def measure_ours(database_url: str | None, sizes: list[int], requests: int, mixe
             target = Target(f"{gateway.base}{WES}", gateway.headers, gateway.process.pid)
             seeded = 0
             for size in sizes:
-                figures.setdefault("seconds_per_1k_seeded", [])
                 seconds = seed_runs(
                     gateway.database_url, gateway.data_dir / "runs", gateway.token, size - seeded
                 )
