@@ -248,6 +248,18 @@ def group_alive(pgid: int) -> bool:
     return any(group == pgid and _running(state) for _, state, _, group, _ in _processes())
 
 
+def group_environments(pgid: int) -> list[dict[str, str]]:
+    """The environment of every live process of the group, as it was started."""
+    found = []
+    for _, state, _, group, entry in _processes():
+        if group == pgid and _running(state):
+            with suppress(OSError):
+                raw = (entry / "environ").read_bytes()
+                pairs = (item.partition(b"=") for item in raw.split(b"\0") if item)
+                found.append({key.decode(): value.decode() for key, _, value in pairs})
+    return found
+
+
 def helpers_of(pid: int) -> list[int]:
     """The wes-gateway processes (worker, scheduler) that ``pid`` started and that live."""
     found = []

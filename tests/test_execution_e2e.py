@@ -33,6 +33,7 @@ from tests.live import (
     alive,
     execution_env,
     group_alive,
+    group_environments,
     helpers_of,
     output_of,
     separate_worker,
@@ -163,6 +164,60 @@ def test_cancel_a_hanging_run(gateway):
         assert time.monotonic() < deadline, "the head job's process group is still alive"
         time.sleep(0.1)
     assert "Killing running tasks" in client.get(f"/runs/{run_id}/stdout").text
+
+
+def test_a_head_job_gets_its_run_s_variables_and_none_of_the_service_s(tmp_path, backing):
+    env = _env(
+        tmp_path,
+        backing,
+        WES_GATEWAY_SECRET_KEY="the-service-signing-key",
+        WES_GATEWAY_HEAD_JOB_ENV="PIPELINE_LICENSE, SINGULARITY_*",
+        AWS_SECRET_ACCESS_KEY="the-workers-cloud-key",
+        GOOGLE_APPLICATION_CREDENTIALS="/etc/the-workers-key.json",
+        DATABASE_URL="postgresql://service@db/prod",
+        PIPELINE_LICENSE="site-licence",
+        SINGULARITY_CACHEDIR="/scratch/images",
+        NXF_OPTS="-Xms500M",
+        JAVA_HOME="/opt/java",
+        LC_ALL="C.UTF-8",
+    )
+    with serve(env, kill_at_end=True) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit(standin_hang="true")
+        client.wait(run_id, {"RUNNING"})
+        _wait_for_console(client, run_id, "Submitted process > STANDIN_TASK (1)")
+        environments = group_environments(_head_pid(env, run_id))
+        client.cancel(run_id)
+    assert len(environments) >= 2  # the wrapper and nextflow, at least
+    for seen in environments:
+        leaked = {name for name in seen if name.startswith("WES_GATEWAY_")}
+        leaked |= {"AWS_SECRET_ACCESS_KEY", "GOOGLE_APPLICATION_CREDENTIALS", "DATABASE_URL"}
+        assert not leaked & set(seen), leaked & set(seen)
+        assert "the-service-signing-key" not in seen.values()
+        assert seen["PATH"].endswith(env["PATH"])  # pyenv shims may put more before it
+        assert seen["PIPELINE_LICENSE"] == "site-licence"
+        assert seen["SINGULARITY_CACHEDIR"] == "/scratch/images"
+        assert (seen["NXF_OPTS"], seen["JAVA_HOME"], seen["LC_ALL"]) == (
+            "-Xms500M",
+            "/opt/java",
+            "C.UTF-8",
+        )
+        assert seen["TOWER_WORKFLOW_ID"] == run_id and seen["TOWER_ACCESS_TOKEN"]
+        assert seen["NXF_ANSI_LOG"] == "false"
+
+
+def test_the_head_job_variables_setting_refuses_the_service_s_own():
+    from pydantic import ValidationError
+
+    from wes_gateway.config import Settings
+
+    assert Settings(head_job_env="A_B, SINGULARITY_*").head_job_env_names == (
+        "A_B",
+        "SINGULARITY_*",
+    )
+    for bad in ("WES_GATEWAY_SECRET_KEY", "WES_GATEWAY_*", "*", "A B", "X=1"):
+        with pytest.raises(ValidationError):
+            Settings(head_job_env=bad)
 
 
 def test_a_job_that_ignores_sigterm_is_killed_after_the_grace(gateway):

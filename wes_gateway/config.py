@@ -8,6 +8,7 @@ field name in upper case with the ``WES_GATEWAY_`` prefix (``data_dir`` is
 from __future__ import annotations
 
 import os
+import re
 import secrets
 from functools import cached_property
 from pathlib import Path
@@ -16,13 +17,16 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+SERVICE_PREFIX = "WES_GATEWAY_"
+# A variable name, or a prefix of one followed by * (at least one character before it).
+_PASSED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # prometheus_client's own variable: a folder where every process of a host writes its
 # samples (read before prometheus_client is first imported, so set early).
 METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
 
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="WES_GATEWAY_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=SERVICE_PREFIX, extra="ignore")
 
     data_dir: Path = Field(
         default=Path("wes-gateway-data"),
@@ -57,6 +61,11 @@ class Settings(BaseSettings):
         "request when unset.",
     )
     nextflow: str = Field(default="nextflow", description="The nextflow executable.")
+    head_job_env: str = Field(
+        default="",
+        description="Comma-separated names of worker variables a local head job also gets "
+        "(a trailing * takes every variable with that prefix), besides its allow-list.",
+    )
     nextflow_version: str = Field(
         default="25.04.0",
         description="Advertised when the installed Nextflow's version cannot be read.",
@@ -115,6 +124,20 @@ class Settings(BaseSettings):
     environment: str | None = Field(
         default=None, description="Shown in service-info: prod, test, dev or staging."
     )
+
+    @field_validator("head_job_env", mode="after")
+    @classmethod
+    def _variable_names(cls, value: str) -> str:
+        for name in (part.strip() for part in value.split(",")):
+            if name and not _PASSED_NAME.fullmatch(name):
+                raise ValueError(f"{name!r} is not a variable name (or a prefix ending in *)")
+            if name.startswith(SERVICE_PREFIX):
+                raise ValueError(f"{name!r}: the service's own settings never reach a pipeline")
+        return value
+
+    @property
+    def head_job_env_names(self) -> tuple[str, ...]:
+        return tuple(name for name in (p.strip() for p in self.head_job_env.split(",")) if name)
 
     @property
     def effective_database_url(self) -> str:

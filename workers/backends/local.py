@@ -17,10 +17,11 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from wes_gateway import compute_config, run_files
+from wes_gateway.config import SERVICE_PREFIX
 from workers.backends.base import (
     Backend,
     BackendStatus,
@@ -53,6 +54,36 @@ echo "$code" > "$status.tmp" && mv "$status.tmp" "$status"
 """
 
 
+# What a local head job inherits from the worker. A pipeline is user code: it gets what a
+# JVM and Nextflow need to run (the search path, home, user, locale, time zone, temporary
+# folder, proxies and CA bundles, Nextflow's and Java's own settings) and what its run
+# sets, never the service's settings or credentials. Operators name more variables with
+# WES_GATEWAY_HEAD_JOB_ENV.
+INHERITED_NAMES = frozenset(
+    {
+        "PATH", "HOME", "USER", "LOGNAME", "SHELL", "TMPDIR", "TZ", "LANG", "LANGUAGE",
+        "http_proxy", "https_proxy", "no_proxy", "all_proxy",
+        "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "ALL_PROXY",
+        "SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE",
+    }
+)  # fmt: skip
+INHERITED_PREFIXES = ("LC_", "NXF_", "JAVA_")
+# Never passed on, whatever an operator names: the service's own settings.
+WITHHELD_PREFIXES = (SERVICE_PREFIX,)
+
+
+def head_job_environment(source: Mapping[str, str], extra: Sequence[str] = ()) -> dict[str, str]:
+    """The variables of ``source`` (the worker's environment) a local head job inherits:
+    the allow-list, plus the names in ``extra`` (a trailing ``*`` matches a prefix)."""
+    names = INHERITED_NAMES | {name for name in extra if not name.endswith("*")}
+    prefixes = INHERITED_PREFIXES + tuple(name[:-1] for name in extra if name.endswith("*"))
+    return {
+        name: value
+        for name, value in source.items()
+        if (name in names or name.startswith(prefixes)) and not name.startswith(WITHHELD_PREFIXES)
+    }
+
+
 def _process_start(pid: int) -> int | None:
     """The process's start time in clock ticks since boot, or None if it is gone (or a
     zombie: it has exited and only waits to be reaped)."""
@@ -69,13 +100,22 @@ def _process_start(pid: int) -> int | None:
 class LocalBackend(Backend):
     platform = compute_config.LOCAL
 
-    def __init__(self, nextflow: str = "nextflow", environment: dict[str, str] | None = None):
+    def __init__(
+        self,
+        nextflow: str = "nextflow",
+        environment: Mapping[str, str] | None = None,
+        passed: Sequence[str] = (),
+    ):
+        """``environment``: the worker's variables (``os.environ`` by default), of which a
+        head job gets the allow-list and the names in ``passed``."""
         self.nextflow = nextflow
-        self.environment = dict(os.environ if environment is None else environment)
+        self.environment = head_job_environment(
+            os.environ if environment is None else environment, passed
+        )
 
     @classmethod
     def from_settings(cls, settings, config: dict) -> LocalBackend:
-        return cls(nextflow=settings.nextflow)
+        return cls(nextflow=settings.nextflow, passed=settings.head_job_env_names)
 
     def submit(self, run: RunSnapshot) -> Submission:
         run_dir = run.run_dir
