@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import importlib.util
+import subprocess
+
 import httpx
 import pytest
+from pydantic import ValidationError
 
 from tests.conftest import WES
-from tests.live import cli_env, output_of, run_cli, serve, submit_over_http
+from tests.live import cli_env, command, output_of, run_cli, serve, submit_over_http
+from wes_gateway.config import Settings
 
 
 def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
@@ -27,6 +32,82 @@ def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
     again = run_cli(env, "token", "revoke", token_id)
     assert again.returncode != 0
     assert "no active token" in again.stderr
+
+
+@pytest.mark.backing_independent  # SQLite in the data folder
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("token", "list"),
+        ("token", "create", "alice"),
+        ("token", "revoke", "abc"),
+        ("worker",),
+        ("beat",),
+    ],
+)
+def test_commands_but_serve_and_db_upgrade_make_no_database(tmp_path, args):
+    env = cli_env(tmp_path / "wes-gateway-data", None)
+    result = subprocess.run(
+        command(*args), env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode != 0
+    assert result.stderr.startswith(f"Error: no wes-gateway database in {tmp_path}/wes-gateway")
+    assert "WES_GATEWAY_DATA_DIR" in result.stderr and "Traceback" not in result.stderr
+    assert list(tmp_path.iterdir()) == []  # not even the data folder
+
+
+@pytest.mark.backing_independent
+def test_a_server_database_without_the_schema_is_named(tmp_path):
+    env = cli_env(tmp_path, "postgresql://nobody@127.0.0.1:1/nowhere")
+    result = run_cli(env, "token", "list")
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(
+        "Error: cannot reach the database postgresql+psycopg://nobody@127.0.0.1:1/nowhere:"
+    )
+
+
+def test_postgres_urls_as_platforms_write_them_work(tmp_path, database_url):
+    if not database_url.startswith("postgresql+psycopg://"):
+        pytest.skip("the suite runs on SQLite")
+    for scheme in ("postgresql://", "postgres://"):
+        env = cli_env(tmp_path, scheme + database_url.split("://", 1)[1])
+        created = run_cli(env, "token", "create", "pat")
+        assert created.returncode == 0, created.stderr
+        assert run_cli(env, "db", "upgrade").returncode == 0
+
+
+def test_postgres_urls_mean_the_installed_driver(monkeypatch):
+    url = "postgresql://svc:pw@db.internal:5432/wes"
+    expected = "postgresql+psycopg://svc:pw@db.internal:5432/wes"
+    assert Settings(database_url=url).database_url == expected
+    assert Settings(database_url="postgres://db/wes").database_url == "postgresql+psycopg://db/wes"
+    assert Settings(database_url="sqlite:////x.db").database_url == "sqlite:////x.db"
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "psycopg" else real(name, *a)
+    )
+    with pytest.raises(ValidationError, match=r"pip install 'wes-gateway\[postgres\]'"):
+        Settings(database_url=url)
+
+
+@pytest.mark.backing_independent
+def test_every_help_names_the_data_folder_setting(tmp_path):
+    env = cli_env(tmp_path / "data", None)
+    for args in [(), ("serve",), ("worker",), ("beat",), ("token",), ("token", "create"),
+                 ("token", "list"), ("token", "revoke"), ("db",), ("db", "upgrade")]:  # fmt: skip
+        shown = run_cli(env, *args, "--help")
+        assert shown.returncode == 0, shown.stderr
+        assert "WES_GATEWAY_DATA_DIR" in " ".join(shown.stdout.split()), args
+    assert not (tmp_path / "data").exists()
+
+
+@pytest.mark.backing_independent
+def test_a_wrong_setting_is_one_line_naming_it(tmp_path):
+    env = cli_env(tmp_path, None, WES_GATEWAY_POLL_INTERVAL="often")
+    result = run_cli(env, "serve")
+    assert result.returncode != 0
+    assert result.stderr.startswith("Error: WES_GATEWAY_POLL_INTERVAL: ")
+    assert "Traceback" not in result.stderr and len(result.stderr.splitlines()) == 1
 
 
 @pytest.mark.backing_independent  # SQLite in the data folder

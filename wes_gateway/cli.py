@@ -7,16 +7,18 @@ import os
 import shutil
 import signal
 import sys
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
+from pydantic import ValidationError
+from sqlalchemy import func, inspect, make_url, select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from wes_gateway import __version__, auth, logs, supervisor
-from wes_gateway.config import METRICS_FOLDER_ENV, Settings
-from wes_gateway.db import Database
-from wes_gateway.models import ApiToken, User
+from wes_gateway.config import METRICS_FOLDER_ENV, SERVICE_PREFIX, Settings
+from wes_gateway.db import Database, make_engine
+from wes_gateway.models import ApiToken, Run, User
 
 if TYPE_CHECKING:
     from connexion import FlaskApp
@@ -24,10 +26,64 @@ if TYPE_CHECKING:
 BOOTSTRAP_ADMIN = "admin"
 
 
+SETTINGS_EPILOG = (
+    "Settings come from the environment: WES_GATEWAY_DATA_DIR (default ./wes-gateway-data, "
+    "the database, broker files and run folders of the embedded default) and "
+    "WES_GATEWAY_DATABASE_URL (default SQLite in that folder); the README lists the rest."
+)
+
+
+def _settings() -> Settings:
+    """The settings, or one line per wrong one (not a traceback)."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            name = SERVICE_PREFIX + "_".join(map(str, error["loc"])).upper()
+            problems.append(f"{name}: {error['msg'].removeprefix('Value error, ')}")
+        raise click.ClickException("; ".join(problems)) from None
+
+
 def _prepared_database(settings: Settings) -> Database:
+    """The database, created or upgraded to this version's schema (serve, db upgrade)."""
     settings.ensure_data_dir()
     _upgrade_apart(settings.effective_database_url)
     return Database(settings.effective_database_url)
+
+
+def _existing_database(settings: Settings) -> Database:
+    """The database ``serve`` or ``db upgrade`` made, upgraded to this version's schema.
+    Where there is none, refuses, naming where it looked, instead of making an empty one
+    wherever the command happens to run."""
+    missing = _missing_database(settings)
+    if missing:
+        raise click.ClickException(missing)
+    _upgrade_apart(settings.effective_database_url)
+    return Database(settings.effective_database_url)
+
+
+def _missing_database(settings: Settings) -> str | None:
+    url = make_url(settings.effective_database_url)
+    first = "start 'wes-gateway serve' or run 'wes-gateway db upgrade' with the same settings"
+    if url.get_backend_name() == "sqlite":
+        if not url.database or url.database == ":memory:" or Path(url.database).exists():
+            return None
+        if settings.database_url:
+            return f"no database at {url.database} (WES_GATEWAY_DATABASE_URL); {first} first"
+        return (
+            f"no wes-gateway database in {settings.data_dir} (WES_GATEWAY_DATA_DIR, default "
+            f"./wes-gateway-data of the current folder); {first} first"
+        )
+    shown = url.render_as_string(hide_password=True)
+    engine = make_engine(settings.effective_database_url, pooled=False)
+    try:
+        made = inspect(engine).has_table(Run.__tablename__)
+    except OperationalError as exc:
+        return f"cannot reach the database {shown}: {str(exc.orig).strip()}"
+    finally:
+        engine.dispose()
+    return None if made else f"the database {shown} has no wes-gateway tables; {first} first"
 
 
 def _upgrade(database_url: str) -> None:
@@ -59,7 +115,7 @@ def _bootstrap_admin(db: Database) -> str | None:
         return None  # another process bootstrapped at the same moment
 
 
-@click.group()
+@click.group(epilog=SETTINGS_EPILOG)
 @click.version_option(__version__, prog_name="wes-gateway")
 def main() -> None:
     """wes-gateway: Nextflow runs behind GA4GH WES 1.1 and a Tower-style API."""
@@ -79,7 +135,7 @@ def serve(host: str, port: int, workers: int) -> None:
     """Serve the APIs (creating or upgrading the database first)."""
     import uvicorn
 
-    settings = Settings()
+    settings = _settings()
     db = _prepared_database(settings)
     admin_token = _bootstrap_admin(db)
     db.dispose()
@@ -159,10 +215,10 @@ def api_process_app() -> FlaskApp:
 )
 def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     """Run a Celery worker for this service (as many as you like, on any host)."""
+    _existing_database(_settings()).dispose()
     from workers.celery_app import app
 
     settings = app.conf.wes_gateway_settings
-    _prepared_database(settings).dispose()
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -187,6 +243,7 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
 @click.option("--loglevel", default="INFO", show_default=True)
 def beat(loglevel: str) -> None:
     """Run the scheduler of periodic work (one per deployment)."""
+    _existing_database(_settings()).dispose()
     from workers.celery_app import app
 
     app.Beat(loglevel=loglevel).run()
@@ -203,7 +260,7 @@ def token() -> None:
 @click.option("--description", default=None, help="A note stored with the token.")
 def token_create(user: str, admin: bool, description: str | None) -> None:
     """Create a token for USER (created if new) and print it alone on stdout."""
-    db = _prepared_database(Settings())
+    db = _existing_database(_settings())
     with db.session() as session:
         row_user = auth.ensure_user(session, user, admin=admin)
         row, text = auth.create_token(session, row_user, description=description)
@@ -216,7 +273,7 @@ def token_create(user: str, admin: bool, description: str | None) -> None:
 @click.argument("token_id")
 def token_revoke(token_id: str) -> None:
     """Revoke the token TOKEN_ID (shown by 'token create' and 'token list')."""
-    db = _prepared_database(Settings())
+    db = _existing_database(_settings())
     with db.session() as session:
         revoked = auth.revoke_token(session, token_id)
     if not revoked:
@@ -227,7 +284,7 @@ def token_revoke(token_id: str) -> None:
 @token.command("list")
 def token_list() -> None:
     """List tokens: id, user, admin, created, revoked."""
-    db = _prepared_database(Settings())
+    db = _existing_database(_settings())
     with db.session() as session:
         rows = session.execute(
             select(ApiToken, User)
@@ -254,7 +311,18 @@ def db_upgrade(revision: str) -> None:
     """Apply the schema migrations."""
     from wes_gateway import migrations
 
-    settings = Settings()
+    settings = _settings()
     settings.ensure_data_dir()
     migrations.upgrade(settings.effective_database_url, revision)
     click.echo(f"database at {revision}", err=True)
+
+
+def _with_settings_epilog(group: click.Group) -> None:
+    """Every command's --help names where the service keeps its data."""
+    for command in group.commands.values():
+        command.epilog = command.epilog or SETTINGS_EPILOG
+        if isinstance(command, click.Group):
+            _with_settings_epilog(command)
+
+
+_with_settings_epilog(main)

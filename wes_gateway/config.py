@@ -7,6 +7,7 @@ field name in upper case with the ``WES_GATEWAY_`` prefix (``data_dir`` is
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import secrets
@@ -35,6 +36,20 @@ class Settings(BaseSettings):
     database_url: str | None = Field(
         default=None, description="SQLAlchemy URL; SQLite in the data folder when unset."
     )
+
+    @field_validator("database_url", mode="after")
+    @classmethod
+    def _installed_driver(cls, value: str | None) -> str | None:
+        """``postgresql://`` and ``postgres://`` (what compose files and platforms' own
+        ``DATABASE_URL`` carry) mean the PostgreSQL driver this package installs."""
+        if value is None:
+            return None
+        scheme, sep, rest = value.partition("://")
+        if sep and scheme in ("postgres", "postgresql"):
+            if importlib.util.find_spec("psycopg") is None:
+                raise ValueError("PostgreSQL needs its driver: pip install 'wes-gateway[postgres]'")
+            return f"postgresql+psycopg://{rest}"
+        return value
 
     @field_validator("data_dir", mode="after")
     @classmethod
