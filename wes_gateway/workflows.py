@@ -16,7 +16,13 @@ from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.models import Run, Task, User
 from wes_gateway.runs import cancel_run, delete_run, get_run, visible
 from wes_gateway.runs import get_task as get_run_task
-from wes_gateway.states import STATES_OF_TOWER_STATUS, TOWER_STATUS, TowerStatus, is_terminal
+from wes_gateway.states import (
+    STATES_OF_TOWER_STATUS,
+    TOWER_STATUS,
+    TaskStatus,
+    TowerStatus,
+    is_terminal,
+)
 
 DEFAULT_MAX = 50
 MAX_MAX = 1000
@@ -130,7 +136,7 @@ _SORTABLE = {
 }
 
 
-TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "FAILED", "ABORTED")
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
 # Only these two: task names themselves hold colons (NFCORE_DEMO:FASTQC (1)).
 _TASK_FILTER = re.compile(r"(?<![\w:])(process|status):(\"[^\"]*\"|\S+)", re.IGNORECASE)
 
