@@ -32,6 +32,7 @@ from tests.live import (
     admin_token,
     alive,
     execution_env,
+    free_port,
     group_alive,
     helpers_of,
     output_of,
@@ -135,6 +136,25 @@ def test_missing_nextflow_is_a_system_error(tmp_path, backing):
         assert any(
             "/nonexistent/nextflow" in line and "not found" in line for line in log["system_logs"]
         ), log
+
+
+def test_a_run_that_cannot_reach_the_service_says_why(tmp_path, backing):
+    """Its head job's -with-tower endpoint answers nothing: Nextflow stops before any
+    trace call got through, and why is in the run's system logs, not only its console."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = _env(tmp_path, backing, WES_GATEWAY_PUBLIC_URL=nowhere)
+    with serve(env, kill_at_end=True) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit()
+        assert client.wait(run_id)[-1] == "EXECUTOR_ERROR"
+        log = client.get(f"/runs/{run_id}").json()["run_log"]
+        assert log["exit_code"] == 1
+        reason = f"Unable to connect to Seqera Platform API: {nowhere}"
+        assert log["system_logs"] == [reason]
+        assert reason in client.get(f"/runs/{run_id}/stdout").text
+        described = httpx.get(f"{base}/api/workflow/{run_id}", headers=client.headers).json()
+        assert described["workflow"]["errorMessage"] == reason
+        assert described["workflow"]["errorReport"] == reason
 
 
 def test_log_is_readable_while_the_run_is_going(gateway):

@@ -1,20 +1,23 @@
 """What a run's end leaves behind, seen through both APIs: the tasks a run left unfinished
 end with it (ABORTED, as Nextflow marks the tasks it stops), whichever path ended the run,
-and its progress counts agree with its tasks."""
+and its progress counts agree with its tasks; a head job that failed before it reported
+has the error its console ends with in the run's system logs."""
 
 from __future__ import annotations
 
 import json
 import os
 import signal
+import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import WES, submit
-from tests.live import STANDIN, group_alive
+from tests.live import STANDIN, free_port, group_alive
 from tests.test_trace import API, run_token, sample
+from wes_gateway import run_logs
 from wes_gateway.models import Run
 from wes_gateway.states import State
 from workers import execution
@@ -190,3 +193,86 @@ def test_a_killed_head_job_aborts_the_tasks_it_left_running(client, alice, db, e
     assert status == "SYSTEM_ERROR"
     _assert_tasks_ended(client, alice, run_id)
     assert Path(executor.run_dir(run_id)).is_dir()
+
+
+# -- a head job that failed before it reported: its console's error ------------------------
+
+
+def _console(tmp_path: Path, text: str) -> Path:
+    (tmp_path / "nf-R.txt").write_text(text)
+    return tmp_path
+
+
+def _standin_console(tmp_path: Path, version: str) -> tuple[str, str]:
+    """The console of a stand-in run whose -with-tower endpoint answers nothing, as the
+    local head job writes it (stdout and stderr in one file). Returns it and the URL."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    launch = tmp_path / "launch"
+    launch.mkdir()
+    with open(tmp_path / "nf-R.txt", "w") as console:
+        subprocess.run(
+            [str(STANDIN), "-log", "../nf-R.log", "run", "nf-core/demo", "-with-tower", nowhere],
+            cwd=launch,
+            stdout=console,
+            stderr=subprocess.STDOUT,
+            env={
+                **os.environ,
+                "TOWER_ACCESS_TOKEN": "x" * 40,
+                "TOWER_WORKFLOW_ID": "R",
+                "STANDIN_NEXTFLOW_VERSION": version,
+            },
+            timeout=30,
+            check=False,
+        )
+    return (tmp_path / "nf-R.txt").read_text(), nowhere
+
+
+def test_the_console_error_of_nextflow_before_25_04_is_its_last_paragraph(tmp_path):
+    console, nowhere = _standin_console(tmp_path, "24.10.4")
+    assert "N E X T F L O W" in console
+    assert run_logs.console_error(tmp_path, "R") == (
+        f"Unable to connect to Seqera Platform API: {nowhere}"
+    )
+
+
+def test_the_console_error_of_nextflow_26_04_is_its_error_block(tmp_path):
+    _, nowhere = _standin_console(tmp_path, "26.04.0")
+    assert run_logs.console_error(tmp_path, "R").splitlines() == [
+        "ERROR ~ Abort exception produced when notifying an event - Unexpected HTTP response",
+        f"- endpoint    : {nowhere}/trace/create",
+        "- status code : 0",
+        f"- response msg: Unable to connect to Seqera Platform API: {nowhere}",
+        "",
+        "",
+        " -- Check '../nf-R.log' file for details",
+    ]
+
+
+def test_the_last_error_block_is_taken_and_bounded(tmp_path):
+    first = "ERROR ~ an earlier error\n\n -- Check '.nextflow.log' file for details\n"
+    causes = "".join(f"  cause line {number}\n" for number in range(200))
+    _console(
+        tmp_path, "N E X T F L O W\n\n" + first + "WARN: more\nERROR ~ the last one\n" + causes
+    )
+    block = run_logs.console_error(tmp_path, "R").splitlines()
+    assert block[0] == "ERROR ~ the last one"
+    assert len(block) == run_logs.MAX_ERROR_LINES and block[-1] == "  cause line 38"
+    wide = "ERROR ~ " + "x" * 20_000 + "\n"
+    _console(tmp_path, wide)
+    kept = run_logs.console_error(tmp_path, "R")
+    assert kept.startswith("ERROR ~ xxx") and len(kept.encode()) < run_logs.MAX_ERROR_BYTES
+
+
+def test_a_console_without_an_error_gives_none(tmp_path):
+    assert run_logs.console_error(tmp_path, "R") is None  # no console at all
+    launched = "N E X T F L O W  ~  version 24.10.4\n\nLaunching `x` [a_b] DSL2 - revision: 1\n\n"
+    _console(tmp_path, launched)
+    assert run_logs.console_error(tmp_path, "R") is None
+    _console(tmp_path, "")
+    assert run_logs.console_error(tmp_path, "R") is None
+
+
+def test_only_the_tail_of_a_long_console_is_read(tmp_path):
+    noise = "".join(f"line {number} of a loud pipeline\n" for number in range(200_000))
+    _console(tmp_path, "ERROR ~ long ago\n" + noise + "\nERROR ~ the end\n")
+    assert run_logs.console_error(tmp_path, "R") == "ERROR ~ the end"

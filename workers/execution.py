@@ -19,7 +19,7 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from wes_gateway import auth, compute_config, logs, metrics, run_files
+from wes_gateway import auth, compute_config, logs, metrics, run_files, run_logs
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
 from wes_gateway.models import ComputeEnv, Run, User
@@ -273,6 +273,9 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             run.exit_status = report.exit_code
         if report.message and target is not State.CANCELED:
             run.error_message = report.message
+        if target in (State.EXECUTOR_ERROR, State.SYSTEM_ERROR) and run.last_seen_at is None:
+            # It failed before any trace call reached us: only its console says why.
+            run_logs.record_console_error(run, executor.run_dir(run.id))
         reason = report.message or f"the head job ended ({report.status.value})"
         transition(session, row.id, target, reason)
         if run.deleted_at is not None:
