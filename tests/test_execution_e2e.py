@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -155,6 +156,25 @@ def test_a_run_that_cannot_reach_the_service_says_why(tmp_path, backing):
         described = httpx.get(f"{base}/api/workflow/{run_id}", headers=client.headers).json()
         assert described["workflow"]["errorMessage"] == reason
         assert described["workflow"]["errorReport"] == reason
+
+
+def test_a_deleted_run_is_removed_by_a_worker(tmp_path, backing):
+    """The delete answers at once; a worker takes the purge task and removes the run's
+    folder (no sweep comes during the test to do it instead)."""
+    env = _env(tmp_path, backing, WES_GATEWAY_SWEEP_INTERVAL="600")
+    with serve(env, kill_at_end=True) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit(standin_tasks=2)
+        assert client.wait(run_id)[-1] == "COMPLETE"
+        folder = Path(env["WES_GATEWAY_DATA_DIR"]) / "runs" / run_id
+        assert (folder / "launch" / "work").is_dir()
+        response = httpx.delete(f"{base}/api/workflow/{run_id}", headers=client.headers)
+        assert response.status_code == 204
+        assert client.get(f"/runs/{run_id}").status_code == 404
+        deadline = time.monotonic() + 30
+        while folder.exists():
+            assert time.monotonic() < deadline, "the deleted run's folder was never removed"
+            time.sleep(0.1)
 
 
 def test_log_is_readable_while_the_run_is_going(gateway):

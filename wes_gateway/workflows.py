@@ -221,20 +221,17 @@ def cancel(session: Session, principal: Principal, run_id: str) -> Run:
 
 
 def delete_many(
-    session: Session, principal: Principal, run_ids: list[str], *, force: bool, run_dir_of
+    session: Session, principal: Principal, run_ids: list[str], *, force: bool
 ) -> tuple[list[str], list[Run]]:
     """Delete each run as ``delete_run`` would. Returns the ids that could not be deleted
-    (unknown to the caller, or active without ``force``) and the runs whose head job a
-    worker must still stop."""
+    (unknown to the caller, or active without ``force``) and the runs deleted, for the
+    workers to remove (or to stop first)."""
     failed: list[str] = []
-    stopping: list[Run] = []
+    deleted: list[Run] = []
     for run_id in dict.fromkeys(run_ids):
         try:
-            run = delete_run(session, principal, run_id, force=force, run_dir_of=run_dir_of)
+            deleted.append(delete_run(session, principal, run_id, force=force))
         except (BadRequest, NotFound):
             session.rollback()
             failed.append(run_id)
-            continue
-        if run is not None:
-            stopping.append(run)
-    return failed, stopping
+    return failed, deleted
