@@ -5,6 +5,8 @@ poll / cancel / sweep logic under interruptions."""
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -281,3 +283,42 @@ def test_a_force_deleted_run_is_stopped_then_purged(client, alice, db, executor)
         time.sleep(0.2)
     assert not group_alive(pid)
     assert not run_dir.exists()
+
+
+def test_the_sweep_removes_deleted_runs_whose_purge_was_lost(client, alice, db, executor):
+    """The API marked the runs deleted; the purge messages were lost, or a purge was cut
+    short after removing the folder: the sweep finishes the job."""
+    runs = [submit_over_wes(client, alice) for _ in range(2)]
+    folders = [Path(executor.run_dir(run_id)) for run_id in runs]
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id.in_(runs)).values(state=State.COMPLETE))
+    (folders[0] / "launch" / "work" / "ab").mkdir(parents=True)
+    for run_id in runs:
+        assert client.delete(f"/api/workflow/{run_id}", headers=alice).status_code == 204
+    assert all(folder.is_dir() for folder in folders)
+    shutil.rmtree(folders[1])  # a purge that died between the folder and the row
+    execution.sweep(executor, lambda _: None)
+    with db.session() as session:
+        assert [session.get(Run, run_id) for run_id in runs] == [None, None]
+    assert not any(folder.exists() for folder in folders)
+
+
+def test_the_sweep_removes_folders_whose_runs_are_gone(client, alice, db, executor):
+    runs_dir = executor.settings.runs_dir
+    kept = submit_over_wes(client, alice)
+    long_ago = time.time() - execution.ORPHAN_MIN_AGE.total_seconds() - 60
+    orphan = runs_dir / "A1b2C3d4E5f6G7"  # a run id no row has
+    young = runs_dir / "Z9y8X7w6V5u4T3"  # perhaps a run being accepted right now
+    other = runs_dir / "not-a-run"
+    for folder in (orphan / "launch" / "work", young, other):
+        folder.mkdir(parents=True)
+    for folder in (orphan, other, runs_dir / kept):
+        os.utime(folder, (long_ago, long_ago))
+    execution.sweep(executor, lambda _: None)
+    assert not orphan.exists()
+    assert young.is_dir() and other.is_dir() and (runs_dir / kept).is_dir()
+    # The folders are looked over now and then, not at every sweep.
+    orphan.mkdir()
+    os.utime(orphan, (long_ago, long_ago))
+    execution.sweep(executor, lambda _: None)
+    assert orphan.is_dir()

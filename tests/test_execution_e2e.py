@@ -21,6 +21,7 @@ import os
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import httpx
 import pytest
@@ -32,6 +33,7 @@ from tests.live import (
     admin_token,
     alive,
     execution_env,
+    free_port,
     group_alive,
     group_environments,
     helpers_of,
@@ -136,6 +138,44 @@ def test_missing_nextflow_is_a_system_error(tmp_path, backing):
         assert any(
             "/nonexistent/nextflow" in line and "not found" in line for line in log["system_logs"]
         ), log
+
+
+def test_a_run_that_cannot_reach_the_service_says_why(tmp_path, backing):
+    """Its head job's -with-tower endpoint answers nothing: Nextflow stops before any
+    trace call got through, and why is in the run's system logs, not only its console."""
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    env = _env(tmp_path, backing, WES_GATEWAY_PUBLIC_URL=nowhere)
+    with serve(env, kill_at_end=True) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit()
+        assert client.wait(run_id)[-1] == "EXECUTOR_ERROR"
+        log = client.get(f"/runs/{run_id}").json()["run_log"]
+        assert log["exit_code"] == 1
+        reason = f"Unable to connect to Seqera Platform API: {nowhere}"
+        assert log["system_logs"] == [reason]
+        assert reason in client.get(f"/runs/{run_id}/stdout").text
+        described = httpx.get(f"{base}/api/workflow/{run_id}", headers=client.headers).json()
+        assert described["workflow"]["errorMessage"] == reason
+        assert described["workflow"]["errorReport"] == reason
+
+
+def test_a_deleted_run_is_removed_by_a_worker(tmp_path, backing):
+    """The delete answers at once; a worker takes the purge task and removes the run's
+    folder (no sweep comes during the test to do it instead)."""
+    env = _env(tmp_path, backing, WES_GATEWAY_SWEEP_INTERVAL="600")
+    with serve(env, kill_at_end=True) as (base, process):
+        client = Client(base, admin_token(process))
+        run_id = client.submit(standin_tasks=2)
+        assert client.wait(run_id)[-1] == "COMPLETE"
+        folder = Path(env["WES_GATEWAY_DATA_DIR"]) / "runs" / run_id
+        assert (folder / "launch" / "work").is_dir()
+        response = httpx.delete(f"{base}/api/workflow/{run_id}", headers=client.headers)
+        assert response.status_code == 204
+        assert client.get(f"/runs/{run_id}").status_code == 404
+        deadline = time.monotonic() + 30
+        while folder.exists():
+            assert time.monotonic() < deadline, "the deleted run's folder was never removed"
+            time.sleep(0.1)
 
 
 def test_log_is_readable_while_the_run_is_going(gateway):

@@ -13,7 +13,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.live import STANDIN, group_alive
+from tests.live import STANDIN, free_port, group_alive
 
 pytestmark = pytest.mark.backing_independent  # the stand-in alone, no gateway
 
@@ -227,9 +227,46 @@ def test_a_refused_create_aborts_the_run(tmp_path, tower_server):
     recorder.reply_create = (400, {"message": "Unknown workflow launch id=3V5QcabVRPtuSM"})
     result = _tower_run(tmp_path, endpoint)
     assert result.returncode == 1
-    assert "Unknown workflow launch id" in result.stdout
+    # Before 25.04 the create call's AbortOperationException reaches Nextflow's Launcher,
+    # which prints the reason (the error body's message) alone on stderr.
+    assert result.stderr == "Unknown workflow launch id=3V5QcabVRPtuSM\n"
     assert [path for _, path, _, _ in recorder.calls] == ["/api/trace/create"]
     assert not (tmp_path / "work").exists()
+
+
+def test_an_unreachable_endpoint_aborts_the_run_as_nextflow_does(tmp_path):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = _tower_run(tmp_path, f"{nowhere}/api")
+    assert result.returncode == 1
+    assert result.stderr == f"Unable to connect to Seqera Platform API: {nowhere}\n"
+    assert "ERROR" not in result.stdout
+    assert result.stdout.splitlines()[2].startswith("Launching `nf-core/demo`")
+    assert not (tmp_path / "work").exists()
+
+
+def test_from_26_04_an_unreachable_endpoint_is_an_error_block(tmp_path):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = _tower_run(tmp_path, f"{nowhere}/api", env={"STANDIN_NEXTFLOW_VERSION": "26.04.0"})
+    assert result.returncode == 1
+    block = result.stdout.split("\n\n", 2)[2]
+    assert block == (
+        "ERROR ~ Abort exception produced when notifying an event - Unexpected HTTP response\n"
+        f"- endpoint    : {nowhere}/api/trace/create\n"
+        "- status code : 0\n"
+        f"- response msg: Unable to connect to Seqera Platform API: {nowhere}\n"
+        "\n\n"
+        " -- Check '.nextflow.log' file for details\n"
+    )
+    assert not (tmp_path / "work").exists()
+
+
+def test_from_25_04_to_26_03_an_unreachable_endpoint_is_only_logged(tmp_path):
+    nowhere = f"http://127.0.0.1:{free_port()}"
+    result = _tower_run(tmp_path, f"{nowhere}/api", env={"STANDIN_NEXTFLOW_VERSION": "25.10.0"})
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Unable to connect" not in result.stdout + result.stderr
+    assert "Unable to connect to Seqera Platform API" in (tmp_path / ".nextflow.log").read_text()
+    assert result.stdout.splitlines()[-1] == "Succeeded   : 3"
 
 
 def test_a_missing_token_aborts_before_any_call(tmp_path, tower_server):

@@ -67,7 +67,8 @@ def test_progress_and_tasks(client, alice, traced_run):
     progress = client.get(f"/api/workflow/{traced_run}/progress", headers=alice).json()
     assert missing_keys(progress, example("describe-workflow-progress")) == []
     load = progress["progress"]["workflowProgress"]
-    assert (load["succeeded"], load["running"]) == (1, 1)
+    # The sample's second task never reported its end; the run's end ended it.
+    assert (load["succeeded"], load["running"], load["aborted"]) == (1, 0, 1)
     (process,) = progress["progress"]["processesProgress"]
     assert process["process"] == "sayHello" and process["succeeded"] == 1
     assert load["cpuTime"] == 11  # realtime 11 ms x 1 cpu of the finished task
@@ -183,52 +184,129 @@ def _exists(db, run_id: str) -> bool:
         )
 
 
-def test_delete_a_finished_workflow_removes_it_everywhere(client, alice, db, traced_run, run_dir):
-    run_dir(traced_run).mkdir(parents=True, exist_ok=True)
+@pytest.fixture
+def tasks_sent(monkeypatch):
+    """The tasks the API sent to the workers, as (task name, run id)."""
+    from wes_gateway import dispatch
+
+    sent: list[tuple[str, str]] = []
+    real = dispatch.send
+
+    def record(app, task, subject_id, **options):
+        sent.append((task, subject_id))
+        return real(app, task, subject_id, **options)
+
+    monkeypatch.setattr(dispatch, "send", record)
+    return sent
+
+
+@pytest.fixture
+def worker(db, settings):
+    """What the workers' tasks call, on the suite's database and data folder."""
+    from workers import execution
+
+    return execution.Executor(db=db, settings=settings)
+
+
+def _work_tree(folder: Path, files: int = 2000) -> None:
+    """A run folder with a work tree of many small task folders, as a real run leaves."""
+    for number in range(files):
+        task = folder / "launch" / "work" / f"{number % 256:02x}" / f"{number:030x}"
+        task.mkdir(parents=True, exist_ok=True)
+        (task / ".command.out").write_text("out\n")
+
+
+def _files_in(folder: Path) -> int:
+    return sum(1 for path in folder.rglob("*") if path.is_file())
+
+
+def _hidden_everywhere(client, alice, run_id: str) -> None:
+    assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
+    assert client.get(f"{WES}/runs/{run_id}", headers=alice).status_code == 404
+    assert run_id not in {
+        entry["workflow"]["id"]
+        for entry in client.get("/api/workflow", headers=alice).json()["workflows"]
+    }
+    assert run_id not in {
+        run["run_id"] for run in client.get(f"{WES}/runs", headers=alice).json()["runs"]
+    }
+
+
+def test_delete_a_finished_workflow_removes_it_everywhere(
+    client, alice, db, traced_run, run_dir, tasks_sent, worker
+):
+    from workers import execution
+    from workers.celery_app import PURGE_RUN
+
+    folder = run_dir(traced_run)
+    _work_tree(folder)
+    files = _files_in(folder)
     response = client.delete(f"/api/workflow/{traced_run}", headers=alice)
     assert response.status_code == 204
-    assert client.get(f"/api/workflow/{traced_run}", headers=alice).status_code == 404
-    assert client.get(f"{WES}/runs/{traced_run}", headers=alice).status_code == 404
-    assert client.get("/api/workflow", headers=alice).json()["workflows"] == []
-    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
-    assert not _exists(db, traced_run)
-    assert not run_dir(traced_run).exists()
+    _hidden_everywhere(client, alice, traced_run)
     again = client.delete(f"/api/workflow/{traced_run}", headers=alice)
     assert again.status_code == 404 and set(again.json()) == {"message"}
+    # The request only marked it: its folder is removed by a worker, not in the request.
+    assert _files_in(folder) == files and _exists(db, traced_run)
+    assert tasks_sent == [(PURGE_RUN, traced_run)]
+    execution.purge_deleted(worker, traced_run)  # what the task sent does
+    assert not folder.exists()
+    assert not _exists(db, traced_run)
 
 
-def test_delete_an_active_workflow_needs_force(client, alice, db):
+def test_delete_an_active_workflow_needs_force(client, alice, db, tasks_sent, worker):
+    from workers import execution
+    from workers.celery_app import PURGE_RUN
+
     run_id = submit(client, alice)
     response = client.delete(f"/api/workflow/{run_id}", headers=alice)
     assert response.status_code == 400
     assert "force=true" in response.json()["message"] and "QUEUED" in response.json()["message"]
     assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).json()["state"] == "QUEUED"
-    # Forced, a queued run (no job yet) goes at once.
+    # Forced, a queued run (no job yet) is cancelled and goes at once.
+    tasks_sent.clear()
     assert client.delete(f"/api/workflow/{run_id}?force=true", headers=alice).status_code == 204
     assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
+    assert tasks_sent == [(PURGE_RUN, run_id)]
+    execution.purge_deleted(worker, run_id)
     assert not _exists(db, run_id)
 
 
-def test_force_deleting_a_running_workflow_hides_it_and_stops_its_job(client, alice, db):
+def test_force_deleting_a_running_workflow_hides_it_and_stops_its_job(
+    client, alice, db, tasks_sent, worker
+):
     from wes_gateway.models import Run
+    from workers import execution
+    from workers.celery_app import CANCEL_RUN
 
     run_id = submit(client, alice)
     with db.session() as session:
         transition(session, run_id, State.INITIALIZING, "worker", allowed_from={State.QUEUED})
         session.get(Run, run_id).backend_handle = "job-1"
         transition(session, run_id, State.RUNNING, "started")
+    tasks_sent.clear()
     assert client.delete(f"/api/workflow/{run_id}?force=true", headers=alice).status_code == 204
     assert client.get(f"/api/workflow/{run_id}", headers=alice).status_code == 404
     assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).status_code == 404
     assert client.get(f"{WES}/service-info").json()["system_state_counts"]["CANCELING"] == 0
+    assert tasks_sent == [(CANCEL_RUN, run_id)]  # stop its job first
+    execution.purge_deleted(worker, run_id)  # a purge now would be too early: nothing done
     with db.session() as session:
         run = session.get(Run, run_id)  # kept until the worker has stopped the job
         assert run.state is State.CANCELING and run.deleted_at is not None
 
 
-def test_delete_many_names_what_could_not_be_deleted(client, alice, bob, db, traced_run):
+def test_delete_many_names_what_could_not_be_deleted(
+    client, alice, bob, db, traced_run, run_dir, tasks_sent, worker
+):
+    from workers import execution
+    from workers.celery_app import PURGE_RUN
+
     queued = submit(client, alice)
     theirs = submit(client, bob)
+    tasks_sent.clear()
+    for run_id in (traced_run, queued, theirs):
+        _work_tree(run_dir(run_id), files=300)
     response = client.post(
         "/api/workflow/delete",
         headers=alice,
@@ -236,13 +314,20 @@ def test_delete_many_names_what_could_not_be_deleted(client, alice, bob, db, tra
     )
     assert response.status_code == 200
     assert response.json() == {"failedWorkflowIds": [queued, theirs, "nosuchworkflow"]}
-    assert not _exists(db, traced_run)
-    assert _exists(db, queued) and _exists(db, theirs)
+    _hidden_everywhere(client, alice, traced_run)
+    assert run_dir(traced_run).is_dir() and tasks_sent == [(PURGE_RUN, traced_run)]
     forced = client.post(
         "/api/workflow/delete?force=true", headers=alice, json={"workflowIds": [queued, theirs]}
     )
     assert forced.json() == {"failedWorkflowIds": [theirs]}
-    assert not _exists(db, queued) and _exists(db, theirs)
+    _hidden_everywhere(client, alice, queued)
+    assert _files_in(run_dir(queued)) == 300 + 1  # its attachment, as it was
+    assert tasks_sent == [(PURGE_RUN, traced_run), (PURGE_RUN, queued)]
+    for _, run_id in tasks_sent:
+        execution.purge_deleted(worker, run_id)
+    assert not _exists(db, traced_run) and not _exists(db, queued) and _exists(db, theirs)
+    assert not run_dir(traced_run).exists() and not run_dir(queued).exists()
+    assert _files_in(run_dir(theirs)) == 301
     bad = client.post("/api/workflow/delete", headers=alice, json={"ids": [queued]})
     assert bad.status_code == 400 and "workflowIds" in bad.json()["message"]
 

@@ -18,7 +18,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wes_gateway.ids import random_id
@@ -120,6 +120,15 @@ def revoke_token(session: Session, token_id: str) -> bool:
         return False
     row.revoked_at = datetime.now(UTC)
     return True
+
+
+def revoke_run_tokens(session: Session, run_id: str) -> None:
+    """Revoke every token scoped to a run (its head job's), as the run is deleted."""
+    session.execute(
+        update(ApiToken)
+        .where(ApiToken.run_id == run_id, ApiToken.revoked_at.is_(None))
+        .values(revoked_at=datetime.now(UTC))
+    )
 
 
 def authenticate(session: Session, token: str) -> Principal | None:

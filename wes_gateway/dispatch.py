@@ -15,8 +15,9 @@ from celery import Celery
 
 from wes_gateway import compute_config, run_files
 from wes_gateway.models import Run
+from wes_gateway.runs import ready_to_purge
 from wes_gateway.states import State, is_terminal
-from workers.celery_app import CANCEL_RUN, CHECK_COMPUTE_ENV, REFRESH_LOG, SUBMIT_RUN
+from workers.celery_app import CANCEL_RUN, CHECK_COMPUTE_ENV, PURGE_RUN, REFRESH_LOG, SUBMIT_RUN
 
 # While someone reads a cloud head job's console, a worker copies new lines at most this
 # often; nobody reading, no calls to the cloud's log service until the run ends.
@@ -45,6 +46,15 @@ def cancel(app: Celery, run: Run) -> bool:
     if run.state is not State.CANCELING:
         return False
     return send(app, CANCEL_RUN, run.id)
+
+
+def deleted(app: Celery, run: Run) -> bool:
+    """Have a worker remove a run just deleted (its folder, then its row), or first stop
+    its head job (the run is removed once the job has stopped). If the message is lost,
+    the sweep removes the run all the same: it stays hidden meanwhile."""
+    if ready_to_purge(run):
+        return send(app, PURGE_RUN, run.id)
+    return cancel(app, run)
 
 
 def check_compute_env(app: Celery, env_id: str) -> bool:

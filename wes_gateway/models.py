@@ -133,8 +133,8 @@ class Run(Base):
     compute_env: Mapped[ComputeEnv | None] = relationship(lazy="select")
     backend_handle: Mapped[str | None] = mapped_column(Text)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
-    # Set when the run was deleted while its head job still had to be stopped: it is
-    # hidden from every read at once, and its rows and files go once it has ended.
+    # Set when the run is deleted: it is hidden from every read at once, and a worker
+    # removes its folder and then its rows once nothing runs for it (runs.purge).
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from wes_gateway import run_files
 from wes_gateway.errors import InvalidField, NotFound
-from wes_gateway.models import Task
+from wes_gateway.models import Run, Task
 
 DEFAULT_PAGE_BYTES = 64 * 1024
 MAX_PAGE_BYTES = 4 * 1024 * 1024
@@ -69,6 +69,76 @@ def task_file(run_dir: Path, task: Task, file_name: str) -> Path:
     ):
         raise NotFound(f"the files of task {task.task_id} are not kept by this service")
     return folder / file_name
+
+
+# How much of a failed head job's console error is kept for its run's system logs.
+MAX_ERROR_LINES = 40
+MAX_ERROR_BYTES = 8 * 1024
+_ERROR_TAIL_BYTES = 64 * 1024  # the error is at the end: only this much is read
+ERROR_PREFIX = "ERROR ~ "  # how Nextflow's console shows an error (LoggerHelper)
+# What Nextflow prints before anything can fail on its own: not an error message.
+_LAUNCH_HEADER = ("N E X T F L O W", "Launching `")
+
+
+def console_error(run_dir: Path, run_id: str) -> str | None:
+    """The error a head job's console ends with, bounded, or None if it shows none.
+
+    Nextflow prints an error as a block that starts with ``ERROR ~ `` (and runs to the
+    end of the console: the causes, the command, "-- Check ... for details"); the last
+    such block is taken. An aborted operation (``AbortOperationException``, e.g. before
+    25.04 "Unable to connect to Seqera Platform API: ...") is printed without that
+    prefix, alone, as the console's last paragraph; that is taken when no block is
+    found, unless it is Nextflow's own launch header. Only the console's tail is read.
+    """
+    path = run_files.console_file(run_dir, run_id)
+    if not run_files.inside(run_dir, path):
+        return None
+    try:
+        with open(path, "rb") as stream:
+            size = stream.seek(0, 2)
+            stream.seek(max(0, size - _ERROR_TAIL_BYTES))
+            tail = stream.read()
+    except FileNotFoundError:
+        return None
+    lines = tail.decode("utf-8", errors="replace").splitlines()
+    if size > _ERROR_TAIL_BYTES:
+        lines = lines[1:]  # the first line read may be the end of a longer one
+    return _error_block(lines)
+
+
+def record_console_error(run: Run, run_dir: Path) -> None:
+    """Put the error a failed head job's console ends with into the run's system logs
+    (WES ``system_logs``, Tower's ``errorMessage`` and ``errorReport``), after what the
+    backend said. For a head job that failed before any trace call reached the service
+    (Nextflow could not reach it, or failed before it started): nothing else says why."""
+    block = console_error(run_dir, run.id)
+    if block:
+        run.error_message = "\n".join(filter(None, (run.error_message, block)))
+        run.error_report = block
+
+
+def _error_block(lines: list[str]) -> str | None:
+    while lines and not lines[-1].strip():
+        lines = lines[:-1]
+    starts = [number for number, line in enumerate(lines) if line.startswith(ERROR_PREFIX)]
+    if starts:
+        block = lines[starts[-1] :]
+    else:
+        blanks = [number for number, line in enumerate(lines) if not line.strip()]
+        block = lines[blanks[-1] + 1 :] if blanks else lines
+        if not block or block[0].startswith(_LAUNCH_HEADER):
+            return None
+    kept: list[str] = []
+    room = MAX_ERROR_BYTES
+    for line in block[:MAX_ERROR_LINES]:
+        encoded = line.encode()
+        if len(encoded) + 1 > room:
+            if not kept:  # one huge line: its start
+                kept.append(encoded[: room - 1].decode(errors="ignore"))
+            break
+        kept.append(line)
+        room -= len(encoded) + 1
+    return "\n".join(kept) or None
 
 
 def _offset(token: str | None) -> int:

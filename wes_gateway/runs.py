@@ -17,14 +17,14 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway import attachments, compute_envs, run_files
+from wes_gateway import attachments, auth, compute_envs, run_files
 from wes_gateway.auth import Principal
 from wes_gateway.db import utcnow
 from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.ids import new_run_id
 from wes_gateway.models import Run, RunStateChange, Task
 from wes_gateway.pagination import decode_page_token, encode_page_token
-from wes_gateway.states import ACTIVE, State, is_terminal, transition
+from wes_gateway.states import ACTIVE, TERMINAL, State, is_terminal, transition
 from wes_gateway.wes_request import RunRequest
 
 DEFAULT_PAGE_SIZE = 20
@@ -197,15 +197,15 @@ def cancel_run(session: Session, principal: Principal, run_id: str) -> Run:
     return run
 
 
-def delete_run(
-    session: Session, principal: Principal, run_id: str, *, force: bool, run_dir_of
-) -> Run | None:
-    """Delete a run: its row, tasks, history, tokens and folder.
+def delete_run(session: Session, principal: Principal, run_id: str, *, force: bool) -> Run:
+    """Delete a run: it is hidden from every read at once (marked deleted, committed),
+    and a worker removes its folder and then its row, tasks, history and tokens
+    (``purge``), outside the request; the sweep does it for any marked run left.
 
-    A run that is still active is refused unless ``force``. Forced, a run nothing runs
-    for yet (queued, or only monitored) goes at once; a run with a head job is hidden
-    from every read now and goes CANCELING, and is purged once its job has stopped
-    (the returned run is then the one a worker must stop; None means it is gone).
+    A run that is still active is refused unless ``force``. Forced, a queued run is
+    cancelled first; a run with a head job goes CANCELING, and is purged once its job
+    has stopped. Returns the marked run: ``ready_to_purge`` tells whether a worker may
+    remove it now or must stop its job first.
     """
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot delete runs")
@@ -218,27 +218,34 @@ def delete_run(
     who = f"deleted by {principal.user_name}"
     if run.state is State.QUEUED:
         transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
-        session.commit()
-        session.refresh(run)
-    if is_terminal(run.state) or run.source == "trace":
-        purge(session, run_id, run_dir_of(run_id))
-        return None
     run.deleted_at = utcnow()
-    if run.state is not State.CANCELING:
+    auth.revoke_run_tokens(session, run_id)  # its head job's token goes with it, now
+    session.flush()
+    state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one()
+    if run.source != "trace" and not is_terminal(state) and state is not State.CANCELING:
         transition(session, run_id, State.CANCELING, who, allowed_from=ACTIVE)
     session.commit()
     session.refresh(run)
-    if is_terminal(run.state):  # it ended while we looked
-        purge(session, run_id, run_dir_of(run_id))
-        return None
     return run
 
 
+def ready_to_purge(run: Run) -> bool:
+    """Whether a deleted run may go now: nothing runs for it any more (it has ended, or
+    it is only monitored, its head job not ours to stop)."""
+    return run.deleted_at is not None and (is_terminal(run.state) or run.source == "trace")
+
+
+# The same rule as a query condition, for the sweep.
+READY_TO_PURGE = Run.deleted_at.is_not(None) & (Run.state.in_(TERMINAL) | (Run.source == "trace"))
+
+
 def purge(session: Session, run_id: str, run_dir: Path) -> None:
-    """Remove a run for good; its tasks, state history and tokens go with it (cascade)."""
+    """Remove a deleted run for good: its folder first, then its row (its tasks, state
+    history and tokens go with it, by cascade). In that order, a purge cut short leaves
+    the row marked, so the sweep's next purge finishes it; no folder outlives its row."""
+    shutil.rmtree(run_dir, ignore_errors=True)
     session.execute(delete(Run).where(Run.id == run_id))
     session.commit()
-    shutil.rmtree(run_dir, ignore_errors=True)
 
 
 def state_counts(session: Session) -> dict[str, int]:

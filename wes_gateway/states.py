@@ -11,7 +11,7 @@ import enum
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
 
@@ -57,6 +57,24 @@ STATES_OF_TOWER_STATUS: dict[TowerStatus, frozenset[State]] = {
     status: frozenset(state for state, shown in TOWER_STATUS.items() if shown is status)
     for status in TowerStatus
 }
+
+
+class TaskStatus(enum.StrEnum):
+    """A task's status, as Nextflow reports it and Tower shows it (Seqera's TaskStatus)."""
+
+    NEW = "NEW"
+    SUBMITTED = "SUBMITTED"
+    RUNNING = "RUNNING"
+    CACHED = "CACHED"
+    COMPLETED = "COMPLETED"
+    FAILED = "FAILED"
+    ABORTED = "ABORTED"
+
+
+# A task in one of these has ended; with any other status, or none yet, it is unfinished.
+FINAL_TASK_STATUSES: frozenset[TaskStatus] = frozenset(
+    {TaskStatus.CACHED, TaskStatus.COMPLETED, TaskStatus.FAILED, TaskStatus.ABORTED}
+)
 
 TERMINAL: frozenset[State] = frozenset(
     {State.COMPLETE, State.EXECUTOR_ERROR, State.SYSTEM_ERROR, State.CANCELED, State.PREEMPTED}
@@ -118,6 +136,9 @@ def transition(
     refused rather than overwriting. ``allowed_from`` narrows the legal sources further
     (the submitter only takes QUEUED runs). Records the move in the state history.
 
+    A run that ends (a terminal state) ends its unfinished tasks with it, in the same
+    transaction: whichever path ended it, no task of a finished run shows as running.
+
     Returns the state the run left, or ``None`` when the move was refused (illegal, not
     allowed from the current state, already there, or no such run). Does not commit.
     """
@@ -144,6 +165,8 @@ def transition(
             .execution_options(synchronize_session="fetch")
         )
         if result.rowcount == 1:
+            if to in TERMINAL:
+                _end_unfinished_tasks(session, run_id, when)
             session.add(
                 RunStateChange(
                     run_id=run_id, from_state=current, to_state=to, at=when, reason=reason[:1000]
@@ -157,3 +180,27 @@ def transition(
                 metrics.run_started(created.scalar_one(), when)
             return current
     return None
+
+
+def _end_unfinished_tasks(session: Session, run_id: str, when: datetime) -> None:
+    """One UPDATE: every task of the run not known to have ended becomes ABORTED, the
+    status Nextflow itself gives the tasks it stops, ending no later than its run.
+
+    Taken with the run's row already updated (and so locked) by the caller: a trace call
+    that records tasks holds that row first (see ``trace.progress``), so its records are
+    either in before this statement reads them or refused after."""
+    from wes_gateway.models import Task
+
+    session.execute(
+        update(Task)
+        .where(
+            Task.run_id == run_id,
+            or_(Task.status.is_(None), Task.status.not_in(sorted(FINAL_TASK_STATUSES))),
+        )
+        .values(
+            status=TaskStatus.ABORTED.value,
+            complete=func.coalesce(Task.complete, literal(when, Task.complete.type)),
+            updated_at=when,
+        )
+        .execution_options(synchronize_session=False)
+    )

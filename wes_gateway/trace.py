@@ -5,7 +5,9 @@ retried, arrive late or out of order, carry explicit nulls and fields we do not 
 So every call here is idempotent, reads leniently, and changes states only through the
 state machine (a finished run is never revived). A call about a finished run is answered
 as usual (Nextflow retries ``complete``, and late calls must not fail a pipeline) but
-changes nothing: its tasks, names and metrics stay as they were when it ended.
+changes nothing: its tasks, names and metrics stay as they were when it ended (the end
+itself marks the tasks it left unfinished ABORTED, and a late progress call cannot move
+one back to a live status; Nextflow sends its last task records before ``complete``).
 
 How a run's end is decided, when both the trace and the compute backend report it: the
 first report of an end wins, by compare-and-set, and the later one only adds detail (exit
@@ -24,7 +26,7 @@ from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from wes_gateway.auth import Principal
@@ -34,7 +36,7 @@ from wes_gateway.ids import new_run_id
 from wes_gateway.models import Run, RunStateChange, Task
 from wes_gateway.nextflow import WORKFLOW_TYPE, WORKFLOW_TYPE_VERSIONS
 from wes_gateway.runs import get_run, visible
-from wes_gateway.states import State, is_terminal, transition
+from wes_gateway.states import TERMINAL, State, is_terminal, transition
 
 NO_EXIT_CODE = 2147483647  # Nextflow's "the task has no exit code yet"
 MAX_TASKS_PER_CALL = 100
@@ -190,12 +192,30 @@ def progress(session: Session, principal: Principal, run_id: str, body: Mapping[
         raise BadRequest("tasks: must be a list of task records")
     if len(tasks) > MAX_TASKS_PER_CALL:
         raise BadRequest(f"Workflow trace request too big: more than {MAX_TASKS_PER_CALL} tasks")
-    run = _traced_run(session, principal, run_id, *_PROGRESS_COLUMNS)
-    if not is_terminal(run.state):  # a finished run's tasks are final too
+    run = get_run(session, principal, run_id, *_PROGRESS_COLUMNS)
+    if _hold_live(session, run.id):  # a finished run's tasks are final too
         upsert_tasks(session, run.id, tasks)
         _alive(session, run, body)
     session.commit()
     return run
+
+
+def _hold_live(session: Session, run_id: str) -> bool:
+    """Mark a run seen if it has not ended, holding its row until the commit; False when
+    it has ended.
+
+    The run's end (``states.transition``) updates the same row first and then ends its
+    unfinished tasks, so the two serialise: task records written under this hold are in
+    before the end reads them (and are ended with the rest), and records that come after
+    the end are refused here. A check of the state read earlier would let a progress call
+    racing the end write RUNNING over an ABORTED task."""
+    held = session.execute(
+        update(Run)
+        .where(Run.id == run_id, Run.state.not_in(TERMINAL))
+        .values(last_seen_at=_now())
+        .execution_options(synchronize_session=False)
+    )
+    return held.rowcount == 1
 
 
 def heartbeat(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> Run:

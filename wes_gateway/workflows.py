@@ -16,7 +16,13 @@ from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.models import Run, Task, User
 from wes_gateway.runs import cancel_run, delete_run, get_run, visible
 from wes_gateway.runs import get_task as get_run_task
-from wes_gateway.states import STATES_OF_TOWER_STATUS, TOWER_STATUS, TowerStatus, is_terminal
+from wes_gateway.states import (
+    STATES_OF_TOWER_STATUS,
+    TOWER_STATUS,
+    TaskStatus,
+    TowerStatus,
+    is_terminal,
+)
 
 DEFAULT_MAX = 50
 MAX_MAX = 1000
@@ -130,7 +136,7 @@ _SORTABLE = {
 }
 
 
-TASK_STATUSES = ("NEW", "SUBMITTED", "RUNNING", "CACHED", "COMPLETED", "FAILED", "ABORTED")
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
 # Only these two: task names themselves hold colons (NFCORE_DEMO:FASTQC (1)).
 _TASK_FILTER = re.compile(r"(?<![\w:])(process|status):(\"[^\"]*\"|\S+)", re.IGNORECASE)
 
@@ -215,20 +221,17 @@ def cancel(session: Session, principal: Principal, run_id: str) -> Run:
 
 
 def delete_many(
-    session: Session, principal: Principal, run_ids: list[str], *, force: bool, run_dir_of
+    session: Session, principal: Principal, run_ids: list[str], *, force: bool
 ) -> tuple[list[str], list[Run]]:
     """Delete each run as ``delete_run`` would. Returns the ids that could not be deleted
-    (unknown to the caller, or active without ``force``) and the runs whose head job a
-    worker must still stop."""
+    (unknown to the caller, or active without ``force``) and the runs deleted, for the
+    workers to remove (or to stop first)."""
     failed: list[str] = []
-    stopping: list[Run] = []
+    deleted: list[Run] = []
     for run_id in dict.fromkeys(run_ids):
         try:
-            run = delete_run(session, principal, run_id, force=force, run_dir_of=run_dir_of)
+            deleted.append(delete_run(session, principal, run_id, force=force))
         except (BadRequest, NotFound):
             session.rollback()
             failed.append(run_id)
-            continue
-        if run is not None:
-            stopping.append(run)
-    return failed, stopping
+    return failed, deleted

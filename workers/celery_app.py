@@ -20,6 +20,7 @@ POLL_ACTIVE_RUNS = "workers.tasks.poll_active_runs"
 SWEEP = "workers.tasks.sweep"
 REFRESH_LOG = "workers.tasks.refresh_log"
 CHECK_COMPUTE_ENV = "workers.tasks.check_compute_env"
+PURGE_RUN = "workers.tasks.purge_run"
 
 
 def broker_folder(settings: Settings) -> Path:
@@ -70,6 +71,7 @@ def make_celery(settings: Settings | None = None) -> Celery:
                 SWEEP,
                 REFRESH_LOG,
                 CHECK_COMPUTE_ENV,
+                PURGE_RUN,
             )
         },
         # A publish must not hang a request when the broker is down: the sweeper re-sends.

@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import fcntl
 import logging
+import os
 import shlex
+import shutil
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,12 +21,13 @@ from pathlib import Path
 
 from sqlalchemy import select, update
 
-from wes_gateway import auth, compute_config, logs, metrics, run_files
+from wes_gateway import auth, compute_config, logs, metrics, run_files, run_logs
 from wes_gateway.config import Settings
 from wes_gateway.db import Database
+from wes_gateway.ids import is_run_id
 from wes_gateway.models import ComputeEnv, Run, User
-from wes_gateway.runs import purge
-from wes_gateway.states import TERMINAL, State, transition
+from wes_gateway.runs import READY_TO_PURGE, purge, ready_to_purge
+from wes_gateway.states import State, transition
 from workers.backends import make_backend
 from workers.backends.base import STATE_OF, Backend, JobReport, RunSnapshot, SubmitError
 
@@ -273,6 +276,9 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             run.exit_status = report.exit_code
         if report.message and target is not State.CANCELED:
             run.error_message = report.message
+        if target in (State.EXECUTOR_ERROR, State.SYSTEM_ERROR) and run.last_seen_at is None:
+            # It failed before any trace call reached us: only its console says why.
+            run_logs.record_console_error(run, executor.run_dir(run.id))
         reason = report.message or f"the head job ended ({report.status.value})"
         transition(session, row.id, target, reason)
         if run.deleted_at is not None:
@@ -400,18 +406,60 @@ def _check_unchecked_envs(executor: Executor) -> None:
         check_compute_env(executor, env_id)
 
 
-def _purge_deleted(executor: Executor) -> None:
-    """Remove runs deleted while active whose head job has stopped since."""
+def purge_deleted(executor: Executor, run_id: str) -> None:
+    """Remove a deleted run (its folder, then its row), once nothing runs for it."""
     with executor.db.session() as session:
-        run_ids = (
-            session.execute(
-                select(Run.id).where(Run.deleted_at.is_not(None), Run.state.in_(TERMINAL))
-            )
-            .scalars()
-            .all()
-        )
+        run = session.get(Run, run_id)
+        if run is not None and ready_to_purge(run):
+            purge(session, run_id, executor.run_dir(run_id))
+
+
+def _purge_deleted(executor: Executor) -> None:
+    """Remove the deleted runs nothing runs for any more (whose purge message was lost,
+    or cut short, or whose head job has stopped since), and the folders whose runs are
+    gone."""
+    with executor.db.session() as session:
+        run_ids = session.execute(select(Run.id).where(READY_TO_PURGE)).scalars().all()
         for run_id in run_ids:
             purge(session, run_id, executor.run_dir(run_id))
+    _remove_orphan_folders(executor)
+
+
+# A run folder is made before its run's row is committed: one younger than this may
+# belong to a run being accepted right now. Folders are looked for this often at most.
+ORPHAN_MIN_AGE = timedelta(hours=1)
+ORPHAN_SCAN_EVERY = timedelta(minutes=10)
+
+
+def _remove_orphan_folders(executor: Executor) -> None:
+    """Remove run folders that no run row names (left by a purge of an older version
+    cut short between its row and its folder, or by a run whose acceptance failed)."""
+    runs_dir = executor.settings.runs_dir
+    marker = runs_dir / ".orphans-checked"
+    now = _now()
+    try:
+        last = datetime.fromtimestamp(marker.stat().st_mtime, UTC)
+    except FileNotFoundError:
+        last = None
+    if (last is not None and now - last < ORPHAN_SCAN_EVERY) or not runs_dir.is_dir():
+        return
+    marker.touch()
+    cutoff = (now - ORPHAN_MIN_AGE).timestamp()
+    folders = [
+        entry.name
+        for entry in os.scandir(runs_dir)
+        if is_run_id(entry.name)
+        and entry.is_dir(follow_symlinks=False)
+        and entry.stat(follow_symlinks=False).st_mtime < cutoff
+    ]
+    for start in range(0, len(folders), 500):
+        chunk = folders[start : start + 500]
+        with executor.db.session() as session:
+            known = set(session.execute(select(Run.id).where(Run.id.in_(chunk))).scalars())
+        for name in chunk:
+            if name not in known:
+                log.info("removing the folder of run %s, which no longer exists", name)
+                shutil.rmtree(runs_dir / name, ignore_errors=True)
 
 
 def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:

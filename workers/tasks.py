@@ -14,6 +14,7 @@ from workers.celery_app import (
     CANCEL_RUN,
     CHECK_COMPUTE_ENV,
     POLL_ACTIVE_RUNS,
+    PURGE_RUN,
     REFRESH_LOG,
     SUBMIT_RUN,
     SWEEP,
@@ -38,6 +39,12 @@ def submit_run(run_id: str) -> None:
 def cancel_run(run_id: str) -> None:
     with about_run(run_id):
         execution.cancel(_executor(), run_id)
+
+
+@shared_task(name=PURGE_RUN, acks_late=True)
+def purge_run(run_id: str) -> None:
+    with about_run(run_id):
+        execution.purge_deleted(_executor(), run_id)
 
 
 @shared_task(name=POLL_ACTIVE_RUNS, acks_late=True)

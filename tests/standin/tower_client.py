@@ -12,6 +12,7 @@ import secrets
 import threading
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 from typing import Any
 
@@ -19,7 +20,36 @@ NO_EXIT = 2147483647  # Nextflow's "no exit code yet"
 
 
 class TowerError(Exception):
-    pass
+    """A failed call, with what Nextflow's client makes of it: the reason (its
+    ``Response.message``), the status code (0: no connection) and the URL called."""
+
+    def __init__(self, message: str, code: int | None = None, url: str | None = None) -> None:
+        super().__init__(message)
+        self.code = code
+        self.url = url
+
+
+UNAUTHORIZED = (
+    "Unauthorized Seqera Platform API access -- Make sure you have specified the correct "
+    "access token"
+)
+
+
+def host_url(url: str) -> str:
+    """``scheme://authority`` of a URL (TowerClient.getHostUrl)."""
+    parts = urllib.parse.urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def error_cause(body: str) -> str | None:
+    """The ``message`` of a JSON error body, else the body itself (parseCause)."""
+    if not body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return body
+    return parsed.get("message") if isinstance(parsed, dict) else body
 
 
 def iso(epoch: float | None) -> str | None:
@@ -84,13 +114,13 @@ class TowerClient:
             except urllib.error.HTTPError as exc:
                 detail = exc.read().decode(errors="replace")[:200]
                 if exc.code < 500 or attempt == retries:
-                    raise TowerError(
-                        f"Unexpected HTTP response code {exc.code} for request "
-                        f"{method} {url} - response: {detail}"
-                    ) from None
-            except (urllib.error.URLError, OSError) as exc:
+                    reason = UNAUTHORIZED if exc.code == 401 else error_cause(detail)
+                    reason = reason or f"Unexpected response for request {url}"
+                    raise TowerError(reason, exc.code, url) from None
+            except (urllib.error.URLError, OSError):
                 if attempt == retries:
-                    raise TowerError(f"Unable to connect to Seqera Platform API: {exc}") from None
+                    reason = f"Unable to connect to Seqera Platform API: {host_url(url)}"
+                    raise TowerError(reason, 0, url) from None
             time.sleep(0.25 * 3**attempt)
         raise TowerError("unreachable")
 

@@ -155,30 +155,17 @@ def cancel_workflow(
 
 
 def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
-    rt = current()
-    run = runs.delete_run(
-        request_session(),
-        principal(token_info),
-        workflow_id,
-        force=bool(force),
-        run_dir_of=rt.run_dir,
-    )
-    if run is not None:
-        dispatch.cancel(rt.celery, run)
+    run = runs.delete_run(request_session(), principal(token_info), workflow_id, force=bool(force))
+    dispatch.deleted(current().celery, run)
     return NoContent, 204
 
 
 def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
-    rt = current()
-    failed, stopping = workflows.delete_many(
-        request_session(),
-        principal(token_info),
-        body["workflowIds"],
-        force=bool(force),
-        run_dir_of=rt.run_dir,
+    failed, deleted = workflows.delete_many(
+        request_session(), principal(token_info), body["workflowIds"], force=bool(force)
     )
-    for run in stopping:
-        dispatch.cancel(rt.celery, run)
+    for run in deleted:
+        dispatch.deleted(current().celery, run)
     return {"failedWorkflowIds": failed}
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from wes_gateway import compute_config
 from wes_gateway.models import ComputeEnv, Run, Task
-from wes_gateway.states import TOWER_STATUS, State, is_terminal
+from wes_gateway.states import FINAL_TASK_STATUSES, TOWER_STATUS, State, is_terminal
 
 
 def watch_url(base_url: str, run_id: str) -> str:
@@ -160,7 +160,9 @@ _STATUS_COUNTER = {
     "CACHED": "cached",
     "ABORTED": "aborted",
 }
-_FINISHED = {"COMPLETED", "FAILED", "ABORTED", "CACHED"}
+_FINISHED = FINAL_TASK_STATUSES
+# The counters of tasks still to end: on a run that has ended, they ended too (aborted).
+_UNFINISHED_COUNTERS = ("pending", "submitted", "running")
 
 
 def _number(value: Any) -> float:
@@ -248,6 +250,10 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
     if not tasks:
         for counter in _COUNTERS:
             workflow_load[counter] = int(_number(reported.get(counter)))
+        if is_terminal(run.state):  # as its task records would be (states.transition)
+            for counter in _UNFINISHED_COUNTERS:
+                workflow_load["aborted"] += workflow_load[counter]
+                workflow_load[counter] = 0
     processes = [
         _stamped(_load(name, records), run) for name, records in sorted(by_process.items())
     ]

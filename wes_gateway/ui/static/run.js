@@ -5,7 +5,7 @@ import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } fr
 
 const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
 const TASK_PAGE = 50;
-const COUNTERS = ["succeeded", "cached", "running", "submitted", "failed", "pending"];
+const COUNTERS = ["succeeded", "cached", "running", "submitted", "failed", "aborted", "pending"];
 
 export async function runView(view, ctx, runId) {
   const path = `/workflow/${encodeURIComponent(runId)}`;
