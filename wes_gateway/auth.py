@@ -38,6 +38,12 @@ class Principal:
     token_id: str
     run_id: str | None = None  # set for a run-scoped token: it may touch that run only
 
+    @property
+    def acts_as_admin(self) -> bool:
+        """Whether this request has a service administrator's rights: an administrator's
+        own token does, a run-scoped token never (whoever owns the run)."""
+        return self.is_admin and self.run_id is None
+
     def claims(self) -> dict[str, object]:
         """The token-info dict Connexion hands to handlers."""
         return {

@@ -98,12 +98,13 @@ def run_request(
     return request, run_name
 
 
-def launch_record(run: Run) -> dict[str, Any]:
-    """Tower's WorkflowLaunchResponse for a run: enough to relaunch or resume it."""
+def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
+    """Tower's WorkflowLaunchResponse for a run: enough to relaunch or resume it. Its
+    compute environment's execution settings show to an ``admin`` only."""
     options = (run.request or {}).get("workflow_engine_parameters", {})
     return {
         "id": run.id,
-        "computeEnv": views.compute_env(run.compute_env) if run.compute_env else None,
+        "computeEnv": views.compute_env(run.compute_env, admin=admin) if run.compute_env else None,
         "pipeline": run.pipeline,
         "revision": run.revision,
         "commitId": run.commit_id,

@@ -249,8 +249,9 @@ def _file_response(path, name: str):
 
 
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
-    return {"launch": tower_launch.launch_record(run)}
+    who = principal(token_info)
+    run = runs.get_run(request_session(), who, workflow_id)
+    return {"launch": tower_launch.launch_record(run, admin=who.acts_as_admin)}
 
 
 def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
@@ -286,8 +287,8 @@ def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None
 
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
-    principal(token_info)
-    return {"computeEnv": views.compute_env(compute_envs.get(request_session(), compute_env_id))}
+    env = compute_envs.get(request_session(), compute_env_id)
+    return {"computeEnv": views.compute_env(env, admin=principal(token_info).acts_as_admin)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
@@ -302,4 +303,4 @@ def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_
 
 def user_info(token_info: dict):
     who = principal(token_info)
-    return views.user_info(who.user_id, who.user_name, who.is_admin and who.run_id is None)
+    return views.user_info(who.user_id, who.user_name, who.acts_as_admin)
