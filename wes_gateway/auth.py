@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,11 +22,16 @@ from datetime import UTC, datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from wes_gateway.errors import InvalidField
 from wes_gateway.ids import random_id
 from wes_gateway.models import ApiToken, User
 
 TOKEN_ID_LENGTH = 12
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
+# Every user name, however the user is made: Seqera's userName is at most 40 characters;
+# these are the ones that are safe in a URL, a log line and a -with-tower run's metadata.
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+USER_NAME_RULE = "1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,19 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return token_id, secret
 
 
-def ensure_user(session: Session, name: str, *, admin: bool = False) -> User:
+def check_user_name(name: object, field: str = "userName") -> str:
+    """``name`` if it is a valid user name; a 400 naming ``field`` otherwise."""
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
+        raise InvalidField(field, f"must be {USER_NAME_RULE}")
+    return name
+
+
+def ensure_user(
+    session: Session, name: str, *, admin: bool = False, field: str = "userName"
+) -> User:
+    """The user called ``name``, made if new: the one way a user comes to be, so every
+    name follows ``USER_NAME`` (``field`` names it in the error)."""
+    check_user_name(name, field)
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
         user = User(name=name, is_admin=admin)
