@@ -23,8 +23,10 @@ from wes_gateway.models import ApiToken, User
         {"Authorization": "Bearer " + base64.b64encode(b'{"tid":"nope"}.secret').decode()},
         {"Authorization": "Basic dXNlcjpwYXNz"},
         {"Authorization": "Token abc"},
+        # A head nested past Python's recursion limit: a 401, not a parser's crash (500).
+        {"Authorization": "Bearer " + base64.b64encode(b"[" * 50_000 + b".secret").decode()},
     ],
-    ids=["none", "empty", "garbage", "unknown-id", "basic", "other-scheme"],
+    ids=["none", "empty", "garbage", "unknown-id", "basic", "other-scheme", "deep-head"],
 )
 def test_missing_or_bad_token_is_401(client, headers):
     for method, path in [

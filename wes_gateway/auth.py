@@ -80,11 +80,18 @@ def format_token(token_id: str, secret: str) -> str:
     return base64.b64encode(payload.encode()).decode()
 
 
+# The head of a token is {"tid":"<id>"}: anything much longer is not one of ours, and is
+# not handed to a JSON parser.
+_MAX_HEAD = 64
+
+
 def parse_token(token: str) -> tuple[str, str] | None:
     """Split a presented token into (id, secret), or None when it is not one of ours."""
     try:
         payload = base64.b64decode(token.strip(), validate=True).decode()
         head, secret = payload.split(".", 1)
+        if len(head) > _MAX_HEAD:
+            return None
         token_id = json.loads(head)["tid"]
     except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return None

@@ -257,7 +257,9 @@ def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=No
 def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     rt = current()
     request, run_name = tower_launch.run_request(
-        body.get("launch") or {}, engine_versions=[rt.engine_version.value]
+        body.get("launch") or {},
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
     )
     run = runs.create_run(
         request_session(),
@@ -267,7 +269,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         run_dir_of=rt.run_dir,
         source="tower",
         run_name=run_name,
-        compute_env_field="computeEnvId",
+        compute_env_field="launch.computeEnvId",
     )
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}
