@@ -10,7 +10,8 @@ from sqlalchemy import select
 
 from tests.conftest import BY_ID_ENDPOINTS, WES, submit
 from wes_gateway import auth
-from wes_gateway.models import ApiToken
+from wes_gateway.errors import InvalidField
+from wes_gateway.models import ApiToken, User
 
 
 @pytest.mark.parametrize(
@@ -22,8 +23,10 @@ from wes_gateway.models import ApiToken
         {"Authorization": "Bearer " + base64.b64encode(b'{"tid":"nope"}.secret').decode()},
         {"Authorization": "Basic dXNlcjpwYXNz"},
         {"Authorization": "Token abc"},
+        # A head nested past Python's recursion limit: a 401, not a parser's crash (500).
+        {"Authorization": "Bearer " + base64.b64encode(b"[" * 50_000 + b".secret").decode()},
     ],
-    ids=["none", "empty", "garbage", "unknown-id", "basic", "other-scheme"],
+    ids=["none", "empty", "garbage", "unknown-id", "basic", "other-scheme", "deep-head"],
 )
 def test_missing_or_bad_token_is_401(client, headers):
     for method, path in [
@@ -113,3 +116,24 @@ def test_comparison_does_not_depend_on_which_part_is_wrong(db, alice):
         assert auth.authenticate(session, auth.format_token("x" * 12, secret)) is None
         assert auth.authenticate(session, auth.format_token(token_id, "0" * 48)) is None
         assert session.execute(select(ApiToken)).first() is not None
+
+
+@pytest.mark.parametrize(
+    "name", ["alice", "a", "ops.team_2-x", "fuzzer", "state-owner", "U" * 40, "0day"]
+)
+def test_user_names_that_are_accepted(db, name):
+    with db.session() as session:
+        assert auth.ensure_user(session, name).name == name
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["", " ", "a b", "-x", ".hidden", "_x", "U" * 41, "alice\n", "al/ice", "ali@ce", "é", None],
+)
+def test_user_names_outside_the_pattern_make_no_user(db, name):
+    """One pattern, checked where every user is made: ``^[A-Za-z0-9][A-Za-z0-9._-]{0,39}$``."""
+    with db.session() as session, pytest.raises(InvalidField) as refused:
+        auth.ensure_user(session, name)
+    assert refused.value.message.startswith("userName: must be 1 to 40 letters")
+    with db.session() as session:
+        assert session.execute(select(User)).first() is None

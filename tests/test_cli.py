@@ -8,10 +8,12 @@ import subprocess
 import httpx
 import pytest
 from pydantic import ValidationError
+from sqlalchemy import select
 
 from tests.conftest import WES
 from tests.live import cli_env, command, output_of, run_cli, serve, submit_over_http
 from wes_gateway.config import Settings
+from wes_gateway.models import ApiToken, User
 
 
 def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
@@ -32,6 +34,20 @@ def test_token_create_prints_the_token_alone(tmp_path, db, database_url):
     again = run_cli(env, "token", "revoke", token_id)
     assert again.returncode != 0
     assert "no active token" in again.stderr
+
+
+def test_token_create_refuses_a_name_outside_the_pattern(tmp_path, db, database_url):
+    """`token create ""` made a nameless user; now every bad name is a usage error that
+    names the argument, and no user or token is made."""
+    env = cli_env(tmp_path, database_url)
+    for name in ("", "a b", "-rf", "x" * 41):
+        refused = run_cli(env, "token", "create", "--", name)
+        assert refused.returncode == 2, (name, refused.stdout, refused.stderr)
+        assert refused.stdout == ""
+        assert "USER: must be 1 to 40 letters, digits" in refused.stderr, refused.stderr
+    with db.session() as session:
+        assert session.execute(select(User)).all() == []
+        assert session.execute(select(ApiToken)).all() == []
 
 
 @pytest.mark.backing_independent  # SQLite in the data folder

@@ -56,8 +56,14 @@ def test_create_describe_and_list(client, admin, alice):
     assert config["headJobImage"].startswith("nextflow/nextflow:")
     assert config["logGroup"] == "/aws/batch/job"
     values = {item["name"]: item["value"] for item in config["environment"]}
+    assert values == {"NXF_OPTS": "********", "AWS_SECRET_ACCESS_KEY": "********"}
+    as_admin = client.get(f"/api/compute-envs/{env_id}", headers=admin)
+    values = {
+        item["name"]: item["value"]
+        for item in as_admin.json()["computeEnv"]["config"]["environment"]
+    }
     assert values == {"NXF_OPTS": "-Xms1g", "AWS_SECRET_ACCESS_KEY": "********"}
-    assert "hunter2" not in client.get(f"/api/compute-envs/{env_id}", headers=admin).text
+    assert "hunter2" not in as_admin.text
     listed = client.get("/api/compute-envs", headers=alice).json()["computeEnvs"]
     entry = next(item for item in listed if item["id"] == env_id)
     assert entry["region"] == "eu-west-1" and entry["workDir"] == "s3://bucket/work"
@@ -146,3 +152,59 @@ def test_runs_go_to_the_named_or_the_primary_environment(client, admin, alice, d
     )
     assert refused.status_code == 400 and "computeEnvId" in refused.json()["message"]
     assert client.get(f"{WES}/runs/{named}", headers=alice).status_code == 200
+
+
+EXECUTION = {
+    "nextflowConfig": "aws.batch.cliPath = '/opt/private/aws'",
+    "preRunScript": "export PRIVATE_STEP=1",
+    "postRunScript": "curl -s https://hooks.example.org/private",
+    "environment": [
+        {"name": "NXF_OPTS", "value": "-Dprivate=1", "head": True, "compute": False},
+        {"name": "EMPTY", "value": "", "head": True, "compute": False},
+    ],
+}
+PRIVATE = ("/opt/private/aws", "PRIVATE_STEP", "hooks.example.org", "-Dprivate=1")
+
+
+def _config_as(client, headers, env_id: str, run_id: str) -> list[dict]:
+    """The config the caller is shown, by every route that shows one; each route's answer
+    must give away none of the private values when masked."""
+    described = client.get(f"/api/compute-envs/{env_id}", headers=headers)
+    launch = client.get(f"/api/workflow/{run_id}/launch", headers=headers)
+    assert described.status_code == 200 and launch.status_code == 200, launch.text
+    return [
+        described.json()["computeEnv"]["config"],
+        launch.json()["launch"]["computeEnv"]["config"],
+    ]
+
+
+def test_execution_settings_show_to_administrators_only(client, admin, alice, db):
+    """nextflowConfig, the pre- and post-run scripts and the environment's values configure
+    how runs execute: an administrator reads them; another user, and a run's own token
+    (even one of an administrator's run), sees each key with a masked string."""
+    from tests.test_trace import run_token
+
+    env_id = create(client, admin, {**AWS, "config": {**AWS["config"], **EXECUTION}})
+    params = f'{{"compute_env_id": "{env_id}"}}'
+    alices_run = submit(client, alice, workflow_engine_parameters=params)
+    admins_run = submit(client, admin, workflow_engine_parameters=params)
+    masked = {
+        "alice": (alice, alices_run),
+        "alice's run token": (run_token(db, alices_run, "alice"), alices_run),
+        "the admin's run token": (run_token(db, admins_run, "root"), admins_run),
+    }
+    for who, (headers, run_id) in masked.items():
+        for config in _config_as(client, headers, env_id, run_id):
+            for key in ("nextflowConfig", "preRunScript", "postRunScript"):
+                assert config[key] == "********", (who, key, config)
+            values = {item["name"]: item["value"] for item in config["environment"]}
+            assert values == {"NXF_OPTS": "********", "EMPTY": ""}, (who, values)
+            assert not any(secret in str(config) for secret in PRIVATE), (who, config)
+        listed = client.get("/api/compute-envs", headers=headers)
+        assert not any(secret in listed.text for secret in PRIVATE), who
+    for config in _config_as(client, admin, env_id, admins_run):
+        assert {
+            key: config[key] for key in ("nextflowConfig", "preRunScript", "postRunScript")
+        } == {key: EXECUTION[key] for key in ("nextflowConfig", "preRunScript", "postRunScript")}
+        values = {item["name"]: item["value"] for item in config["environment"]}
+        assert values == {"NXF_OPTS": "-Dprivate=1", "EMPTY": ""}

@@ -61,8 +61,39 @@ def test_launch_makes_the_same_run_a_wes_client_would(client, alice):
 def test_bad_launches_name_the_tower_field(client, alice, launch, field):
     response = _launch(client, alice, **launch)
     assert response.status_code == 400
-    assert response.json()["message"].startswith(f"{field}:"), response.json()
+    assert response.json()["message"].startswith(f"launch.{field}:"), response.json()
     assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+
+
+@pytest.mark.parametrize("field", ["pullLatest", "resume"])
+@pytest.mark.parametrize("value", ["yes", "true", "maybe", 1, 0, "", [True]])
+def test_launch_switches_are_json_booleans(client, alice, field, value):
+    """As Seqera's launch request types them: "yes", "true" (text) or 1 is a 400 naming the
+    switch, not a run that pulls or resumes."""
+    response = _launch(client, alice, pipeline="nf-core/demo", **{field: value})
+    assert response.status_code == 400, response.text
+    assert response.json()["message"] == f"launch.{field}: must be true or false"
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+
+
+@pytest.mark.parametrize(
+    ("launch", "options"),
+    [
+        ({"pullLatest": True}, {"latest": "true"}),
+        ({"pullLatest": False, "resume": False}, {}),
+        ({"pullLatest": None, "resume": None}, {}),
+        ({"resume": True}, {"resume": "true"}),
+        (
+            {"resume": True, "sessionId": "5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"},
+            {"resume": "5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"},
+        ),
+    ],
+)
+def test_launch_switches_as_booleans(client, alice, launch, options):
+    response = _launch(client, alice, pipeline="nf-core/demo", **launch)
+    assert response.status_code == 200, response.text
+    run = client.get(f"{WES}/runs/{response.json()['workflowId']}", headers=alice).json()
+    assert run["request"]["workflow_engine_parameters"] == options
 
 
 def test_launch_info_relaunches(client, alice):

@@ -274,3 +274,47 @@ def test_chunked_multipart_submission_is_read(client, alice):
     assert response.status_code == 200, response.text
     run = client.get(f"{WES}/runs/{response.json()['run_id']}", headers=alice).json()
     assert run["request"]["workflow_params"] == {"k": "v"}
+
+
+SESSION = "5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"
+
+
+@pytest.mark.parametrize(
+    ("option", "sent", "stored"),
+    [
+        ("latest", True, "true"),
+        ("latest", False, "false"),
+        ("latest", "true", "true"),
+        ("latest", "false", "false"),
+        ("resume", True, "true"),
+        ("resume", "false", "false"),
+        ("resume", SESSION, SESSION),
+        ("resume", SESSION.upper(), SESSION),
+    ],
+)
+def test_switches_take_booleans(client, alice, option, sent, stored):
+    run_id = submit(client, alice, workflow_engine_parameters=json.dumps({option: sent}))
+    request = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["request"]
+    assert request["workflow_engine_parameters"] == {option: stored}
+
+
+@pytest.mark.parametrize("option", ["latest", "resume"])
+@pytest.mark.parametrize(
+    "sent", ["yes", "no", "1", "0", 1, 0, "", "maybe", "TRUE", " true", None, "{" + SESSION + "}"]
+)
+def test_anything_else_is_not_a_switch(client, alice, db, option, sent):
+    """Not "yes", not 1, not an empty string: a 400 naming the option, and no run."""
+    response = client.post(
+        f"{WES}/runs",
+        headers=alice,
+        data={
+            "workflow_type": "NFL",
+            "workflow_type_version": "DSL2",
+            "workflow_url": "nf-core/demo",
+            "workflow_engine_parameters": json.dumps({option: sent}),
+        },
+    )
+    assert response.status_code == 400, response.text
+    assert response.json()["msg"].startswith(f"workflow_engine_parameters.{option}: must be")
+    with db.session() as session:
+        assert session.execute(select(Run)).first() is None

@@ -14,6 +14,7 @@ import binascii
 import hashlib
 import hmac
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,11 +22,16 @@ from datetime import UTC, datetime
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from wes_gateway.errors import InvalidField
 from wes_gateway.ids import random_id
 from wes_gateway.models import ApiToken, User
 
 TOKEN_ID_LENGTH = 12
 _DUMMY_HASH = hashlib.sha256(b"no such token").hexdigest()
+# Every user name, however the user is made: Seqera's userName is at most 40 characters;
+# these are the ones that are safe in a URL, a log line and a -with-tower run's metadata.
+USER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,39}")
+USER_NAME_RULE = "1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit"
 
 
 @dataclass(frozen=True)
@@ -37,6 +43,12 @@ class Principal:
     is_admin: bool
     token_id: str
     run_id: str | None = None  # set for a run-scoped token: it may touch that run only
+
+    @property
+    def acts_as_admin(self) -> bool:
+        """Whether this request has a service administrator's rights: an administrator's
+        own token does, a run-scoped token never (whoever owns the run)."""
+        return self.is_admin and self.run_id is None
 
     def claims(self) -> dict[str, object]:
         """The token-info dict Connexion hands to handlers."""
@@ -68,11 +80,18 @@ def format_token(token_id: str, secret: str) -> str:
     return base64.b64encode(payload.encode()).decode()
 
 
+# The head of a token is {"tid":"<id>"}: anything much longer is not one of ours, and is
+# not handed to a JSON parser.
+_MAX_HEAD = 64
+
+
 def parse_token(token: str) -> tuple[str, str] | None:
     """Split a presented token into (id, secret), or None when it is not one of ours."""
     try:
         payload = base64.b64decode(token.strip(), validate=True).decode()
         head, secret = payload.split(".", 1)
+        if len(head) > _MAX_HEAD:
+            return None
         token_id = json.loads(head)["tid"]
     except (binascii.Error, UnicodeDecodeError, ValueError, KeyError, TypeError):
         return None
@@ -81,7 +100,19 @@ def parse_token(token: str) -> tuple[str, str] | None:
     return token_id, secret
 
 
-def ensure_user(session: Session, name: str, *, admin: bool = False) -> User:
+def check_user_name(name: object, field: str = "userName") -> str:
+    """``name`` if it is a valid user name; a 400 naming ``field`` otherwise."""
+    if not isinstance(name, str) or not USER_NAME.fullmatch(name):
+        raise InvalidField(field, f"must be {USER_NAME_RULE}")
+    return name
+
+
+def ensure_user(
+    session: Session, name: str, *, admin: bool = False, field: str = "userName"
+) -> User:
+    """The user called ``name``, made if new: the one way a user comes to be, so every
+    name follows ``USER_NAME`` (``field`` names it in the error)."""
+    check_user_name(name, field)
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
         user = User(name=name, is_admin=admin)

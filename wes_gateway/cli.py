@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from wes_gateway import __version__, auth, logs, supervisor
 from wes_gateway.config import METRICS_FOLDER_ENV, SERVICE_PREFIX, Settings
 from wes_gateway.db import Database, make_engine
+from wes_gateway.errors import InvalidField
 from wes_gateway.models import ApiToken, Run, User
 
 if TYPE_CHECKING:
@@ -259,10 +260,15 @@ def token() -> None:
 @click.option("--admin", is_flag=True, help="The user may see and act on every run.")
 @click.option("--description", default=None, help="A note stored with the token.")
 def token_create(user: str, admin: bool, description: str | None) -> None:
-    """Create a token for USER (created if new) and print it alone on stdout."""
+    """Create a token for USER (created if new) and print it alone on stdout. A user name
+    is 1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit."""
+    try:
+        auth.check_user_name(user, "USER")
+    except InvalidField as exc:
+        raise click.UsageError(exc.message) from None
     db = _existing_database(_settings())
     with db.session() as session:
-        row_user = auth.ensure_user(session, user, admin=admin)
+        row_user = auth.ensure_user(session, user, admin=admin, field="USER")
         row, text = auth.create_token(session, row_user, description=description)
         token_id = row.id
     click.echo(f"token id {token_id} for user {user!r}" + (" (admin)" if admin else ""), err=True)

@@ -279,8 +279,19 @@ def check_config(platform: str, config: Any) -> dict[str, Any]:
     return cleaned
 
 
-def shown(platform: str, config: Mapping[str, Any]) -> dict[str, Any]:
-    """The config as the API shows it: defaults filled in, secret values masked."""
+# Settings that configure how a run executes (shell around it, Nextflow config, the head
+# job's environment): administrators read them; everyone else sees whether they are set.
+EXECUTION_FIELDS = ("nextflowConfig", "preRunScript", "postRunScript")
+
+
+def _masked(value: str) -> str:
+    return MASK if value else value
+
+
+def shown(platform: str, config: Mapping[str, Any], *, admin: bool) -> dict[str, Any]:
+    """The config as the API shows it: defaults filled in, secret values masked, and for
+    anyone but an ``admin`` the execution settings masked too (strings stay strings, so
+    the shape is Seqera's either way)."""
     out: dict[str, Any] = {"discriminator": platform, **config}
     if platform in (AWS_BATCH, GOOGLE_BATCH):
         out.setdefault("headJobImage", DEFAULT_HEAD_IMAGE)
@@ -288,9 +299,17 @@ def shown(platform: str, config: Mapping[str, Any]) -> dict[str, Any]:
         out.setdefault("headJobMemoryMb", DEFAULT_HEAD_MEMORY_MB)
     if platform == AWS_BATCH:
         out.setdefault("logGroup", DEFAULT_AWS_LOG_GROUP)
+    if not admin:
+        for key in EXECUTION_FIELDS:
+            if key in out:
+                out[key] = _masked(out[key])
     if "environment" in out:
-        out["environment"] = [
-            {**item, "value": MASK} if _SECRET_NAME.search(item["name"]) else item
-            for item in out["environment"]
-        ]
+        out["environment"] = [_shown_variable(item, admin) for item in out["environment"]]
     return out
+
+
+def _shown_variable(item: Mapping[str, Any], admin: bool) -> dict[str, Any]:
+    """A secret-named variable's value is shown to no one; the others' to admins."""
+    if _SECRET_NAME.search(item["name"]):
+        return {**item, "value": MASK}
+    return dict(item) if admin else {**item, "value": _masked(item["value"])}

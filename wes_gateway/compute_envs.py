@@ -31,7 +31,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def _admin(principal: Principal, action: str) -> None:
-    if principal.run_id is not None or not principal.is_admin:
+    if not principal.acts_as_admin:
         raise Forbidden(f"only administrators may {action} compute environments")
 
 

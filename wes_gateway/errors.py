@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import connexion.context
 import flask
@@ -65,6 +66,14 @@ class InvalidField(BadRequest):
         self.field = field
 
 
+class FieldTooLarge(PayloadTooLarge):
+    """A 413 that names the field over the size limit."""
+
+    def __init__(self, field: str, problem: str) -> None:
+        super().__init__(f"{field}: {problem}")
+        self.field = field
+
+
 def error_body(path: str, status: int, message: str) -> dict[str, object]:
     if path == TOWER_PREFIX or path.startswith(TOWER_PREFIX + "/"):
         return {"message": message}
@@ -91,10 +100,21 @@ def _http_message(request: ConnexionRequest, exc: HTTPException) -> tuple[int, s
         return status, f"method {request.method} is not allowed on {request.url.path}"
     if status == 415:
         # Not a documented WES code: an unreadable body is a bad request like any other.
-        return 400, f"unsupported Content-Type; {detail}" if detail else "unsupported Content-Type"
+        return 400, _content_type_problem(request, detail)
     if status == 413:
         return status, "request body too large"
     return status, detail or (getattr(exc, "title", None) or "error")
+
+
+def _content_type_problem(request: ConnexionRequest, detail: str) -> str:
+    """``Content-Type: ...`` for a body of a type the operation does not take. Connexion's
+    words are "Invalid Content-type (x), expected ['a', 'b']"; the list is what matters."""
+    sent = request.headers.get("content-type", "").split(";")[0].strip() or "none"
+    expected = re.findall(r"'([^']+)'", detail.rpartition("expected")[2])
+    if not expected:
+        return f"Content-Type: {sent} is not accepted here"
+    wanted = expected[0] if len(expected) == 1 else "one of " + ", ".join(expected)
+    return f"Content-Type: {sent} is not accepted here; send {wanted}"
 
 
 def handle_api_error(request: ConnexionRequest, exc: ApiError) -> ConnexionResponse:

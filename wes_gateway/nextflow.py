@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 import subprocess
 import threading
-import uuid
 from dataclasses import dataclass
 
 from wes_gateway.errors import InvalidField
@@ -26,8 +25,12 @@ _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./+-]{0,99}$")
 _PROFILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(,[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _MAIN_SCRIPT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$")
-_TRUE = {"true", "1", "yes"}
-_FALSE = {"false", "0", "no", ""}
+# A switch is a boolean: JSON true or false, or the text "true" or "false" (a form part).
+_FLAGS = {"true": True, "false": False}
+# A Nextflow session id, as `nextflow log` and Tower's sessionId show it.
+_SESSION_ID = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)
 
 
 @dataclass(frozen=True)
@@ -44,7 +47,7 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
     LaunchOption("config", "string", "", "Nextflow config text, passed with -c"),
     LaunchOption("entry", "string", "", "Workflow entry name (-entry)"),
     LaunchOption("main_script", "string", "", "Script to run in the project (-main-script)"),
-    LaunchOption("resume", "string", "false", "true, or the session id to resume (-resume)"),
+    LaunchOption("resume", "string", "false", "true, false, or the session id (a UUID) to resume"),
     LaunchOption("latest", "boolean", "false", "Pull the latest revision first (-latest)"),
     LaunchOption("compute_env_id", "string", "", "Compute environment; the primary one if empty"),
 )
@@ -66,12 +69,11 @@ def check_pipeline(field: str, value: str) -> str:
 
 
 def check_flag(field: str, value: str) -> bool:
-    lowered = value.strip().lower()
-    if lowered in _TRUE:
-        return True
-    if lowered in _FALSE:
-        return False
-    raise InvalidField(field, "must be true or false")
+    """A switch's value (JSON booleans arrive as "true" and "false"); nothing else passes
+    for one, not "yes", "1" or ""."""
+    if value not in _FLAGS:
+        raise InvalidField(field, "must be true or false")
+    return _FLAGS[value]
 
 
 def check_launch_option(name: str, value: str, field: str) -> str:
@@ -87,13 +89,9 @@ def check_launch_option(name: str, value: str, field: str) -> str:
     if name == "latest":
         return "true" if check_flag(field, value) else "false"
     if name == "resume":
-        lowered = value.strip().lower()
-        if lowered in _TRUE | _FALSE:
-            return "true" if lowered in _TRUE else "false"
-        try:
-            return str(uuid.UUID(value))
-        except ValueError:
-            raise InvalidField(field, "must be true, false or a session id (UUID)") from None
+        if value in _FLAGS or _SESSION_ID.fullmatch(value):
+            return value.lower()
+        raise InvalidField(field, "must be true, false or a session id (a UUID)")
     if name == "config" and len(value) > 64 * 1024:
         raise InvalidField(field, "config text longer than 64 KiB")
     return value

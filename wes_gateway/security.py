@@ -79,12 +79,12 @@ class BodyLimitMiddleware:
             await self.app(scope, receive, send)
             return
         if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b"").lower():
-            raise HTTPException(400, "the URL holds a NUL character")
+            raise HTTPException(400, "URL: holds a NUL character")
         headers = dict(scope.get("headers", []))
         length = headers.get(b"content-length")
         if length is not None:
             if not length.isdigit():
-                raise HTTPException(400, "Content-Length is not a number")
+                raise HTTPException(400, "Content-Length: not a number")
             if int(length) > self.max_bytes:
                 raise HTTPException(413)
         if headers.get(b"content-type", b"").startswith(b"multipart/"):

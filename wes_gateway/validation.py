@@ -1,11 +1,13 @@
-"""How Connexion validates requests here: parameter errors that name the parameter,
-multipart bodies left to the handler, and query errors on by-id operations held back so
-an unknown run answers 404 before its query parameters are judged."""
+"""How Connexion validates requests here: every error reads ``<field path>: <problem>``
+(``max: must be an integer``, ``launch.paramsText: must be a string``, ``body: not valid
+JSON (...)``, ``Content-Type: ...``), multipart bodies are left to the handler, and query
+errors on by-id operations are held back so an unknown run answers 404 before its query
+parameters are judged."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
 from urllib.parse import parse_qsl
 
@@ -23,10 +25,76 @@ from connexion.validators import (
 from jsonschema import Draft4Validator, ValidationError
 from starlette.datastructures import Headers
 
-from wes_gateway import text
+from wes_gateway import parsing, text
 from wes_gateway.errors import BadRequest
 
 DEFERRED_QUERY_ERROR = "wes_gateway.deferred_query_error"
+BODY = "body"  # how errors name a request body as a whole
+
+_TYPE_NAMES = {
+    "object": "an object",
+    "array": "an array",
+    "string": "a string",
+    "integer": "an integer",
+    "number": "a number",
+    "boolean": "true or false",
+    "null": "null",
+}
+
+
+def field_path(root: str | None, path: Iterable[Any]) -> str:
+    """``launch.configProfiles[0]``: the keys and indexes of ``path`` under ``root`` (a
+    parameter's name), or from the top of the body when ``root`` is None."""
+    out = root or ""
+    for item in path:
+        if isinstance(item, int):
+            out = f"{out or BODY}[{item}]"
+        else:
+            out = f"{out}.{item}" if out else str(item)
+    return out or BODY
+
+
+def _problem(error: ValidationError) -> tuple[list[Any], str]:
+    """The path (relative to the failing value) and the words for a schema error; never
+    the value itself, which may be large or secret."""
+    kind, rule, schema = error.validator, error.validator_value, error.schema
+    if kind == "type":
+        names = [
+            _TYPE_NAMES.get(name, name) for name in ([rule] if isinstance(rule, str) else rule)
+        ]
+        return [], "must be " + " or ".join(names)
+    if kind == "required" and isinstance(error.instance, dict):
+        missing = next((name for name in rule if name not in error.instance), "")
+        return [missing], "required"
+    if kind == "additionalProperties" and isinstance(error.instance, dict):
+        known = set(schema.get("properties", {}))
+        extra = sorted(str(name) for name in error.instance if name not in known)
+        return extra[:1], "not a known field"
+    words = {
+        "enum": lambda: "must be one of " + ", ".join(json.dumps(value) for value in rule),
+        "maxLength": lambda: f"must be at most {rule} characters",
+        "minLength": lambda: f"must be at least {rule} characters",
+        "maxItems": lambda: f"must hold at most {rule} items",
+        "minItems": lambda: f"must hold at least {rule} items",
+        "maximum": lambda: (
+            ("must be less than " if schema.get("exclusiveMaximum") else "must be at most ")
+            + str(rule)
+        ),
+        "minimum": lambda: (
+            ("must be more than " if schema.get("exclusiveMinimum") else "must be at least ")
+            + str(rule)
+        ),
+        "pattern": lambda: f"must match {rule}",
+        "format": lambda: f"must be a valid {rule}",
+    }.get(kind)
+    return [], words() if words else f"does not satisfy the schema's {kind!r}"
+
+
+def schema_error(error: ValidationError, root: str | None = None) -> str:
+    """``<field path>: <problem>`` for a JSON Schema error of a body (``root`` None) or of
+    the parameter named ``root``."""
+    extra, problem = _problem(error)
+    return f"{field_path(root, [*error.absolute_path, *extra])}: {problem}"
 
 
 class NamedParameterValidator(ParameterValidator):
@@ -34,12 +102,14 @@ class NamedParameterValidator(ParameterValidator):
 
     @staticmethod
     def validate_parameter(parameter_type, value, param, param_name=None):
-        if value is None or is_nullable(param) and is_null(value):
-            return ParameterValidator.validate_parameter(parameter_type, value, param, param_name)
+        if is_nullable(param) and is_null(value):
+            return None
+        if value is None:
+            return f"{param['name']}: required" if param.get("required") else None
         try:
             Draft4Validator(param.get("schema", param)).validate(value)
         except ValidationError as exc:
-            return f"{param['name']}: {exc.message}"
+            return schema_error(exc, param["name"])
         return None
 
     def validate(self, scope):
@@ -93,7 +163,11 @@ class TextJSONValidator(JSONRequestBodyValidator):
         sent = int(headers.get("content-length") or 0) or "transfer-encoding" in headers
         if sent and "content-type" not in headers:
             # Connexion would check it as JSON, then hand the handler the raw bytes.
-            raise BadRequestProblem(detail="Content-Type is missing; send application/json")
+            raise BadRequestProblem(detail="Content-Type: missing; send application/json")
+        missing = not int(headers.get("content-length") or 0)
+        if missing and self._required and self._schema.get("default") is None:
+            # Connexion reads a body without a length as none at all.
+            raise BadRequestProblem(detail=f"{BODY}: required (a JSON body with a Content-Length)")
         return await super().wrap_receive(receive, scope=scope)
 
     @property
@@ -110,25 +184,23 @@ class TextJSONValidator(JSONRequestBodyValidator):
         try:
             decoded = raw.decode(self._encoding)
         except (UnicodeDecodeError, LookupError):
-            raise BadRequestProblem(detail=f"the body is not {self._encoding} text") from None
+            raise BadRequestProblem(detail=f"{BODY}: not {self._encoding} text") from None
         if not decoded:
             return None
-        try:
-            body = json.loads(decoded)
-        except json.JSONDecodeError as exc:
-            raise BadRequestProblem(detail=str(exc)) from None
-        except RecursionError:
-            raise BadRequestProblem(detail=f"body: {text.TOO_DEEP}") from None
-        except ValueError as exc:  # past the JSON syntax: e.g. a number of 5000 digits
-            raise BadRequestProblem(detail=f"body: not valid JSON ({exc})") from None
-        problem = text.shape_problem(body)
-        if problem:
-            raise BadRequestProblem(detail=f"body: {problem}")
+        body = parsing.load_json(BODY, decoded)
         where = text.unstorable_json(raw, body)
         if where:
             raise BadRequestProblem(detail=f"{where}: {text.PROBLEM}")
         scope[PARSED_BODY] = body
         return body
+
+    def _validate(self, body: Any) -> None:
+        if body is None:
+            raise BadRequestProblem(detail=f"{BODY}: must not be null")
+        try:
+            self._validator.validate(body)
+        except ValidationError as exc:
+            raise BadRequestProblem(detail=schema_error(exc)) from None
 
 
 # Body validators by schema (the spec's schema objects live as long as the app).
@@ -144,8 +216,16 @@ class Utf8FormValidator(FormDataValidator):
         try:
             parse_qsl(raw.decode(), keep_blank_values=True, errors="strict")
         except UnicodeDecodeError:
-            raise BadRequestProblem(detail="the form is not UTF-8 text") from None
+            raise BadRequestProblem(detail=f"{BODY}: the form is not UTF-8 text") from None
         return await super()._parse(replay(), scope)
+
+    def _validate(self, body: Any) -> None:
+        if not isinstance(body, dict):
+            raise BadRequestProblem(detail=f"{BODY}: must be a form of fields")
+        try:
+            self._validator.validate(body)
+        except ValidationError as exc:
+            raise BadRequestProblem(detail=schema_error(exc)) from None
 
 
 VALIDATORS = {

