@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import WES, add_tasks, submit
 from tests.test_tower_workflows import example, missing_keys
 from tests.test_trace import _replay, run_token, sample
+from tests.test_wes_submit import ended
 from wes_gateway.models import Task
 
 
@@ -89,7 +90,12 @@ def test_launch_switches_are_json_booleans(client, alice, field, value):
         ),
     ],
 )
-def test_launch_switches_as_booleans(client, alice, launch, options):
+def test_launch_switches_as_booleans(client, alice, db, launch, options):
+    if launch.get("resume"):  # an ended run of the session to resume
+        earlier = _launch(
+            client, alice, pipeline="nf-core/demo", sessionId="5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"
+        )
+        ended(db, earlier.json()["workflowId"])
     response = _launch(client, alice, pipeline="nf-core/demo", **launch)
     assert response.status_code == 200, response.text
     run = client.get(f"{WES}/runs/{response.json()['workflowId']}", headers=alice).json()

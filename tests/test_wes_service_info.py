@@ -28,6 +28,11 @@ def test_service_info_is_public_and_complete(client):
         "resume",
         "latest",
         "compute_env_id",
+        "stub_run",
+        "session_id",
+        "work_dir",
+        "head_job_cpus",
+        "head_job_memory_mb",
     }
     assert all(
         isinstance(p["default_value"], str) for p in body["default_workflow_engine_parameters"]

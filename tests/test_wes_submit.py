@@ -6,10 +6,18 @@ from __future__ import annotations
 import json
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from tests.conftest import WES, submit
 from wes_gateway.models import Run, RunStateChange
+from wes_gateway.states import State
+
+
+def ended(db, run_id: str, state: State = State.EXECUTOR_ERROR) -> str:
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == run_id).values(state=state))
+        session.commit()
+    return run_id
 
 
 def test_multipart_run_is_committed_queued(client, alice, db):
@@ -292,7 +300,10 @@ SESSION = "5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"
         ("resume", SESSION.upper(), SESSION),
     ],
 )
-def test_switches_take_booleans(client, alice, option, sent, stored):
+def test_switches_take_booleans(client, alice, db, option, sent, stored):
+    if option == "resume":  # an ended run of the session to resume
+        ended(db, submit(client, alice, workflow_engine_parameters=json.dumps(
+            {"session_id": SESSION})))  # fmt: skip
     run_id = submit(client, alice, workflow_engine_parameters=json.dumps({option: sent}))
     request = client.get(f"{WES}/runs/{run_id}", headers=alice).json()["request"]
     assert request["workflow_engine_parameters"] == {option: stored}
@@ -318,3 +329,78 @@ def test_anything_else_is_not_a_switch(client, alice, db, option, sent):
     assert response.json()["msg"].startswith(f"workflow_engine_parameters.{option}: must be")
     with db.session() as session:
         assert session.execute(select(Run)).first() is None
+
+
+def _launch_options(client, headers, **options):
+    return client.post(
+        f"{WES}/runs",
+        headers=headers,
+        data={
+            "workflow_type": "NFL",
+            "workflow_type_version": "DSL2",
+            "workflow_url": "nf-core/demo",
+            "workflow_engine_parameters": json.dumps(options),
+        },
+    )
+
+
+def test_a_revision_with_an_attached_script_is_refused(client, alice):
+    """Nextflow: "Revision option cannot be used when running a local script"."""
+    response = client.post(
+        f"{WES}/runs",
+        headers=alice,
+        data={
+            "workflow_type": "NFL",
+            "workflow_type_version": "DSL2",
+            "workflow_url": "main.nf",
+            "workflow_engine_parameters": json.dumps({"revision": "main"}),
+        },
+        files=[("workflow_attachment", ("main.nf", b"workflow {}"))],
+    )
+    assert response.status_code == 400
+    assert response.json()["msg"].startswith("workflow_engine_parameters.revision:")
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+
+
+def test_a_resume_resolves_the_callers_session_at_accept(client, alice, bob, db):
+    first = ended(db, submit(client, alice))
+    session_id = client.get(f"/api/workflow/{first}", headers=alice).json()["workflow"]["sessionId"]
+    assert session_id  # every run has its Nextflow session from the start
+    resumed = _launch_options(client, alice, resume=session_id)
+    assert resumed.status_code == 200, resumed.text
+    second = resumed.json()["run_id"]
+    described = client.get(f"/api/workflow/{second}", headers=alice).json()["workflow"]
+    assert described["sessionId"] == session_id
+    with db.session() as session:
+        assert session.get(Run, second).cache_run_id == first
+    # Resumed again: still in the folder of the run that began the session; while that
+    # resume is active, the session is in use.
+    busy = _launch_options(client, alice, resume=session_id)
+    assert busy.status_code == 400 and "in use" in busy.json()["msg"]
+    ended(db, second, State.COMPLETE)
+    third = _launch_options(client, alice, resume=session_id).json()["run_id"]
+    with db.session() as session:
+        assert session.get(Run, third).cache_run_id == first
+    # Another user's session, or one nobody ran, is not found.
+    assert _launch_options(client, bob, resume=session_id).status_code == 404
+    unknown = _launch_options(client, alice, resume="0f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70")
+    assert unknown.status_code == 404
+    assert unknown.json()["msg"].startswith("workflow_engine_parameters.resume:")
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"head_job_cpus": 2}, "head_job_cpus"),
+        ({"head_job_memory_mb": 4000}, "head_job_memory_mb"),
+        ({"work_dir": "/tmp/elsewhere"}, "work_dir"),
+        ({"resume": "true"}, "resume"),
+        ({"session_id": "not-a-uuid"}, "session_id"),
+        ({"stub_run": "yes"}, "stub_run"),
+    ],
+)
+def test_local_launch_settings_it_cannot_honour_are_refused(client, alice, options, field):
+    response = _launch_options(client, alice, **options)
+    assert response.status_code == 400, response.text
+    assert response.json()["msg"].startswith(f"workflow_engine_parameters.{field}:")
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []

@@ -132,6 +132,9 @@ class Run(Base):
     )
     compute_env: Mapped[ComputeEnv | None] = relationship(lazy="select")
     backend_handle: Mapped[str | None] = mapped_column(Text)
+    # A resumed run continues a session in the folder of the run that began it (its
+    # .nextflow history and cache, and its work dir): that run's id. None: its own folder.
+    cache_run_id: Mapped[str | None] = mapped_column(String(14), index=True)
     submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
     # Set when the run is deleted: it is hidden from every read at once, and a worker
     # removes its folder and then its rows once nothing runs for it (runs.purge).

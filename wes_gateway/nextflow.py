@@ -25,12 +25,22 @@ _REVISION = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_./+-]{0,99}$")
 _PROFILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*(,[A-Za-z0-9_][A-Za-z0-9_-]*)*$")
 _ENTRY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,99}$")
 _MAIN_SCRIPT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_./-]{0,254}$")
+# Nextflow's own run-name rule (CmdRun.RUN_NAME_PATTERN, case-insensitive): a letter first,
+# then letters and digits, a - or _ only between two of them, at most 80 characters; and
+# not `last`, which names the latest run in Nextflow's history.
+RUN_NAME = re.compile(r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$", re.IGNORECASE)
+RESERVED_RUN_NAMES = frozenset({"last"})
 # A switch is a boolean: JSON true or false, or the text "true" or "false" (a form part).
 _FLAGS = {"true": True, "false": False}
 # A Nextflow session id, as `nextflow log` and Tower's sessionId show it.
 _SESSION_ID = re.compile(
     r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 )
+
+
+_WORK_DIR = re.compile(r"^(/|s3://|gs://)[A-Za-z0-9_.,+=@~/-]{1,1000}$")
+# The bounds a compute environment's headJobCpus and headJobMemoryMb take.
+_INTEGER_OPTIONS = {"head_job_cpus": (1, 96), "head_job_memory_mb": (1000, 786_432)}
 
 
 @dataclass(frozen=True)
@@ -50,6 +60,22 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
     LaunchOption("resume", "string", "false", "true, false, or the session id (a UUID) to resume"),
     LaunchOption("latest", "boolean", "false", "Pull the latest revision first (-latest)"),
     LaunchOption("compute_env_id", "string", "", "Compute environment; the primary one if empty"),
+    LaunchOption("stub_run", "boolean", "false", "Run the processes' stubs (-stub-run)"),
+    LaunchOption(
+        "session_id",
+        "string",
+        "",
+        "The Nextflow session id (a UUID) the run takes; with resume, the session resumed",
+    ),
+    LaunchOption(
+        "work_dir",
+        "string",
+        "",
+        "Work directory (-w): a bucket path on a cloud; on the local platform only the work "
+        "directory of the session resumed",
+    ),
+    LaunchOption("head_job_cpus", "integer", "", "Head job CPUs (cloud platforms)"),
+    LaunchOption("head_job_memory_mb", "integer", "", "Head job memory in MiB (cloud platforms)"),
 )
 LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
 
@@ -66,6 +92,19 @@ def check_pipeline(field: str, value: str) -> str:
     if is_pipeline_name(value) or is_git_url(value):
         return value
     raise InvalidField(field, "must be an https git URL or an owner/repository name")
+
+
+def check_run_name(field: str, value: str) -> str:
+    """A run name Nextflow takes for ``-name`` (its ``checkRunName``)."""
+    if value in RESERVED_RUN_NAMES:
+        raise InvalidField(field, f"{value!r} is reserved by Nextflow")
+    if not RUN_NAME.fullmatch(value):
+        raise InvalidField(
+            field,
+            "must start with a letter and hold letters, digits, and - or _ between them, "
+            "at most 80 characters (Nextflow's run-name rule)",
+        )
+    return value
 
 
 def check_flag(field: str, value: str) -> bool:
@@ -86,8 +125,19 @@ def check_launch_option(name: str, value: str, field: str) -> str:
         raise InvalidField(field, "not a valid workflow entry name")
     if name == "main_script" and value and (not _MAIN_SCRIPT.fullmatch(value) or ".." in value):
         raise InvalidField(field, "must be a relative path inside the project")
-    if name == "latest":
+    if name in ("latest", "stub_run"):
         return "true" if check_flag(field, value) else "false"
+    if name == "session_id":
+        if not _SESSION_ID.fullmatch(value):
+            raise InvalidField(field, "must be a session id (a UUID)")
+        return value.lower()
+    if name == "work_dir" and not _WORK_DIR.fullmatch(value):
+        raise InvalidField(field, "must be an absolute path or a s3:// or gs:// bucket path")
+    if name in _INTEGER_OPTIONS:
+        low, high = _INTEGER_OPTIONS[name]
+        if not value.isdigit() or not low <= int(value) <= high:
+            raise InvalidField(field, f"must be an integer from {low} to {high}")
+        return str(int(value))
     if name == "resume":
         if value in _FLAGS or _SESSION_ID.fullmatch(value):
             return value.lower()

@@ -8,7 +8,7 @@ user's run is reported as not found), admins on all, and a run-scoped token on i
 from __future__ import annotations
 
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -17,12 +17,12 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway import attachments, auth, compute_envs, run_files
+from wes_gateway import attachments, auth, compute_config, compute_envs, launches, run_files
 from wes_gateway.auth import Principal
 from wes_gateway.db import utcnow
 from wes_gateway.errors import BadRequest, InvalidField, NotFound
 from wes_gateway.ids import new_run_id
-from wes_gateway.models import Run, RunStateChange, Task
+from wes_gateway.models import ComputeEnv, Run, RunStateChange, Task
 from wes_gateway.pagination import decode_page_token, encode_page_token
 from wes_gateway.states import ACTIVE, TERMINAL, State, is_terminal, transition
 from wes_gateway.wes_request import RunRequest
@@ -71,6 +71,10 @@ def get_run(session: Session, principal: Principal, run_id: str, *only: Any) -> 
     return run
 
 
+def _same(field: str) -> str:
+    return field
+
+
 def create_run(
     session: Session,
     principal: Principal,
@@ -81,11 +85,16 @@ def create_run(
     source: str = "wes",
     run_name: str | None = None,
     compute_env_field: str = "workflow_engine_parameters.compute_env_id",
+    field_name: Callable[[str], str] = _same,
+    tower_url: str | None = None,
 ) -> Run:
-    """Accept a run: stage its attachments, then commit it QUEUED.
+    """Accept a run: check it will run where it goes, stage its attachments, then commit
+    it QUEUED.
 
     ``files`` pairs each cleaned attachment name with its stream; ``run_dir_of`` maps a run
-    id to its folder. The row is committed before this returns, so an accepted run is
+    id to its folder. ``field_name`` turns a WES field into the one the caller sent
+    (``launch.configText`` for a Tower launch); ``tower_url`` is the trace endpoint its
+    head job gets. The row is committed before this returns, so an accepted run is
     durable whatever happens next; the folder is removed again if the commit fails.
     """
     if principal.run_id is not None:
@@ -93,8 +102,27 @@ def create_run(
     compute_env_id = compute_envs.for_new_run(
         session, request.option("compute_env_id"), compute_env_field
     )
+    env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
+    platform = env.platform if env else compute_config.LOCAL
+    config = dict(env.config or {}) if env else {}
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
+    plan = launches.plan(
+        session,
+        visible(select(Run), principal),
+        request,
+        run_name=run_name,
+        compute_env_id=compute_env_id,
+        platform=platform,
+        config=config,
+        own_work_dir=str(run_files.launch_dir(run_dir).resolve() / "work"),
+        launch_dir_of=lambda other: str(run_files.launch_dir(run_dir_of(other)).resolve()),
+        field_name=field_name,
+    )
+    if platform != compute_config.LOCAL:
+        launches.check_head_job_fits(
+            platform, config, run_id, request, plan, tower_url=tower_url, field_name=field_name
+        )
     if files:
         attachments.stage(run_files.launch_dir(run_dir), files)
     run = Run(
@@ -114,6 +142,9 @@ def create_run(
         compute_env_id=compute_env_id,
         user_name=principal.user_name,
         launch_dir=str(run_files.launch_dir(run_dir).resolve()),
+        session_id=plan.session_id,
+        work_dir=plan.work_dir,
+        cache_run_id=plan.cache_run_id,
     )
     try:
         session.add(run)

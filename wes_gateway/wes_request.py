@@ -89,6 +89,13 @@ def parse_run_request(
     workflow_url = _check_url(text["workflow_url"], attachment_names)
     tags = {key: _as_text("tags", key, value) for key, value in objects["tags"].items()}
     options = _check_options(objects["workflow_engine_parameters"])
+    if workflow_url in attachment_names and options.get("revision"):
+        # Nextflow: "Revision option cannot be used when running a local script".
+        raise InvalidField(
+            "workflow_engine_parameters.revision",
+            "cannot be used when workflow_url is an attached script (Nextflow runs a local "
+            "script as it is; a revision names a commit of a git repository)",
+        )
     return RunRequest(
         workflow_type=workflow_type,
         workflow_type_version=version,

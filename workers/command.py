@@ -45,6 +45,10 @@ def build_command(
         argv += ["-resume"] + ([run.resume] if run.resume != "true" else [])
     if run.latest and not run.pipeline_is_local:
         argv += ["-latest"]
+    if run.stub_run:
+        argv += ["-stub-run"]
+    if run.work_dir:
+        argv += ["-w", run.work_dir]
     if timeline_file:
         argv += ["-with-timeline", timeline_file]
     if run.tower_url:

@@ -70,6 +70,12 @@ def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
     options = (run.request or {}).get("workflow_engine_parameters", {})
     pipeline = run.pipeline or ""
     local = (run_files.launch_dir(run_dir) / pipeline).is_file() if pipeline else False
+    resumed = options.get("resume") not in (None, "", "false")
+    # The launch folder whose .nextflow (history and cache) the run uses: its own, or that
+    # of the run that began the session it resumes.
+    session_folder = run_files.launch_dir(
+        run_dir.parent / run.cache_run_id if run.cache_run_id else run_dir
+    )
     return RunSnapshot(
         run_id=run.id,
         pipeline=str(run_files.launch_dir(run_dir) / pipeline) if local else pipeline,
@@ -81,10 +87,19 @@ def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
         config_text=run.config_text,
         entry=options.get("entry") or None,
         main_script=options.get("main_script") or None,
-        resume=options.get("resume") or None,
+        # A resumed run names its session: Nextflow's "last" would be the last run of
+        # the session's folder, not necessarily the one the launch chose.
+        resume=run.session_id if resumed and run.session_id else (options.get("resume") or None),
         latest=options.get("latest") == "true",
+        stub_run=options.get("stub_run") == "true",
         run_name=run.run_name,
         session_id=run.session_id,
+        work_dir=run.work_dir if resumed or options.get("work_dir") else None,
+        cache_dir=session_folder / ".nextflow",
+        head_job_cpus=int(options["head_job_cpus"]) if options.get("head_job_cpus") else None,
+        head_job_memory_mb=(
+            int(options["head_job_memory_mb"]) if options.get("head_job_memory_mb") else None
+        ),
     )
 
 

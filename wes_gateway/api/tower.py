@@ -257,6 +257,8 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         source="tower",
         run_name=run_name,
         compute_env_field="launch.computeEnvId",
+        field_name=tower_launch.field_name,
+        tower_url=rt.settings.public_url,
     )
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}

@@ -62,6 +62,7 @@ def run_workflow(token_info: dict):
         request,
         [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
         run_dir_of=rt.run_dir,
+        tower_url=rt.settings.public_url,
     )
     dispatch.submit(rt.celery, run.id)
     return views.run_id(run.id)

@@ -195,7 +195,7 @@ class AwsBatchBackend(Backend):
     def _submit_job(
         self, run: RunSnapshot, argv: list[str], environment: dict[str, str], definition: str
     ) -> dict[str, Any]:
-        cpus, memory = head_job.resources(self.config)
+        cpus, memory = head_job.resources(self.config, run)
         return self.batch.submit_job(
             jobName=self.job_name(run.run_id),
             jobQueue=self.queue,

@@ -34,8 +34,13 @@ class RunSnapshot:
     main_script: str | None = None
     resume: str | None = None  # "true", or the session id to resume
     latest: bool = False
+    stub_run: bool = False
     run_name: str | None = None
     session_id: str | None = None
+    work_dir: str | None = None  # -w: the work dir of the session resumed, or one asked for
+    cache_dir: Path | None = None  # NXF_CACHE_DIR of a local run: its session's .nextflow
+    head_job_cpus: int | None = None  # the launch's own head-job resources, if it set them
+    head_job_memory_mb: int | None = None
     tower_url: str | None = None  # the trace endpoint (-with-tower); None: not traced
     tower_token: str | None = None  # the run-scoped token for the trace calls
     compute_config: Mapping[str, Any] = field(default_factory=dict)

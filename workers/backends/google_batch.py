@@ -152,7 +152,7 @@ class GoogleBatchBackend(Backend):
 
     def job(self, run: RunSnapshot, argv: list[str]) -> batch_v1.Job:
         """The Batch job that runs the head container for ``run``."""
-        cpus, memory = head_job.resources(self.config)
+        cpus, memory = head_job.resources(self.config, run)
         environment = head_job.environment(self.platform, self.config, run)
         command = head_job.container_command(argv)
         runnable = batch_v1.Runnable(

@@ -11,18 +11,15 @@ itself, as in a Tower launch.
 
 from __future__ import annotations
 
-import base64
-import json
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
-from wes_gateway import compute_config
+from wes_gateway import compute_config, head_job_env
 from workers.backends.base import BackendStatus, JobReport, RunSnapshot, SubmitError
 from workers.command import build_command
 
-LAUNCH_DIR = "/tmp/nf-launch"
-# Environment values travel in the cloud API request; keep well under its size limits.
-MAX_FILES_BYTES = 20_000
+LAUNCH_DIR = head_job_env.LAUNCH_DIR
 
 LAUNCHER = r"""
 set -u
@@ -49,51 +46,7 @@ exit $status
 """
 
 
-def _b64(text: str) -> str:
-    return base64.b64encode(text.encode()).decode()
-
-
-def _quote(value: str) -> str:
-    return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def managed_config(platform: str, config: Mapping[str, Any]) -> str:
-    """The Nextflow settings the compute environment implies (Tower's managed part)."""
-    lines = [f"workDir = {_quote(config['workDir'])}"]
-    if platform == compute_config.AWS_BATCH:
-        lines += [
-            "process.executor = 'awsbatch'",
-            f"process.queue = {_quote(config.get('computeQueue') or config['headQueue'])}",
-            f"aws.region = {_quote(config['region'])}",
-            "aws.batch.logsGroup = "
-            + _quote(config.get("logGroup") or compute_config.DEFAULT_AWS_LOG_GROUP),
-        ]
-        if config.get("computeJobRole"):
-            lines.append(f"aws.batch.jobRole = {_quote(config['computeJobRole'])}")
-        if config.get("executionRole"):
-            lines.append(f"aws.batch.executionRole = {_quote(config['executionRole'])}")
-        if config.get("cliPath"):
-            lines.append(f"aws.batch.cliPath = {_quote(config['cliPath'])}")
-    elif platform == compute_config.GOOGLE_BATCH:
-        lines += [
-            "process.executor = 'google-batch'",
-            f"google.project = {_quote(config['projectId'])}",
-            f"google.location = {_quote(config['location'])}",
-        ]
-        if config.get("spot"):
-            lines.append("google.batch.spot = true")
-        for key, option in (
-            ("serviceAccount", "serviceAccountEmail"),
-            ("network", "network"),
-            ("subnetwork", "subnetwork"),
-        ):
-            if config.get(key):
-                lines.append(f"google.batch.{option} = {_quote(config[key])}")
-        if config.get("usePrivateAddress"):
-            lines.append("google.batch.usePrivateAddress = true")
-        if config.get("bootDiskSizeGb"):
-            lines.append(f"google.batch.bootDiskSize = '{config['bootDiskSizeGb']} GB'")
-    return "\n".join(lines) + "\n"
+managed_config = head_job_env.managed_config
 
 
 def check_pipeline(run: RunSnapshot, cloud: str) -> None:
@@ -105,10 +58,18 @@ def check_pipeline(run: RunSnapshot, cloud: str) -> None:
         )
 
 
+def run_name(run: RunSnapshot) -> str:
+    """The ``-name`` of a cloud head job. It runs without Nextflow's history file
+    (NXF_IGNORE_RESUME_HISTORY), where Nextflow generates no name and refuses to run
+    without one; ``nf-<run id>`` keeps its run-name rule (a letter first, - between two
+    letters or digits)."""
+    return run.run_name or f"nf-{run.run_id}"
+
+
 def command(run: RunSnapshot) -> list[str]:
     """The nextflow argv, with file paths as the head job sees them."""
     return build_command(
-        run,
+        replace(run, run_name=run_name(run)),
         executable="nextflow",
         log_file=f"nf-{run.run_id}.log",
         params_file="params.json" if run.params else None,
@@ -122,49 +83,24 @@ def container_command(argv: list[str]) -> list[str]:
 
 
 def environment(platform: str, config: Mapping[str, Any], run: RunSnapshot) -> dict[str, str]:
-    """The head job's variables: Tower's, Nextflow's, then the compute environment's own
-    head-job variables. Raises SubmitError when the files would not fit."""
-    work_dir = config["workDir"]
-    # Lowest priority first: the environment's global config, its managed settings, and
-    # the run's own config text last, so it wins.
-    parts = (config.get("nextflowConfig"), managed_config(platform, config), run.config_text)
-    nextflow_config = "\n".join(text for text in parts if text)
-    env: dict[str, str] = {
-        "NXF_LAUNCH_DIR": LAUNCH_DIR,
-        "NXF_WORK": work_dir,
-        "NXF_CLOUDCACHE_PATH": f"{work_dir}/cloudcache/.cache",
-        "NXF_LOG_FILE": f"nf-{run.run_id}.log",
-        "NXF_OUT_FILE": f"nf-{run.run_id}.txt",
-        "NXF_TML_FILE": f"timeline-{run.run_id}.html",
-        "NXF_IGNORE_RESUME_HISTORY": "true",
-        "NXF_ANSI_LOG": "false",
-        "NXF_CONFIG_BASE64": _b64(nextflow_config),
-    }
-    if run.params:
-        env["NXF_PARAMS_BASE64"] = _b64(json.dumps(run.params))
-    if run.session_id:
-        env["NXF_UUID"] = run.session_id
-    scripts = (("preRunScript", "NXF_PRERUN_BASE64"), ("postRunScript", "NXF_POSTRUN_BASE64"))
-    for key, name in scripts:
-        if config.get(key):
-            env[name] = _b64(config[key])
-    if run.tower_url and run.tower_token:
-        env.update(
-            TOWER_API_ENDPOINT=run.tower_url,
-            TOWER_ACCESS_TOKEN=run.tower_token,
-            TOWER_WORKFLOW_ID=run.run_id,
-            TOWER_ALLOW_NEXTFLOW_LOGS="true",
-        )
-    for item in config.get("environment") or ():
-        if item.get("head", True):
-            env[item["name"]] = item["value"]
-    size = sum(len(key) + len(value) for key, value in env.items())
-    if size > MAX_FILES_BYTES:
-        raise SubmitError(
-            f"the head job's params, config and variables take {size} bytes; "
-            f"a cloud head job takes at most {MAX_FILES_BYTES}"
-        )
-    return env
+    """The head job's variables (built as at accept, by ``head_job_env``). Raises
+    SubmitError when they would not fit."""
+    try:
+        return head_job_env.environment(platform, config, head_job_run(run))
+    except head_job_env.EnvTooLarge as exc:
+        raise SubmitError(str(exc)) from None
+
+
+def head_job_run(run: RunSnapshot) -> head_job_env.HeadJobRun:
+    return head_job_env.HeadJobRun(
+        run_id=run.run_id,
+        params=run.params,
+        config_text=run.config_text,
+        session_id=run.session_id,
+        work_dir=run.work_dir,
+        tower_url=run.tower_url,
+        tower_token=run.tower_token,
+    )
 
 
 def failed(exit_code: int | None, reason: str, cloud: str) -> JobReport:
@@ -183,11 +119,13 @@ def failed(exit_code: int | None, reason: str, cloud: str) -> JobReport:
     )
 
 
-def resources(config: Mapping[str, Any]) -> tuple[int, int]:
-    """Head job CPUs and memory (MiB)."""
+def resources(config: Mapping[str, Any], run: RunSnapshot | None = None) -> tuple[int, int]:
+    """Head job CPUs and memory (MiB): the launch's own, else the compute environment's."""
+    cpus = run.head_job_cpus if run else None
+    memory = run.head_job_memory_mb if run else None
     return (
-        int(config.get("headJobCpus") or compute_config.DEFAULT_HEAD_CPUS),
-        int(config.get("headJobMemoryMb") or compute_config.DEFAULT_HEAD_MEMORY_MB),
+        int(cpus or config.get("headJobCpus") or compute_config.DEFAULT_HEAD_CPUS),
+        int(memory or config.get("headJobMemoryMb") or compute_config.DEFAULT_HEAD_MEMORY_MB),
     )
 
 

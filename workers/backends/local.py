@@ -134,6 +134,11 @@ class LocalBackend(Backend):
         if existing is not None:
             return Submission(handle=existing, command=command, started=True)
         env = {**self.environment, **run.environment, "NXF_ANSI_LOG": "false"}
+        # Nextflow's history and cache: the launch folder's own, or for a resumed run those
+        # of the run that began its session (where Nextflow finds the session to resume).
+        env["NXF_CACHE_DIR"] = str(run.cache_dir or launch / ".nextflow")
+        if run.session_id:
+            env["NXF_UUID"] = run.session_id
         if shutil.which(self.nextflow, path=env.get("PATH")) is None:
             raise SubmitError(f"the nextflow executable {self.nextflow!r} was not found")
         try:
