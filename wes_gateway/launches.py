@@ -108,9 +108,7 @@ def plan(
     if wanted == "true":
         previous = _newest(
             session,
-            visible_runs.where(
-                Run.pipeline == request.workflow_url, Run.session_id.is_not(None)
-            ),
+            visible_runs.where(Run.pipeline == request.workflow_url, Run.session_id.is_not(None)),
         )
         if previous is None:
             raise InvalidField(
