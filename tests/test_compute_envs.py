@@ -208,3 +208,69 @@ def test_execution_settings_show_to_administrators_only(client, admin, alice, db
         } == {key: EXECUTION[key] for key in ("nextflowConfig", "preRunScript", "postRunScript")}
         values = {item["name"]: item["value"] for item in config["environment"]}
         assert values == {"NXF_OPTS": "-Dprivate=1", "EMPTY": ""}
+
+
+def test_a_run_too_large_for_a_cloud_head_job_is_refused_at_accept(client, admin, alice):
+    """A cloud head job gets its params and config as variables of at most 20,000 bytes
+    in all: a run that would not fit is a 400 naming its larger part, built by the very
+    function the workers submit with, not an accepted run that fails at submit."""
+    import json
+
+    aws = create(client, admin, AWS)
+    config = "// " + "x" * 16 * 1024 + "\n"
+    launched = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "computeEnvId": aws, "configText": config}},
+    )
+    assert launched.status_code == 400, launched.text
+    assert launched.json()["message"].startswith("launch.configText:")
+    assert "20000" in launched.json()["message"]
+    options = {"compute_env_id": aws, "config": config}
+    wes = client.post(
+        f"{WES}/runs",
+        headers=alice,
+        data={
+            "workflow_type": "NFL",
+            "workflow_type_version": "DSL2",
+            "workflow_url": "nf-core/demo",
+            "workflow_engine_parameters": json.dumps(options),
+        },
+    )
+    assert wes.status_code == 400 and wes.json()["msg"].startswith(
+        "workflow_engine_parameters.config:"
+    )
+    params = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={
+            "launch": {
+                "pipeline": "nf-core/demo",
+                "computeEnvId": aws,
+                "paramsText": json.dumps({"big": "y" * 16 * 1024}),
+            }
+        },
+    )
+    assert params.status_code == 400 and params.json()["message"].startswith("launch.paramsText:")
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+    # The same config runs on the local platform, and a smaller one on the cloud.
+    assert submit(client, alice, workflow_engine_parameters=json.dumps({"config": config}))
+    small = {"compute_env_id": aws, "config": config[: 8 * 1024]}
+    assert submit(client, alice, workflow_engine_parameters=json.dumps(small))
+
+
+def test_cloud_launch_settings_are_checked_against_the_platform(client, admin, alice):
+    aws = create(client, admin, AWS)
+
+    def launch(**fields):
+        body = {"launch": {"pipeline": "nf-core/demo", "computeEnvId": aws, **fields}}
+        return client.post("/api/workflow/launch", headers=alice, json=body)
+
+    wrong = launch(workDir="gs://bucket/work")
+    assert wrong.status_code == 400 and wrong.json()["message"].startswith("launch.workDir:")
+    accepted = launch(workDir="s3://bucket/other", headJobCpus=4, headJobMemoryMb=8192)
+    assert accepted.status_code == 200, accepted.text
+    run_id = accepted.json()["workflowId"]
+    echoed = client.get(f"/api/workflow/{run_id}/launch", headers=alice).json()["launch"]
+    assert echoed["workDir"] == "s3://bucket/other"
+    assert (echoed["headJobCpus"], echoed["headJobMemoryMb"]) == (4, 8192)

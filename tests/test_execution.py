@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import time
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -85,6 +86,28 @@ def test_command_is_an_argv_with_every_option(tmp_path):
         "-ansi-log",
         "false",
     ]
+
+
+def test_stub_run_and_work_dir_reach_the_command(tmp_path):
+    argv = build_command(_snapshot(tmp_path, stub_run=True, work_dir="s3://bucket/w"))
+    assert argv[argv.index("-stub-run") + 1 : argv.index("-stub-run") + 3] == [
+        "-w",
+        "s3://bucket/w",
+    ]
+
+
+def test_a_cloud_head_job_always_has_a_run_name_nextflow_takes(tmp_path):
+    """Without a history file (NXF_IGNORE_RESUME_HISTORY) Nextflow refuses to run without
+    -name; the one given matches Nextflow's run-name rule."""
+    from wes_gateway.nextflow import RUN_NAME
+    from workers.backends import head_job
+
+    for run_id in ("3V5QcabVRPtuSM", "0abcdefghijklm"):
+        argv = head_job.command(replace(_snapshot(tmp_path), run_id=run_id))
+        name = argv[argv.index("-name") + 1]
+        assert RUN_NAME.fullmatch(name), name
+    named = head_job.command(_snapshot(tmp_path, run_name="mine"))
+    assert named[named.index("-name") + 1] == "mine"
 
 
 @pytest.mark.parametrize(

@@ -302,3 +302,92 @@ def test_failure_and_heartbeat_reach_the_endpoint(tmp_path, tower_server):
     complete = recorder.calls[-1][3]["workflow"]
     assert complete["success"] is False and complete["exitStatus"] == 1
     assert "error exit status" in complete["errorMessage"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["-name", "My-run-"],
+            "Not a valid run name: `My-run-` -- It must match the pattern "
+            r"^[a-z](?:[a-z\d]|[-_](?=[a-z\d])){0,79}$",
+        ),
+        (["-name", "last"], "Not a valid run name: `last`"),
+        (["-name", "a" * 81], None),
+        (
+            ["-resume", "0f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70"],
+            "Can't find a run with the specified id: 0f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70 -- "
+            "Execution can't be resumed",
+        ),
+    ],
+)
+def test_what_nextflow_refuses_the_stand_in_refuses(tmp_path, args, message):
+    done = _run(tmp_path, "run", "nf-core/demo", *args)
+    assert done.returncode == 1
+    if message:
+        assert done.stderr.strip() == message
+    assert not (tmp_path / "work").exists()
+
+
+def test_a_revision_with_a_local_script_is_refused(tmp_path):
+    (tmp_path / "main.nf").write_text("workflow {}\n")
+    done = _run(tmp_path, "run", "./main.nf", "-r", "main")
+    assert done.returncode == 1
+    assert done.stderr.strip() == "Revision option cannot be used when running a local script"
+
+
+def test_without_history_a_run_needs_a_name(tmp_path):
+    env = {**os.environ, "NXF_IGNORE_RESUME_HISTORY": "true"}
+    args = [str(STANDIN), "run", "nf-core/demo", "--standin_tasks", "1"]
+    done = subprocess.run(args, cwd=tmp_path, capture_output=True, text=True, env=env)
+    assert done.returncode == 1 and done.stderr.strip() == "Missing workflow run name"
+    named = subprocess.run([*args, "-name", "nf-x1"], cwd=tmp_path, capture_output=True, env=env)
+    assert named.returncode == 0
+    assert not (tmp_path / ".nextflow" / "history").exists()
+
+
+def test_history_cache_and_resume_as_nextflow_keeps_them(tmp_path):
+    failed = _run(tmp_path, "run", "nf-core/demo", "-name", "first", "--standin_tasks", "3",
+                  "--standin_fail", "2", "--standin_task_seconds", "0")  # fmt: skip
+    assert failed.returncode == 1
+    (record,) = (tmp_path / ".nextflow" / "history").read_text().splitlines()
+    stamp, duration, name, status, revision, session, command = record.split("\t")
+    assert (name, status) == ("first", "ERR") and duration.endswith("s")
+    assert command.startswith("nextflow run nf-core/demo -name first")
+    assert (tmp_path / ".nextflow" / "cache" / session / "db").is_dir()
+    assert (tmp_path / ".nextflow" / "cache" / session / "index.first").is_file()
+    again = _run(tmp_path, "run", "nf-core/demo", "-name", "first")
+    assert again.returncode == 1
+    assert (
+        again.stderr.strip() == "Run name `first` has been already used -- Specify a different one"
+    )
+    resumed = _run(tmp_path, "run", "nf-core/demo", "-resume", session, "--standin_tasks", "3",
+                   "--standin_task_seconds", "0")  # fmt: skip
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    assert "Cached process > STANDIN_TASK (1)" in resumed.stdout
+    assert "Submitted process > STANDIN_TASK (2)" in resumed.stdout
+    assert "Cached      : 1" in resumed.stdout and "Succeeded   : 2" in resumed.stdout
+    records = (tmp_path / ".nextflow" / "history").read_text().splitlines()
+    assert [line.split("\t")[5] for line in records] == [session, session]
+    assert records[1].split("\t")[3] == "OK"
+
+
+def test_a_session_in_use_is_locked(tmp_path):
+    first = subprocess.Popen(
+        [str(STANDIN), "run", "nf-core/demo", "-name", "holder", "--standin_tasks", "1",
+         "--standin_hang", "true"],
+        cwd=tmp_path, stdout=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 20
+        history = tmp_path / ".nextflow" / "history"
+        while not (history.exists() and history.read_text()) or not (tmp_path / "work").exists():
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        session = history.read_text().split("\t")[5]
+        second = _run(tmp_path, "run", "nf-core/demo", "-resume", session)
+        assert second.returncode == 1
+        assert f"ERROR ~ Unable to acquire lock on session with ID {session}" in second.stdout
+    finally:
+        first.send_signal(signal.SIGTERM)
+        first.wait(timeout=20)

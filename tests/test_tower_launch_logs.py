@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from tests.conftest import WES, add_tasks, submit
@@ -247,3 +249,79 @@ def test_task_files_inside_the_run_only(client, alice, db, run_dir):
         f"/api/workflow/{run_id}/download/1", headers=alice, params={"fileName": ".command.sh"}
     )
     assert bad.status_code == 400
+
+
+@pytest.mark.parametrize(
+    ("launch", "field"),
+    [
+        ({"runName": "My-run-"}, "runName"),  # Nextflow: a - or _ only between two letters
+        ({"runName": "9lives"}, "runName"),  # … a letter first
+        ({"runName": "a" * 81}, "runName"),  # … at most 80
+        ({"runName": "last"}, "runName"),  # … and not `last`
+        ({"workDir": "/tmp/elsewhere"}, "workDir"),  # local: the run's own folder
+        ({"sessionId": "nope"}, "sessionId"),
+        ({"headJobCpus": 4}, "headJobCpus"),  # local: not a per-run setting
+        ({"headJobMemoryMb": 8192}, "headJobMemoryMb"),
+        ({"stubRun": "yes"}, "stubRun"),
+        ({"launchContainer": "me/nextflow:1"}, "launchContainer"),
+        ({"userSecrets": ["TOKEN"]}, "userSecrets"),
+        ({"outputDir": "results"}, "outputDir"),
+        ({"noSuchField": 1}, "noSuchField"),
+    ],
+)
+def test_launch_fields_run_as_asked_or_are_refused(client, alice, launch, field):
+    response = _launch(client, alice, pipeline="nf-core/demo", **launch)
+    assert response.status_code == 400, response.text
+    assert response.json()["message"].startswith(f"launch.{field}:"), response.json()
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []
+
+
+def test_nextflow_run_names_are_accepted(client, alice):
+    for name in ("my-run", "My_run_2", "a" * 80):
+        assert _launch(client, alice, pipeline="nf-core/demo", runName=name).status_code == 200
+
+
+def test_every_launch_field_is_echoed(client, alice):
+    launch = {
+        "pipeline": "nf-core/demo",
+        "revision": "1.0",
+        "configProfiles": ["test"],
+        "configText": "process.cpus = 2\n",
+        "paramsText": '{"n": 1}',
+        "mainScript": "other.nf",
+        "entryName": "ALT",
+        "runName": "echoed",
+        "sessionId": "5f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70",
+        "stubRun": True,
+        "pullLatest": True,
+        "dateCreated": "2026-12-01T00:00:00Z",
+    }
+    run_id = _launch(client, alice, **launch).json()["workflowId"]
+    echoed = client.get(f"/api/workflow/{run_id}/launch", headers=alice).json()["launch"]
+    for key, value in launch.items():
+        if key != "dateCreated":
+            assert echoed[key] == value, key
+    assert echoed["resume"] is False
+    assert echoed["workDir"] and echoed["workDir"] == echoed["resumeDir"]
+
+
+def test_a_wes_config_shows_as_the_launch_config_text(client, alice, db):
+    run_id = submit(
+        client,
+        alice,
+        workflow_engine_parameters=json.dumps(
+            {"config": "process.cpus = 2\n", "entry": "ALT", "main_script": "x.nf"}
+        ),
+    )
+    launch = client.get(f"/api/workflow/{run_id}/launch", headers=alice).json()["launch"]
+    assert launch["configText"] == "process.cpus = 2\n"
+    assert launch["entryName"] == "ALT" and launch["mainScript"] == "x.nf"
+    # Nextflow reports its resolved config on the workflow; the launch keeps what was sent.
+    with_token = run_token(db, run_id)
+    begin = sample("02-begin", run_id)
+    begin["workflow"]["configText"] = "resolved {}"
+    assert client.put(f"/api/trace/{run_id}/begin", headers=with_token, json=begin).is_success
+    workflow = client.get(f"/api/workflow/{run_id}", headers=alice).json()["workflow"]
+    assert workflow["configText"] == "resolved {}"
+    launch = client.get(f"/api/workflow/{run_id}/launch", headers=alice).json()["launch"]
+    assert launch["configText"] == "process.cpus = 2\n"
