@@ -196,18 +196,39 @@ def test_security_headers(gateway):
 
 def test_relaunch_opens_the_form_filled_from_the_run(page, gateway):
     sign_in(page, gateway)
-    run_id = launch_from_form(page, standin_tasks=1, greeting="hello")
+    page.click("nav >> text=Launch")
+    page.fill("#pipeline", "nf-core/demo")
+    page.fill("#params", json.dumps({"standin_tasks": 1, "greeting": "hello"}))
+    page.fill("#config", "process.cpus = 2\n")
+    page.fill("#mainScript", "flows/other.nf")
+    page.fill("#entryName", "ALT")
+    page.click("button:has-text('Launch')")
+    page.wait_for_selector("#run-title")
+    run_id = page.url.rsplit("/", 1)[-1]
     page.locator(".status-line", has_text="SUCCEEDED").wait_for()
     page.click("text=Relaunch")
     page.locator("h1", has_text=f"Relaunch {run_id}").wait_for()
     assert page.input_value("#pipeline") == "nf-core/demo"
     assert json.loads(page.input_value("#params"))["greeting"] == "hello"
+    # Every launch setting comes back: the config text, the main script and the entry.
+    assert page.input_value("#config") == "process.cpus = 2\n"
+    assert page.input_value("#mainScript") == "flows/other.nf"
+    assert page.input_value("#entryName") == "ALT"
     assert page.locator("#resume").is_enabled()  # Nextflow's session can be resumed
     page.check("#resume")
     page.click("button:has-text('Launch')")
     page.wait_for_url(lambda url: run_id not in url)
     page.locator(".status-line", has_text="SUCCEEDED").wait_for()
-    assert " -resume " in page.locator(".facts").inner_text()
+    facts = page.locator(".facts").inner_text()
+    assert " -resume " in facts and "-main-script flows/other.nf" in facts
+    assert "-entry ALT" in facts
+    second = page.url.rsplit("/", 1)[-1]
+    headers = {"Authorization": f"Bearer {gateway['admin']}"}
+    launch = httpx.get(f"{gateway['base']}/api/workflow/{second}/launch", headers=headers)
+    relaunched = launch.json()["launch"]
+    assert relaunched["configText"] == "process.cpus = 2\n"
+    assert (relaunched["mainScript"], relaunched["entryName"]) == ("flows/other.nf", "ALT")
+    assert relaunched["resume"] is True
 
 
 def test_an_admin_adds_a_compute_environment_and_sees_it_checked(page, gateway):

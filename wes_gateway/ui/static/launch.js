@@ -48,6 +48,8 @@ export async function launchView(view, ctx) {
     runName: h("input", { type: "text", placeholder: "chosen by Nextflow when empty" }),
     params: h("textarea", { rows: 6, spellcheck: "false", placeholder: '{"outdir": "results"}  or  outdir: results' }),
     config: h("textarea", { rows: 4, spellcheck: "false", placeholder: "process.cpus = 2" }),
+    mainScript: h("input", { type: "text", placeholder: "main.nf", value: previous?.mainScript || "" }),
+    entryName: h("input", { type: "text", placeholder: "the main workflow when empty", value: previous?.entryName || "" }),
     computeEnv: h(
       "select",
       {},
@@ -72,6 +74,8 @@ export async function launchView(view, ctx) {
     control("runName", "Run name", inputs.runName),
     control("params", "Parameters (JSON or YAML)", inputs.params),
     control("config", "Nextflow config", inputs.config),
+    control("mainScript", "Main script", inputs.mainScript, "The script to run in the project (-main-script)."),
+    control("entryName", "Workflow entry", inputs.entryName, "A named workflow to run (-entry)."),
     control("computeEnv", "Compute environment", inputs.computeEnv),
     h("div", { class: "checks" }, control("latest", "Pull the latest revision", inputs.latest), control("resume", previous?.sessionId ? `Resume session ${previous.sessionId}` : "Resume (relaunch a run to resume it)", inputs.resume)),
     general,
@@ -113,6 +117,8 @@ export async function launchView(view, ctx) {
     if (inputs.runName.value.trim()) launch.runName = inputs.runName.value.trim();
     if (inputs.params.value.trim()) launch.paramsText = inputs.params.value;
     if (inputs.config.value.trim()) launch.configText = inputs.config.value;
+    if (inputs.mainScript.value.trim()) launch.mainScript = inputs.mainScript.value.trim();
+    if (inputs.entryName.value.trim()) launch.entryName = inputs.entryName.value.trim();
     if (inputs.computeEnv.value) launch.computeEnvId = inputs.computeEnv.value;
     if (inputs.latest.checked) launch.pullLatest = true;
     if (inputs.resume.checked && previous?.sessionId) {
