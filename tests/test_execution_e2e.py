@@ -17,6 +17,7 @@ Tests that name no backing run the same in every pass: only on the embedded defa
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -417,3 +418,70 @@ def test_a_run_started_by_hand_shows_up_as_monitoring_only(gateway, tmp_path):
     assert len(client.get(f"/runs/{run_id}/tasks").json()["task_logs"]) == 2
     cancel = client.cancel(run_id)
     assert cancel.status_code == 400 and "only monitored" in cancel.json()["msg"]
+
+
+def test_tw_runs_relaunch_of_a_failed_run_resumes_where_it_stopped(gateway):
+    """``tw runs relaunch -i <id> --params-file fixed.json`` as Seqera's CLI makes it
+    (RelaunchCmd): read the workflow and its launch, then POST /workflow/launch with
+    ``resume: true``, the session, the resume dir as workDir and the resume commit as
+    revision. The relaunch runs in the failed run's session: the task that had completed
+    is cached, the rest run, and the run completes."""
+    client, _ = gateway
+    api = client.base.replace("/ga4gh/wes/v1", "/api")
+    failing = {"standin_tasks": 3, "standin_fail": 2, "standin_task_seconds": 0}
+    first = httpx.post(
+        f"{api}/workflow/launch",
+        headers=client.headers,
+        json={"launch": {"pipeline": "nf-core/demo", "paramsText": json.dumps(failing)}},
+    )
+    assert first.status_code == 200, first.text
+    failed = first.json()["workflowId"]
+    assert client.wait(failed)[-1] == "EXECUTOR_ERROR"
+
+    # tw: workflowById, then describeWorkflowLaunch.
+    workflow = httpx.get(f"{api}/workflow/{failed}", headers=client.headers).json()["workflow"]
+    launch = httpx.get(f"{api}/workflow/{failed}/launch", headers=client.headers).json()["launch"]
+    assert launch["resumeCommitId"] is not None  # else tw relaunches without resuming
+    fixed = {"standin_tasks": 3, "standin_task_seconds": 0}
+    request = {
+        "id": workflow.get("launchId"),
+        "sessionId": launch["sessionId"],
+        "computeEnvId": launch["computeEnv"]["id"],
+        "pipeline": launch["pipeline"],
+        "workDir": launch["resumeDir"],
+        "revision": launch["resumeCommitId"],
+        "configProfiles": launch["configProfiles"],
+        "configText": launch["configText"],
+        "paramsText": json.dumps(fixed),
+        "preRunScript": launch.get("preRunScript"),
+        "postRunScript": launch.get("postRunScript"),
+        "mainScript": launch["mainScript"],
+        "entryName": launch["entryName"],
+        "schemaName": launch.get("schemaName"),
+        "userSecrets": launch.get("userSecrets"),
+        "workspaceSecrets": launch.get("workspaceSecrets"),
+        "resume": True,
+        "pullLatest": launch["pullLatest"],
+        "stubRun": launch["stubRun"],
+        "dateCreated": "2026-12-04T08:00:00Z",
+        "runName": None,
+        "launchContainer": None,
+    }
+    request["sessionId"] = workflow["sessionId"]
+    second = httpx.post(f"{api}/workflow/launch", headers=client.headers, json={"launch": request})
+    assert second.status_code == 200, second.text
+    resumed = second.json()["workflowId"]
+    assert client.wait(resumed)[-1] == "COMPLETE"
+    console = client.get(f"/runs/{resumed}/stdout").text
+    assert "Cached process > STANDIN_TASK (1)" in console, console
+    assert "Submitted process > STANDIN_TASK (2)" in console
+    assert "Cached      : 1" in console and "Succeeded   : 2" in console
+    again = httpx.get(f"{api}/workflow/{resumed}", headers=client.headers).json()["workflow"]
+    assert again["sessionId"] == workflow["sessionId"]
+    assert again["workDir"] == workflow["workDir"]
+    relaunched = httpx.get(f"{api}/workflow/{resumed}/launch", headers=client.headers).json()
+    assert relaunched["launch"]["resume"] is True
+    # A resume of a session nobody here ran is refused at accept, not failed in Nextflow.
+    unknown = dict(request, sessionId="0f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70")
+    refused = httpx.post(f"{api}/workflow/launch", headers=client.headers, json={"launch": unknown})
+    assert refused.status_code == 404, refused.text
