@@ -158,7 +158,9 @@ def test_json_bodies_go_through_the_text_json_validator(client, alice):
     )
     assert latin.status_code == 400 and "not utf-8 text" in latin.json()["message"]
     untyped = client.post("/api/workflow/launch", headers=alice, content=body)
-    assert untyped.status_code == 400 and untyped.json()["message"].startswith("Content-Type: missing")
+    assert untyped.status_code == 400 and untyped.json()["message"].startswith(
+        "Content-Type: missing"
+    )
     nested = client.post(
         "/api/workflow/launch",
         headers={**alice, "Content-Type": "application/json"},

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from tests.cloud import STALE_AFTER, time_passes
 from tests.conftest import submit as submit_over_wes
 from tests.live import STANDIN, group_alive
 from wes_gateway.errors import InvalidField
@@ -153,7 +154,7 @@ def executor(db, settings):
     worker_settings = settings.model_copy(
         update={
             "nextflow": str(STANDIN),
-            "submit_stale_after": 0.0,
+            "submit_stale_after": STALE_AFTER,
             "requeue_after": 0.0,
             "cancel_grace": 5.0,
         }
@@ -170,6 +171,7 @@ def test_interrupted_submit_is_taken_over_without_a_second_job(client, alice, db
         first = LocalBackend(nextflow=str(STANDIN)).submit(
             execution.snapshot(run, executor.run_dir(run_id))
         )
+    time_passes(db, run_id)
     # The sweeper re-sends it; another worker's submit adopts the running job.
     assert execution.sweep(executor, lambda _: None) == [run_id]
     execution.submit(executor, run_id)
@@ -215,6 +217,7 @@ def test_a_run_cancelled_during_an_interrupted_submit(client, alice, db, executo
                 .handle
             )["pid"]
         transition(session, run_id, State.CANCELING, "cancelled by alice")
+    time_passes(db, run_id)
     execution.sweep(executor, lambda _: None)
     deadline = time.monotonic() + 20
     while execution.poll_active(executor):
