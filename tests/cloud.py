@@ -4,12 +4,17 @@ environment, and polling until a run reaches a state."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
+from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import WES, submit
+from tests.live import STANDIN
 from wes_gateway.config import MIN_SUBMIT_STALE_AFTER
 from wes_gateway.models import Run
 from wes_gateway.states import State, transition
@@ -95,3 +100,25 @@ def submit_then_crash(db, executor, run_id: str, backend_class):
     submission = backend_class(config).submit(snap)
     time_passes(db, run_id)  # the worker died a while ago
     return submission
+
+
+def run_head_container(
+    command: list[str], environment: dict[str, str], folder: Path, log: Callable[[str], None]
+) -> int:
+    """Run a cloud head job's container command here, as its container would: the head
+    job's launcher with the Nextflow stand-in as ``nextflow``, in ``folder``, each console
+    line handed to ``log`` (the cloud's log service) as it is printed. Returns the exit
+    code."""
+    env = {
+        "PATH": f"{STANDIN.parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(folder),
+        **environment,
+        "NXF_LAUNCH_DIR": str(folder),
+    }
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        log(line.rstrip("\n"))
+    return process.wait(timeout=60)
