@@ -129,8 +129,9 @@ def submit(executor: Executor, run_id: str) -> None:
         backend = executor.backend(platform, config)
         submission = _start_or_find(executor, backend, snap, attempt)
     except ClaimLost:
+        # Taken over, or cancelled before anything was created: a cancel is settled now.
         log.info("run %s is no longer this worker's to submit", run_id)
-        _settle_unstarted_cancel(executor, run_id, only_if_cancelled=True)
+        _guarded(f"settling the cancel of run {run_id}", _settle_unstarted_cancel, executor, run_id)
         return
     except SubmitError as exc:
         _fail(executor, run_id, str(exc))
@@ -183,10 +184,9 @@ def _store(
             )
             .execution_options(synchronize_session=False)
         )
-        run = session.get(Run, run_id)
-        session.refresh(run)
-        winner = run.backend_handle
-        cancelled_meanwhile = run.state is State.CANCELING
+        run = session.get(Run, run_id, populate_existing=True)
+        winner = run.backend_handle if run is not None else None
+        cancelled_meanwhile = run is not None and run.state is State.CANCELING
         if stored.rowcount == 1 and submission.started:
             transition(
                 session,
@@ -409,6 +409,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
                 transition(session, row.id, State.RUNNING, "the head job is running")
         return
     target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
+    copied = True
     if not compute_config.console_in_run_folder(backend.platform):
         # The last lines, before the run is seen to end; read while it runs on demand.
         try:
@@ -416,6 +417,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             if target is State.CANCELED:
                 backend.release(row.backend_handle)
         except Exception:
+            copied = False  # the run ends all the same; the next poll settles its job
             log.warning("reading the console log of run %s failed", row.id, exc_info=True)
     with executor.db.session() as session:
         run = session.get(Run, row.id)
@@ -427,8 +429,8 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             # It failed before any trace call reached us: only its console says why.
             run_logs.record_console_error(run, executor.run_dir(run.id))
         reason = report.message or f"the head job ended ({report.status.value})"
-        if transition(session, row.id, target, reason) is not None:
-            run.job_settled_at = _now()  # else it ended otherwise meanwhile: settled next
+        if transition(session, row.id, target, reason) is not None and copied:
+            run.job_settled_at = _now()  # else the next poll settles its job
         if run.deleted_at is not None and ready_to_purge(run):
             purge(session, row.id, executor.run_dir(row.id))
 
@@ -531,7 +533,7 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
     runs cancelled while such a submit was under way, deleted runs, unchecked compute
     environments. Re-sending comes first, and each step and each run is on its own: one
     that fails is logged, and the rest are done all the same."""
-    run_ids = _guarded("finding runs to re-send", _runs_to_resend, executor) or []
+    run_ids = _guarded("sweep: finding runs to re-send", _runs_to_resend, executor) or []
     for run_id in run_ids:
         _guarded(f"re-sending run {run_id}", resend, run_id)
     for step in (
@@ -540,7 +542,7 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
         _purge_deleted,
         _check_unchecked_envs,
     ):
-        _guarded(step.__name__.strip("_").replace("_", " "), step, executor)
+        _guarded("sweep: " + step.__name__.strip("_").replace("_", " "), step, executor)
     return run_ids
 
 
@@ -549,7 +551,7 @@ def _guarded(what: str, step: Callable[..., T], *args: object) -> T | None:
     try:
         return step(*args)
     except Exception:
-        log.exception("sweep: %s failed", what)
+        log.exception("%s failed", what)
         return None
 
 
@@ -687,9 +689,7 @@ def _remove_orphan_folders(executor: Executor) -> None:
                 shutil.rmtree(runs_dir / name, ignore_errors=True)
 
 
-def _settle_unstarted_cancel(
-    executor: Executor, run_id: str, *, only_if_cancelled: bool = False
-) -> None:
+def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:
     """A run cancelled while its submit was interrupted: stop the job that submit may
     have started (the poll then finishes it), or, if there is none, it is cancelled."""
     with executor.db.session() as session:
