@@ -4,11 +4,18 @@ environment, and polling until a run reaches a state."""
 from __future__ import annotations
 
 import json
+import os
+import subprocess
 import time
+from collections.abc import Callable
+from datetime import timedelta
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import WES, submit
+from tests.live import STANDIN
+from wes_gateway.config import MIN_SUBMIT_STALE_AFTER
 from wes_gateway.models import Run
 from wes_gateway.states import State, transition
 from workers import execution
@@ -16,13 +23,25 @@ from workers import execution
 PUBLIC_URL = "http://gateway.example:8000"
 
 
+# The shortest takeover window the settings allow.
+STALE_AFTER = MIN_SUBMIT_STALE_AFTER
+
+
 @pytest.fixture
 def executor(db, settings) -> execution.Executor:
-    """A worker that re-sends and takes over submits at once, reachable at PUBLIC_URL."""
+    """A worker that re-sends at once and takes over submits as soon as the settings
+    allow, reachable at PUBLIC_URL."""
     worker_settings = settings.model_copy(
-        update={"public_url": PUBLIC_URL, "submit_stale_after": 0.0, "requeue_after": 0.0}
+        update={"public_url": PUBLIC_URL, "submit_stale_after": STALE_AFTER, "requeue_after": 0.0}
     )
     return execution.Executor(db=db, settings=worker_settings)
+
+
+def time_passes(db, run_id: str, seconds: float = STALE_AFTER + 1) -> None:
+    """As if the run's last change were ``seconds`` older (a submit left that long ago)."""
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        run.updated_at -= timedelta(seconds=seconds)
 
 
 def create_compute_env(client, admin, platform: str, name: str, config: dict) -> str:
@@ -78,4 +97,28 @@ def submit_then_crash(db, executor, run_id: str, backend_class):
         run = session.get(Run, run_id)
         snap = execution.snapshot(run, executor.run_dir(run_id))
         config = run.compute_env.config
-    return backend_class(config).submit(snap)
+    submission = backend_class(config).submit(snap)
+    time_passes(db, run_id)  # the worker died a while ago
+    return submission
+
+
+def run_head_container(
+    command: list[str], environment: dict[str, str], folder: Path, log: Callable[[str], None]
+) -> int:
+    """Run a cloud head job's container command here, as its container would: the head
+    job's launcher with the Nextflow stand-in as ``nextflow``, in ``folder``, each console
+    line handed to ``log`` (the cloud's log service) as it is printed. Returns the exit
+    code."""
+    env = {
+        "PATH": f"{STANDIN.parent}{os.pathsep}{os.environ['PATH']}",
+        "HOME": str(folder),
+        **environment,
+        "NXF_LAUNCH_DIR": str(folder),
+    }
+    process = subprocess.Popen(
+        command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
+    assert process.stdout is not None
+    for line in process.stdout:
+        log(line.rstrip("\n"))
+    return process.wait(timeout=60)

@@ -15,6 +15,7 @@ from tests.cloud import (
     state,
     submit_then_crash,
     system_logs,
+    time_passes,
     tower_launch,
     wes_run,
 )
@@ -259,3 +260,67 @@ def test_a_check_lost_on_the_way_is_made_by_the_sweep(aws, compute_env, executor
     execution.sweep(executor, lambda _: None)  # requeue_after is 0 here
     with db.session() as session:
         assert session.get(ComputeEnv, env_id).status == "AVAILABLE"
+
+
+@pytest.mark.parametrize("lost", ["5xx", "late"])
+def test_a_submit_whose_answer_is_lost_waits_and_then_finds_its_one_job(
+    client, alice, db, aws, compute_env, executor, lost
+):
+    """AWS made the job but the worker never saw the answer (a 500, or an answer after the
+    create call's timeout): no retry of SubmitJob (that would start a second job), no
+    SYSTEM_ERROR (the job may run); the next submit finds the job and adopts it."""
+    run_id = wes_run(client, alice, compute_env())
+    aws.lose_answer("SubmitJob", late_by=None if lost == "5xx" else 4.0)
+    started = time.monotonic()
+    execution.submit(executor, run_id)
+    took = time.monotonic() - started
+    assert state(db, run_id) is State.INITIALIZING
+    assert took < executor.settings.submit_stale_after  # never long enough to be taken over
+    assert aws.calls["SubmitJob"] == 1
+    (job,) = [job for job in aws.jobs() if job.name == f"nf-{run_id}"]
+    time_passes(db, run_id)
+    assert execution.sweep(executor, lambda _: None) == [run_id]
+    execution.submit(executor, run_id)
+    assert aws.calls["SubmitJob"] == 1 and len(aws.jobs()) == 1
+    with db.session() as session:
+        assert session.get(Run, run_id).backend_handle == job.job_id
+    poll_until(executor, db, run_id, State.RUNNING)
+
+
+def test_a_second_job_started_by_a_takeover_is_stopped(
+    client, alice, db, aws, compute_env, executor
+):
+    """The worst case: while worker A's SubmitJob waits for its answer, worker B takes the
+    run over and, ListJobs not showing A's job yet, starts a second. Whichever stores its
+    handle first keeps its job; the other stops its own."""
+    run_id = wes_run(client, alice, compute_env())
+    aws.list_lag = 60.0
+
+    def worker_b_takes_over() -> None:
+        time_passes(db, run_id)
+        execution.submit(executor, run_id)
+
+    aws.before_answer("SubmitJob", worker_b_takes_over)
+    execution.submit(executor, run_id)  # worker A
+    first, second = aws.jobs()
+    with db.session() as session:
+        assert session.get(Run, run_id).backend_handle == second.job_id
+    assert aws.calls["TerminateJob"] == 1
+    assert aws.job(first.job_id).status == "FAILED"
+    assert aws.job(second.job_id).status != "FAILED"
+    poll_until(executor, db, run_id, State.RUNNING)
+
+
+def test_the_create_call_is_one_attempt_held_within_the_budget(settings, aws):
+    from pydantic import ValidationError
+
+    from wes_gateway.config import Settings
+
+    with pytest.raises(ValidationError, match="submit_stale_after"):
+        Settings(submit_stale_after=1)
+    assert settings.create_budget == settings.submit_stale_after / 2
+    config = {"region": "eu-west-1", "headQueue": "q", "endpointUrl": aws.endpoint_url}
+    backend = AwsBatchBackend.from_settings(settings, config)
+    create = backend.create_client.meta.config
+    assert create.retries["total_max_attempts"] == 1
+    assert create.connect_timeout + create.read_timeout <= settings.create_budget

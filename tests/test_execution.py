@@ -15,13 +15,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import update
 
+from tests.cloud import STALE_AFTER, create_compute_env, time_passes, wes_run
+from tests.cloud import state as state_of
 from tests.conftest import submit as submit_over_wes
 from tests.live import STANDIN, group_alive
 from wes_gateway.errors import InvalidField
 from wes_gateway.models import Run
 from wes_gateway.states import State, transition
 from workers import execution
-from workers.backends import UnknownPlatform, backend_class
+from workers.backends import MissingSDK, UnknownPlatform, backend_class
 from workers.backends.base import BackendStatus, RunSnapshot
 from workers.backends.local import LocalBackend
 from workers.command import build_command
@@ -176,7 +178,7 @@ def executor(db, settings):
     worker_settings = settings.model_copy(
         update={
             "nextflow": str(STANDIN),
-            "submit_stale_after": 0.0,
+            "submit_stale_after": STALE_AFTER,
             "requeue_after": 0.0,
             "cancel_grace": 5.0,
         }
@@ -193,6 +195,7 @@ def test_interrupted_submit_is_taken_over_without_a_second_job(client, alice, db
         first = LocalBackend(nextflow=str(STANDIN)).submit(
             execution.snapshot(run, executor.run_dir(run_id))
         )
+    time_passes(db, run_id)
     # The sweeper re-sends it; another worker's submit adopts the running job.
     assert execution.sweep(executor, lambda _: None) == [run_id]
     execution.submit(executor, run_id)
@@ -238,6 +241,7 @@ def test_a_run_cancelled_during_an_interrupted_submit(client, alice, db, executo
                 .handle
             )["pid"]
         transition(session, run_id, State.CANCELING, "cancelled by alice")
+    time_passes(db, run_id)
     execution.sweep(executor, lambda _: None)
     deadline = time.monotonic() + 20
     while execution.poll_active(executor):
@@ -345,3 +349,57 @@ def test_the_sweep_removes_folders_whose_runs_are_gone(client, alice, db, execut
     os.utime(orphan, (long_ago, long_ago))
     execution.sweep(executor, lambda _: None)
     assert orphan.is_dir()
+
+
+class _Unreachable(LocalBackend):
+    """A cloud that does not answer: every call fails."""
+
+    platform = "aws-batch"
+
+    def find(self, run):
+        raise ConnectionError("Could not connect to the endpoint URL")
+
+    def poll(self, handles):
+        raise ConnectionError("Could not connect to the endpoint URL")
+
+
+def test_one_run_on_an_unreachable_cloud_stops_neither_the_sweep_nor_the_poll(
+    client, admin, alice, db, executor
+):
+    config = {"region": "eu-west-1", "workDir": "s3://bucket/work"}
+    far = create_compute_env(client, admin, "aws-batch", "far", {**config, "headQueue": "far"})
+    no_sdk = create_compute_env(
+        client, admin, "aws-batch", "no-sdk", {**config, "headQueue": "no-sdk"}
+    )
+
+    def backend_for(platform, config):
+        if platform != "aws-batch":
+            return LocalBackend(nextflow=str(STANDIN))
+        if config["headQueue"] == "no-sdk":  # this worker host lacks the SDK
+            raise MissingSDK("the workers cannot run aws-batch jobs: no module named boto3")
+        return _Unreachable()
+
+    worker = execution.Executor(db=db, settings=executor.settings, backend_for=backend_for)
+    cancelled = wes_run(client, alice, far)  # cancelled while its submit was cut short
+    with db.session() as session:
+        transition(session, cancelled, State.INITIALIZING, "claimed")
+        transition(session, cancelled, State.CANCELING, "cancelled by alice")
+    time_passes(db, cancelled)
+    watched = {}
+    for env_id in (far, no_sdk):  # runs whose head jobs cannot be asked about
+        watched[env_id] = wes_run(client, alice, env_id)
+        with db.session() as session:
+            transition(session, watched[env_id], State.RUNNING, "started")
+            session.get(Run, watched[env_id]).backend_handle = "job-1"
+    lost = submit_over_wes(client, alice, workflow_params='{"standin_task_seconds": 0.1}')
+
+    resent: list[str] = []
+    assert execution.sweep(worker, resent.append) == [lost] and resent == [lost]
+    execution.submit(worker, lost)  # what the re-sent message does
+    deadline = time.monotonic() + 20
+    while state_of(db, lost) is not State.COMPLETE:
+        assert time.monotonic() < deadline
+        execution.poll_active(worker)
+        time.sleep(0.2)
+    assert state_of(db, cancelled) is State.CANCELING  # tried again at the next sweep
+    assert {state_of(db, run_id) for run_id in watched.values()} == {State.RUNNING}

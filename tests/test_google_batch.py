@@ -15,6 +15,7 @@ from tests.cloud import (
     state,
     submit_then_crash,
     system_logs,
+    time_passes,
     tower_launch,
     wes_run,
 )
@@ -214,3 +215,49 @@ def test_a_poll_cycle_makes_calls_by_the_page_not_by_the_run(
     execution.poll_active(executor)
     assert google.calls["GetJob"] == 1 and google.calls["ListJobs"] == pages
     assert state(db, run_ids[0]) is State.COMPLETE
+
+
+def test_a_create_whose_answer_is_lost_is_retried_and_makes_one_job(
+    client, alice, db, google, compute_env, executor
+):
+    """CreateJob is idempotent by job id: the job made by a create whose answer was lost
+    answers the retry ALREADY_EXISTS and is adopted; the run never fails meanwhile."""
+    run_id = wes_run(client, alice, compute_env())
+    google.lose_answer("CreateJob", "UNAVAILABLE")
+    execution.submit(executor, run_id)
+    assert state(db, run_id) is State.INITIALIZING
+    assert list(google.jobs) == [job_name(run_id)]
+    time_passes(db, run_id)
+    assert execution.sweep(executor, lambda _: None) == [run_id]
+    execution.submit(executor, run_id)
+    assert google.calls["CreateJob"] == 2 and list(google.jobs) == [job_name(run_id)]
+    with db.session() as session:
+        assert job_name(run_id) in session.get(Run, run_id).backend_handle
+    poll_until(executor, db, run_id, State.RUNNING)
+
+
+def test_creates_that_never_answer_end_after_a_bounded_number_of_attempts(
+    client, alice, db, google, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env())
+    google.fail_next("CreateJob", "UNAVAILABLE", times=execution.MAX_CREATE_ATTEMPTS)
+    for _ in range(execution.MAX_CREATE_ATTEMPTS):
+        execution.submit(executor, run_id)
+        assert state(db, run_id) is State.INITIALIZING
+        time_passes(db, run_id)
+    execution.submit(executor, run_id)  # looks only: no job is found
+    assert google.calls["CreateJob"] == execution.MAX_CREATE_ATTEMPTS
+    assert state(db, run_id) is State.SYSTEM_ERROR
+    assert any("could not be known" in line for line in system_logs(client, alice, run_id))
+    assert google.jobs == {}
+
+
+def test_a_refused_create_is_a_system_error_at_once(
+    client, alice, db, google, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env())
+    google.fail_next("CreateJob", "PERMISSION_DENIED", "batch.jobs.create denied")
+    execution.submit(executor, run_id)
+    assert state(db, run_id) is State.SYSTEM_ERROR
+    logs = system_logs(client, alice, run_id)
+    assert any("refused" in line and "batch.jobs.create denied" in line for line in logs)

@@ -144,7 +144,7 @@ def test_a_run_started_elsewhere_is_monitoring_only(client, alice, bob, db):
 def _fast_settings(db):
     from wes_gateway.config import Settings
 
-    return Settings(database_url=db.url, requeue_after=0, submit_stale_after=0, trace_timeout=1)
+    return Settings(database_url=db.url, requeue_after=0, submit_stale_after=2, trace_timeout=1)
 
 
 def test_a_run_token_reaches_its_run_only(client, alice, db):

@@ -24,6 +24,9 @@ _PASSED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
 # prometheus_client's own variable: a folder where every process of a host writes its
 # samples (read before prometheus_client is first imported, so set early).
 METRICS_FOLDER_ENV = "PROMETHEUS_MULTIPROC_DIR"
+# The shortest takeover window: its half, the create call's budget, is then one second.
+MIN_SUBMIT_STALE_AFTER = 2.0
+CREATE_CONNECT_TIMEOUT = 5.0  # seconds, at most, to connect for the create call
 
 
 class Settings(BaseSettings):
@@ -111,7 +114,8 @@ class Settings(BaseSettings):
     )
     submit_stale_after: float = Field(
         default=60.0,
-        description="An interrupted submit (INITIALIZING with no job) is retried after this.",
+        description="An interrupted submit (INITIALIZING with no job) is taken over after "
+        "this; a submit's call that creates a cloud job is held to half of it.",
     )
     trace_timeout: float = Field(
         default=190.0,
@@ -119,6 +123,12 @@ class Settings(BaseSettings):
     )
     cancel_grace: float = Field(
         default=30.0, description="Seconds a cancelled head job has to stop before SIGKILL."
+    )
+    job_end_grace: float = Field(
+        default=300.0,
+        ge=0,
+        description="Seconds a head job may keep running after its run ended by its trace "
+        "before the workers stop it.",
     )
     state_counts_max_age: float = Field(
         default=2.0,
@@ -139,6 +149,31 @@ class Settings(BaseSettings):
     environment: str | None = Field(
         default=None, description="Shown in service-info: prod, test, dev or staging."
     )
+
+    @field_validator("submit_stale_after", mode="after")
+    @classmethod
+    def _room_for_a_create_call(cls, value: float) -> float:
+        """A submit that is slow, not dead, must never be taken over: its create call is
+        held to ``create_budget`` (half of this), which must leave that call some time."""
+        if value < MIN_SUBMIT_STALE_AFTER:
+            raise ValueError(
+                f"must be at least {MIN_SUBMIT_STALE_AFTER:g} seconds: a submit's create "
+                "call is given half of it, and takeovers wait for the whole"
+            )
+        return value
+
+    @property
+    def create_budget(self) -> float:
+        """Seconds the one call that creates a cloud head job may take, connecting and
+        answering, without retries: half of ``submit_stale_after``, so no other worker can
+        take the run over (and create a second job) while that call is under way."""
+        return self.submit_stale_after / 2
+
+    @property
+    def create_timeouts(self) -> tuple[float, float]:
+        """(connect, read) timeouts of the create call; their sum is ``create_budget``."""
+        connect = min(CREATE_CONNECT_TIMEOUT, self.create_budget / 4)
+        return connect, self.create_budget - connect
 
     @field_validator("head_job_env", mode="after")
     @classmethod

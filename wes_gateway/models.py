@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
@@ -30,6 +31,10 @@ StateColumn = Enum(
     values_callable=lambda states: [state.value for state in states],
     validate_strings=True,
 )
+
+
+# A run with a head job not yet seen to end after the run did (ix_runs_unsettled).
+UNSETTLED = text("job_settled_at IS NULL AND backend_handle IS NOT NULL")
 
 
 class User(Base):
@@ -139,6 +144,9 @@ class Run(Base):
     # Set when the run is deleted: it is hidden from every read at once, and a worker
     # removes its folder and then its rows once nothing runs for it (runs.purge).
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the workers have seen the run's head job end after the run ended (its last
+    # console lines copied, the platform's reason recorded), however the run ended.
+    job_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
     __table_args__ = (
         # ListRuns: newest first, per owner (users) and overall (admins); keyset on both keys.
@@ -146,6 +154,15 @@ class Run(Base):
         Index("ix_runs_created", "created_at", "id"),
         # State counts, and the workers' scans of active runs.
         Index("ix_runs_state", "state", "compute_env_id"),
+        # The runs whose head job the poll still watches (active, or ended by their trace
+        # with the job not yet settled): few, whatever the size of the history.
+        Index(
+            "ix_runs_unsettled",
+            "state",
+            "compute_env_id",
+            sqlite_where=UNSETTLED,
+            postgresql_where=UNSETTLED,
+        ),
     )
 
 

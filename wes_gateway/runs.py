@@ -261,13 +261,20 @@ def delete_run(session: Session, principal: Principal, run_id: str, *, force: bo
 
 
 def ready_to_purge(run: Run) -> bool:
-    """Whether a deleted run may go now: nothing runs for it any more (it has ended, or
-    it is only monitored, its head job not ours to stop)."""
-    return run.deleted_at is not None and (is_terminal(run.state) or run.source == "trace")
+    """Whether a deleted run may go now: nothing runs for it any more (it has ended and
+    its head job, if any, has been seen to end too; or it is only monitored, its head job
+    not ours to stop)."""
+    settled = run.backend_handle is None or run.job_settled_at is not None
+    return run.deleted_at is not None and (
+        (is_terminal(run.state) and settled) or run.source == "trace"
+    )
 
 
 # The same rule as a query condition, for the sweep.
-READY_TO_PURGE = Run.deleted_at.is_not(None) & (Run.state.in_(TERMINAL) | (Run.source == "trace"))
+READY_TO_PURGE = Run.deleted_at.is_not(None) & (
+    (Run.state.in_(TERMINAL) & (Run.backend_handle.is_(None) | Run.job_settled_at.is_not(None)))
+    | (Run.source == "trace")
+)
 
 
 def purge(session: Session, run_id: str, run_dir: Path) -> None:

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TypeVar
 
 from sqlalchemy import select, update
 
@@ -27,11 +28,22 @@ from wes_gateway.db import Database
 from wes_gateway.ids import is_run_id
 from wes_gateway.models import ComputeEnv, Run, User
 from wes_gateway.runs import READY_TO_PURGE, purge, ready_to_purge
-from wes_gateway.states import State, transition
+from wes_gateway.states import TERMINAL, State, is_terminal, transition
 from workers.backends import make_backend
-from workers.backends.base import STATE_OF, Backend, JobReport, RunSnapshot, SubmitError
+from workers.backends.base import (
+    STATE_OF,
+    Backend,
+    BackendStatus,
+    ClaimLost,
+    JobReport,
+    RunSnapshot,
+    Submission,
+    SubmitError,
+    SubmitUnknown,
+)
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 # States in which a run has (or should have) a head job to watch.
 WATCHED = (State.INITIALIZING, State.RUNNING, State.PAUSED, State.CANCELING, State.UNKNOWN)
@@ -103,43 +115,94 @@ def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
     )
 
 
+# A submit whose answer was lost is tried again, looking for the job first, up to this
+# many times in all; later attempts only look, and the run fails if none is found.
+MAX_CREATE_ATTEMPTS = 5
+# Looking may fail too (the platform unreachable): after this many attempts the run fails.
+MAX_SUBMIT_ATTEMPTS = 2 * MAX_CREATE_ATTEMPTS
+
+
 def submit(executor: Executor, run_id: str) -> None:
     """Take a QUEUED run (compare-and-set to INITIALIZING) and start its head job.
 
-    A run left INITIALIZING without a job by a submit that died is taken over once it is
-    older than ``submit_stale_after``; the backend then finds the job that submit may have
-    started already, so a run is never started twice.
+    A run left INITIALIZING without a job (a submit that died, or whose create had no
+    known outcome) is taken over once it is older than ``submit_stale_after``; the
+    backend then finds the job that submit may have started already. A job is never
+    started twice: the create call is held within ``create_budget`` (half that window)
+    right after the claim is renewed, so no takeover can overlap it; and the handle is
+    stored by compare-and-set, the loser of any race stopping its own job.
     """
     with executor.db.session() as session:
-        claimed = transition(
-            session, run_id, State.INITIALIZING, "taken by a worker", allowed_from={State.QUEUED}
-        )
-        if claimed is None and not _take_over_stale_submit(session, executor.settings, run_id):
+        attempt = _claim(session, executor.settings, run_id)
+        if attempt is None:
             return
-        session.execute(
-            update(Run).where(Run.id == run_id).values(submit_attempts=Run.submit_attempts + 1)
-        )
         run = session.get(Run, run_id)
         env_id = run.compute_env_id
         platform, config = _compute_env(session, env_id)
         snap = _traced(session, executor.settings, run, snapshot(run, executor.run_dir(run_id)))
     try:
-        submission = executor.backend(platform, config).submit(snap)
+        backend = executor.backend(platform, config)
+        submission = _start_or_find(executor, backend, snap, attempt)
+    except ClaimLost:
+        # Taken over, or cancelled before anything was created: a cancel is settled now.
+        log.info("run %s is no longer this worker's to submit", run_id)
+        _guarded(f"settling the cancel of run {run_id}", _settle_unstarted_cancel, executor, run_id)
+        return
     except SubmitError as exc:
         _fail(executor, run_id, str(exc))
+        return
+    except SubmitUnknown as exc:
+        _outcome_unknown(executor, run_id, attempt, str(exc))
         return
     except Exception as exc:
         log.exception("submitting run %s failed", run_id)
         _fail(executor, run_id, f"the head job could not be submitted: {exc}")
         return
+    if submission is None:
+        _fail(
+            executor,
+            run_id,
+            f"the outcome of the head job's submission could not be known: {MAX_CREATE_ATTEMPTS} "
+            "attempts to create it went unanswered, and no job of this run is found",
+        )
+        return
+    _store(executor, backend, env_id, run_id, submission)
+
+
+def _start_or_find(
+    executor: Executor, backend: Backend, snap: RunSnapshot, attempt: int
+) -> Submission | None:
+    """Submit (the backend looks for an earlier attempt's job first), or after
+    MAX_CREATE_ATTEMPTS only look for one; None: nothing found."""
+    if attempt <= MAX_CREATE_ATTEMPTS:
+        return backend.submit(snap, claim=lambda: _renew(executor, snap.run_id, attempt))
+    try:
+        return backend.adopt(snap)
+    except Exception as exc:
+        raise SubmitUnknown(f"looking for the head job failed: {exc}") from exc
+
+
+def _store(
+    executor: Executor, backend: Backend, env_id: str | None, run_id: str, submission: Submission
+) -> None:
+    """Store the handle unless one is stored already (compare-and-set); a job that lost
+    that race is stopped, so only the stored one runs."""
     with executor.db.session() as session:
         _mark_used(session, env_id)
-        run = session.get(Run, run_id)
-        run.backend_handle = submission.handle
-        run.command = submission.command
-        run.command_line = shlex.join(submission.command)
-        cancelled_meanwhile = run.state is State.CANCELING
-        if submission.started:
+        stored = session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.backend_handle.is_(None))
+            .values(
+                backend_handle=submission.handle,
+                command=submission.command,
+                command_line=shlex.join(submission.command),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        run = session.get(Run, run_id, populate_existing=True)
+        winner = run.backend_handle if run is not None else None
+        cancelled_meanwhile = run is not None and run.state is State.CANCELING
+        if stored.rowcount == 1 and submission.started:
             transition(
                 session,
                 run_id,
@@ -147,9 +210,70 @@ def submit(executor: Executor, run_id: str) -> None:
                 "the head job started",
                 allowed_from={State.INITIALIZING},
             )
+    if winner != submission.handle:
+        log.warning(
+            "run %s already has head job %s; stopping the second one, %s",
+            run_id,
+            winner,
+            submission.handle,
+        )
+        backend.cancel(submission.handle, force=True)
+        return
     if cancelled_meanwhile:
-        executor.backend(platform, config).cancel(submission.handle)
+        backend.cancel(submission.handle)
     log.info("run %s submitted: %s", run_id, submission.handle)
+
+
+def _claim(session, settings: Settings, run_id: str) -> int | None:
+    """Take the run for this worker: a QUEUED run, or one whose submit went stale. Returns
+    the number of this claim (the run's ``submit_attempts``), or None if it is not ours."""
+    claimed = transition(
+        session, run_id, State.INITIALIZING, "taken by a worker", allowed_from={State.QUEUED}
+    )
+    if claimed is None:
+        return _take_over_stale_submit(session, settings, run_id)
+    session.execute(
+        update(Run).where(Run.id == run_id).values(submit_attempts=Run.submit_attempts + 1)
+    )
+    return session.execute(select(Run.submit_attempts).where(Run.id == run_id)).scalar_one()
+
+
+def _renew(executor: Executor, run_id: str, attempt: int) -> None:
+    """Called right before a create call: restarts the run's takeover clock, provided the
+    run is still this claim's (not taken over, not cancelled, no job stored)."""
+    with executor.db.session() as session:
+        renewed = session.execute(
+            update(Run)
+            .where(
+                Run.id == run_id,
+                Run.state == State.INITIALIZING,
+                Run.backend_handle.is_(None),
+                Run.submit_attempts == attempt,
+            )
+            .values(updated_at=_now())
+        )
+    if renewed.rowcount != 1:
+        raise ClaimLost(run_id)
+
+
+def _outcome_unknown(executor: Executor, run_id: str, attempt: int, why: str) -> None:
+    """The create's answer was lost: the run stays INITIALIZING, and the sweep sends it
+    again after ``submit_stale_after`` (that submit looks for the job first)."""
+    if attempt >= MAX_SUBMIT_ATTEMPTS:
+        _fail(
+            executor,
+            run_id,
+            f"the outcome of the head job's submission could not be known after {attempt} "
+            f"attempts: {why}",
+        )
+        return
+    log.warning("run %s: %s; its submit is tried again later (attempt %d)", run_id, why, attempt)
+    with executor.db.session() as session:  # a full window before the next attempt
+        session.execute(
+            update(Run)
+            .where(Run.id == run_id, Run.submit_attempts == attempt, Run.backend_handle.is_(None))
+            .values(updated_at=_now())
+        )
 
 
 def _mark_used(session, compute_env_id: str | None) -> None:
@@ -177,20 +301,27 @@ def _traced(session, settings: Settings, run: Run, snap: RunSnapshot) -> RunSnap
     return replace(snap, tower_url=settings.public_url.rstrip("/") + "/api", tower_token=token)
 
 
-def _take_over_stale_submit(session, settings: Settings, run_id: str) -> bool:
+def _take_over_stale_submit(session, settings: Settings, run_id: str) -> int | None:
     run = session.get(Run, run_id)
     if run is None or run.state is not State.INITIALIZING or run.backend_handle:
-        return False
+        return None
     stale_before = _now() - timedelta(seconds=settings.submit_stale_after)
     if run.updated_at > stale_before:
-        return False  # another worker is submitting it right now
-    # Claim the takeover itself by compare-and-set on the attempt counter.
+        return None  # another worker is submitting it right now
+    # Claim the takeover itself by compare-and-set on the attempt counter, which it bumps,
+    # so of two workers taking over at once only one succeeds.
+    attempt = run.submit_attempts + 1
     result = session.execute(
         update(Run)
-        .where(Run.id == run_id, Run.submit_attempts == run.submit_attempts)
-        .values(updated_at=_now())
+        .where(
+            Run.id == run_id,
+            Run.state == State.INITIALIZING,
+            Run.backend_handle.is_(None),
+            Run.submit_attempts == run.submit_attempts,
+        )
+        .values(submit_attempts=attempt, updated_at=_now())
     )
-    return result.rowcount == 1
+    return attempt if result.rowcount == 1 else None
 
 
 def _fail(executor: Executor, run_id: str, reason: str) -> None:
@@ -202,11 +333,21 @@ def _fail(executor: Executor, run_id: str, reason: str) -> None:
 
 def poll_active(executor: Executor) -> int:
     """Poll every watched run's head job, one batched call per compute environment, and
-    move each run to what its job reports. Returns how many runs were polled."""
+    move each run to what its job reports; and settle the jobs of runs that ended before
+    their job did (by their trace). A compute environment or a run that fails is logged
+    and skipped; the others are polled all the same. Returns how many runs were polled."""
+    columns = (Run.id, Run.state, Run.backend_handle, Run.compute_env_id, Run.updated_at)
     with executor.db.session() as session:
         rows = session.execute(
-            select(Run.id, Run.state, Run.backend_handle, Run.compute_env_id, Run.updated_at).where(
+            select(*columns, Run.end_time).where(
                 Run.state.in_(WATCHED), Run.backend_handle.is_not(None)
+            )
+        ).all()
+        rows += session.execute(
+            select(*columns, Run.end_time).where(
+                Run.state.in_(TERMINAL),
+                Run.backend_handle.is_not(None),
+                Run.job_settled_at.is_(None),
             )
         ).all()
         groups: dict[str | None, list] = defaultdict(list)
@@ -215,17 +356,23 @@ def poll_active(executor: Executor) -> int:
         envs = {env_id: _compute_env(session, env_id) for env_id in groups}
     for env_id, group in groups.items():
         platform, config = envs[env_id]
-        backend = executor.backend(platform, config)
         try:
+            backend = executor.backend(platform, config)
             with metrics.timed(metrics.POLL_CYCLES.labels(backend.platform)):
                 reports = backend.poll([row.backend_handle for row in group])
         except Exception:
             log.exception("polling compute environment %s failed", env_id or "local")
             continue
         for row in group:
+            report = reports.get(row.backend_handle)
+            if report is None:
+                continue
             with logs.about_run(row.id):
                 try:
-                    _apply(executor, backend, row, reports[row.backend_handle])
+                    if is_terminal(row.state):
+                        _settle_job(executor, backend, row, report)
+                    else:
+                        _apply(executor, backend, row, report)
                 except Exception:
                     log.exception("updating run %s failed", row.id)
     return len(rows)
@@ -277,6 +424,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
                 transition(session, row.id, State.RUNNING, "the head job is running")
         return
     target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
+    copied = True
     if not compute_config.console_in_run_folder(backend.platform):
         # The last lines, before the run is seen to end; read while it runs on demand.
         try:
@@ -284,6 +432,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             if target is State.CANCELED:
                 backend.release(row.backend_handle)
         except Exception:
+            copied = False  # the run ends all the same; the next poll settles its job
             log.warning("reading the console log of run %s failed", row.id, exc_info=True)
     with executor.db.session() as session:
         run = session.get(Run, row.id)
@@ -295,9 +444,60 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             # It failed before any trace call reached us: only its console says why.
             run_logs.record_console_error(run, executor.run_dir(run.id))
         reason = report.message or f"the head job ended ({report.status.value})"
-        transition(session, row.id, target, reason)
+        if transition(session, row.id, target, reason) is not None and copied:
+            run.job_settled_at = _now()  # else the next poll settles its job
+        if run.deleted_at is not None and ready_to_purge(run):
+            purge(session, row.id, executor.run_dir(row.id))
+
+
+def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) -> None:
+    """The head job of a run that ended before the poll saw the job end (its trace's
+    ``complete`` came first). Once the job has ended: copy its last console lines, keep
+    its exit code and the platform's reason in the run's system logs, and mark it
+    settled. A job still running ``job_end_grace`` after its run ended is stopped (and
+    killed once ``cancel_grace`` more has passed); the next poll settles it."""
+    if not report.finished:
+        overdue = _now() - (row.end_time or row.updated_at)
+        grace = timedelta(seconds=executor.settings.job_end_grace)
+        if overdue > grace:
+            log.warning("run %s ended %s ago, its head job has not: stopping it", row.id, overdue)
+            kill = overdue > grace + timedelta(seconds=executor.settings.cancel_grace)
+            backend.cancel(row.backend_handle, force=kill)
+        return
+    if not compute_config.console_in_run_folder(backend.platform):
+        _copy_log(executor, backend, row.id, row.backend_handle)
+        if report.status is BackendStatus.STOPPED:
+            backend.release(row.backend_handle)
+    with executor.db.session() as session:
+        settled = session.execute(
+            update(Run)
+            .where(Run.id == row.id, Run.job_settled_at.is_(None))
+            .values(job_settled_at=_now())
+        )
+        if settled.rowcount != 1:
+            return  # another worker settled it
+        run = session.get(Run, row.id)
+        if run.exit_status is None and report.exit_code is not None:
+            run.exit_status = report.exit_code
+        note = _job_end_note(run.state, report, executor.settings.job_end_grace)
+        if note and note not in (run.error_message or ""):
+            run.error_message = "\n".join(filter(None, (run.error_message, note)))
         if run.deleted_at is not None:
             purge(session, row.id, executor.run_dir(row.id))
+
+
+def _job_end_note(state: State, report: JobReport, grace: float) -> str | None:
+    """What the platform says of a job that ended after its run, for the system logs."""
+    if report.status is BackendStatus.STOPPED and state is not State.CANCELED:
+        return (
+            f"the head job was still running {grace:g} s after the run ended "
+            f"({state.value}); it was stopped"
+        )
+    if report.message and report.status is not BackendStatus.STOPPED:
+        return f"the head job ended {report.status.value}: {report.message}"
+    if STATE_OF[report.status] is not state and report.status is not BackendStatus.STOPPED:
+        return f"the head job ended {report.status.value} after the run ended {state.value}"
+    return None
 
 
 def check_compute_env(executor: Executor, env_id: str) -> str:
@@ -343,20 +543,37 @@ def cancel(executor: Executor, run_id: str) -> None:
 def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
     """Re-send the submit of runs no worker took: QUEUED for longer than
     ``requeue_after`` (a lost message) and INITIALIZING without a job for longer than
-    ``submit_stale_after`` (a worker died mid-submit). Returns their ids. Also settles
-    runs cancelled while such a submit was under way."""
+    ``submit_stale_after`` (a worker died mid-submit, or its create had no known
+    outcome). Returns their ids. Then the sweep's other duties: runs silent too long,
+    runs cancelled while such a submit was under way, deleted runs, unchecked compute
+    environments. Re-sending comes first, and each step and each run is on its own: one
+    that fails is logged, and the rest are done all the same."""
+    run_ids = _guarded("sweep: finding runs to re-send", _runs_to_resend, executor) or []
+    for run_id in run_ids:
+        _guarded(f"re-sending run {run_id}", resend, run_id)
+    for step in (
+        _settle_unstarted_cancels,
+        _time_out_silent_runs,
+        _purge_deleted,
+        _check_unchecked_envs,
+    ):
+        _guarded("sweep: " + step.__name__.strip("_").replace("_", " "), step, executor)
+    return run_ids
+
+
+def _guarded(what: str, step: Callable[..., T], *args: object) -> T | None:
+    """``step(*args)``, or None when it raised (logged: the caller goes on)."""
+    try:
+        return step(*args)
+    except Exception:
+        log.exception("%s failed", what)
+        return None
+
+
+def _runs_to_resend(executor: Executor) -> list[str]:
     settings = executor.settings
     now = _now()
     with executor.db.session() as session:
-        unstarted_cancels = list(
-            session.execute(
-                select(Run.id).where(
-                    Run.state == State.CANCELING,
-                    Run.backend_handle.is_(None),
-                    Run.updated_at < now - timedelta(seconds=settings.submit_stale_after),
-                )
-            ).scalars()
-        )
         queued = select(Run.id).where(
             Run.state == State.QUEUED,
             Run.source != "trace",
@@ -377,14 +594,24 @@ def sweep(executor: Executor, resend: Callable[[str], object]) -> list[str]:
                 .where(Run.id.in_(run_ids), Run.state == State.QUEUED)
                 .values(updated_at=now)
             )
-    _time_out_silent_runs(executor)
-    _purge_deleted(executor)
-    _check_unchecked_envs(executor)
-    for run_id in unstarted_cancels:
-        _settle_unstarted_cancel(executor, run_id)
-    for run_id in run_ids:
-        resend(run_id)
     return run_ids
+
+
+def _settle_unstarted_cancels(executor: Executor) -> None:
+    """Runs cancelled while a submit of theirs was interrupted, each on its own."""
+    stale_before = _now() - timedelta(seconds=executor.settings.submit_stale_after)
+    with executor.db.session() as session:
+        run_ids = list(
+            session.execute(
+                select(Run.id).where(
+                    Run.state == State.CANCELING,
+                    Run.backend_handle.is_(None),
+                    Run.updated_at < stale_before,
+                )
+            ).scalars()
+        )
+    for run_id in run_ids:
+        _guarded(f"settling the cancel of run {run_id}", _settle_unstarted_cancel, executor, run_id)
 
 
 def _time_out_silent_runs(executor: Executor) -> None:
@@ -482,6 +709,8 @@ def _settle_unstarted_cancel(executor: Executor, run_id: str) -> None:
     have started (the poll then finishes it), or, if there is none, it is cancelled."""
     with executor.db.session() as session:
         run = session.get(Run, run_id)
+        if run is None or run.state is not State.CANCELING or run.backend_handle:
+            return
         platform, config = _compute_env(session, run.compute_env_id)
         snap = snapshot(run, executor.run_dir(run_id))
     backend = executor.backend(platform, config)

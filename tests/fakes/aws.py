@@ -24,6 +24,10 @@ Controlled mode, in short:
   ListJobs without ``jobStatus`` and without ``filters`` returns RUNNING jobs only, and pages
   with ``maxResults``/``nextToken`` (100 per page with filters, 1000 otherwise); DescribeJobs
   refuses more than 100 ids; SubmitJob checks the job name's form.
+* Lost answers (``lose_answer``): a call is carried out but its caller sees a 500 or a
+  late answer, as when a network or AWS fails after the job was made; ``before_answer``
+  runs a test's code while a call waits for its answer; ``list_lag`` keeps new jobs out of
+  ListJobs for a while, as AWS's eventual consistency may.
 * Fixed moto quirks: DescribeJobs shows ``container.exitCode``, and no longer appends one more
   ``AWS_BATCH_JOB_ID`` to ``container.environment`` on every call.
 
@@ -110,6 +114,7 @@ class _Progress:
     """How fast queued jobs walk to RUNNING; shared by every job in the process."""
 
     step_seconds: float | None = DEFAULT_STEP_SECONDS
+    list_lag_seconds: float = 0.0  # ListJobs shows a job only this long after it is made
 
 
 _patched = False
@@ -254,6 +259,9 @@ def _list_jobs(self: BatchResponse) -> str:
         job_status=status,
         filters=filters,
     )
+    if _Progress.list_lag_seconds:  # eventual consistency: new jobs not listed yet
+        seen_before = datetime.now() - timedelta(seconds=_Progress.list_lag_seconds)
+        jobs = [job for job in jobs if job.job_created_at <= seen_before]
     if filters is not None:
         jobs = sorted(jobs, key=lambda job: job.job_created_at, reverse=True)
     cap = _LIST_JOBS_PAGE_WITH_FILTERS if filters is not None else _LIST_JOBS_PAGE
@@ -353,16 +361,30 @@ def _operation(environ: dict[str, Any], body: bytes) -> str:
     return f"{service}:{method} {path}"
 
 
+@dataclass(frozen=True)
+class _Answer:
+    """What becomes of the answer to one call that was carried out: ``"5xx"`` replaces it
+    with a 500 ServerException, ``"late"`` sends it after ``seconds`` (after the caller's
+    read timeout), ``"hook"`` calls ``hook()`` first and then sends it."""
+
+    kind: str
+    seconds: float = 0.0
+    hook: Callable[[], None] | None = None
+
+
 class _RequestLog:
-    """WSGI layer in front of moto: counts what the server received, by operation."""
+    """WSGI layer in front of moto: counts what the server received, by operation, and
+    applies the answers a test has planned."""
 
     def __init__(self, app: Callable[..., Any]) -> None:
         self.app = app
         self.calls: Counter[str] = Counter()
         self.submitted: list[dict[str, Any]] = []
+        self.answers: dict[str, list[_Answer]] = {}
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Any:
+        answer = None
         if not environ.get("PATH_INFO", "").startswith("/moto-api"):
             body = self._take_body(environ)
             operation = _operation(environ, body)
@@ -370,7 +392,34 @@ class _RequestLog:
                 self.calls[operation] += 1
                 if operation == "SubmitJob":
                     self.submitted.append(json.loads(body or b"{}"))
-        return self.app(environ, start_response)
+                planned = self.answers.get(operation)
+                answer = planned.pop(0) if planned else None
+        if answer is None:
+            return self.app(environ, start_response)
+        return self._answer(answer, environ, start_response)
+
+    def _answer(
+        self, answer: _Answer, environ: dict[str, Any], start_response: Callable[..., Any]
+    ) -> Any:
+        captured: list[Any] = []
+
+        def keep(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> None:
+            captured[:] = [status, headers]
+
+        body = b"".join(self.app(environ, keep))  # the call is carried out in any case
+        if answer.kind == "5xx":
+            error = {"__type": "ServerException", "message": "Internal server error"}
+            start_response(
+                "500 Internal Server Error",
+                [("Content-Type", "application/json"), ("x-amzn-ErrorType", "ServerException")],
+            )
+            return [json.dumps(error).encode()]
+        if answer.kind == "late":
+            time.sleep(answer.seconds)
+        elif answer.hook is not None:
+            answer.hook()
+        start_response(*captured)
+        return [body]
 
     @staticmethod
     def _take_body(environ: dict[str, Any]) -> bytes:
@@ -464,6 +513,8 @@ class AwsBatchFake:
         with urllib.request.urlopen(request, data=b"", timeout=10) as response:
             response.read()
         _Progress.step_seconds = DEFAULT_STEP_SECONDS
+        _Progress.list_lag_seconds = 0.0
+        self._request_log.answers.clear()
         self._last_timestamp = 0
         self.head = self.setup(self.region)
         self.calls.clear()
@@ -521,6 +572,32 @@ class AwsBatchFake:
     def submitted(self) -> list[dict[str, Any]]:
         """The JSON bodies of every SubmitJob request received, in order."""
         return self._request_log.submitted
+
+    # -- lost and held answers -----------------------------------------------------------
+
+    def lose_answer(self, operation: str, *, late_by: float | None = None) -> None:
+        """Carry out the next ``operation`` call, but let its caller never see the answer:
+        a 500 ServerException instead, or (``late_by``) the answer that many seconds late,
+        after the caller's read timeout."""
+        kind = "5xx" if late_by is None else "late"
+        with self._request_log._lock:
+            answers = self._request_log.answers.setdefault(operation, [])
+            answers.append(_Answer(kind, seconds=late_by or 0.0))
+
+    def before_answer(self, operation: str, hook: Callable[[], None]) -> None:
+        """Carry out the next ``operation`` call, then run ``hook()`` (in the server, while
+        the caller waits), then answer."""
+        with self._request_log._lock:
+            self._request_log.answers.setdefault(operation, []).append(_Answer("hook", hook=hook))
+
+    @property
+    def list_lag(self) -> float:
+        """Seconds a new job stays out of ListJobs (its eventual consistency)."""
+        return _Progress.list_lag_seconds
+
+    @list_lag.setter
+    def list_lag(self, seconds: float) -> None:
+        _Progress.list_lag_seconds = seconds
 
     @property
     def _request_log(self) -> _RequestLog:
@@ -747,3 +824,4 @@ def aws(aws_server: AwsBatchFake, monkeypatch: pytest.MonkeyPatch) -> Iterator[A
     aws_server.reset()
     yield aws_server
     aws_server.step_seconds = DEFAULT_STEP_SECONDS
+    aws_server.list_lag = 0.0

@@ -522,7 +522,7 @@ class FakeGoogleBatch:
     * ``lines_for(job) -> [str | LogLine, ...]``: what a job prints when it starts running
       (only logged if the job asked for ``logs_policy.destination = CLOUD_LOGGING``);
     * ``require_auth``: reject calls without ``Authorization: Bearer ACCESS_TOKEN``;
-    * :meth:`finish`, :meth:`write_lines`, :meth:`fail_next`.
+    * :meth:`finish`, :meth:`write_lines`, :meth:`fail_next`, :meth:`lose_answer`.
 
     Inspection: ``jobs`` (name -> :class:`JobRecord`), :meth:`created`, :meth:`job`,
     ``log_entries``, ``calls`` (method name -> count), ``transport_calls``
@@ -554,6 +554,7 @@ class FakeGoogleBatch:
             self.lines_for: Callable[[batch_v1.Job], Sequence[LineLike]] = _default_lines
             self._received: dict[str, batch_v1.Job] = {}
             self._injected: dict[str, list[ApiError]] = collections.defaultdict(list)
+            self._lost: dict[str, list[ApiError]] = collections.defaultdict(list)
             self._last_log_micros = 0
             self._insert_counter = 0
 
@@ -564,6 +565,19 @@ class FakeGoogleBatch:
         error = ApiError(status, message or f"Injected {status} for {method}")
         with self.lock:
             self._injected[method].extend([error] * times)
+
+    def lose_answer(self, method: str, status: str = "UNAVAILABLE", times: int = 1) -> None:
+        """Carry out the next ``times`` calls of ``method`` (e.g. "CreateJob"), but answer
+        each with an error, as when the answer is lost on the way back."""
+        error = ApiError(status, f"Injected {status} after {method} was carried out")
+        with self.lock:
+            self._lost[method].extend([error] * times)
+
+    def answer_lost(self, method: str) -> None:
+        """Raise the error planned for a call just carried out (used by the fronts)."""
+        with self.lock:
+            if self._lost.get(method):
+                raise self._lost[method].pop(0)
 
     def record_call(self, transport: str, method: str, authorization: str | None) -> None:
         """Count a call and apply auth checks and injected errors (used by the fronts)."""
@@ -946,7 +960,9 @@ def _grpc_handler(
         metadata = dict(context.invocation_metadata())
         try:
             core.record_call("grpc", method, metadata.get("authorization"))
-            return call(request)
+            result = call(request)
+            core.answer_lost(method)
+            return result
         except ApiError as error:
             context.abort(error.grpc_code, error.message)
 
@@ -1112,6 +1128,7 @@ def _rest_handler(core: FakeGoogleBatch) -> type[BaseHTTPRequestHandler]:
             try:
                 core.record_call("rest", method, self.headers.get("Authorization"))
                 result = _rest_call(core, method, match, query, body)
+                core.answer_lost(method)
             except ApiError as error:
                 return self._error(error)
             except Exception as error:  # a bug in the fake: say so instead of hanging

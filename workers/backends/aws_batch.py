@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import boto3
@@ -28,6 +28,8 @@ from workers.backends.base import (
     RunSnapshot,
     Submission,
     SubmitError,
+    SubmitUnknown,
+    no_claim,
 )
 
 DESCRIBE_BATCH = 100  # DescribeJobs takes at most 100 ids
@@ -97,10 +99,30 @@ def _error(exc: Exception) -> str:
     return str(exc)
 
 
+def _refused(exc: Exception) -> bool:
+    """Whether AWS answered the call with a definite refusal (a 4xx other than throttling):
+    the job was not made and asking again will not change that. Anything else (a timeout,
+    a lost connection, a 5xx) leaves the outcome unknown."""
+    if not isinstance(exc, ClientError):
+        return False
+    status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0
+    return 400 <= status < 500 and status != 429
+
+
+def _submit_failure(exc: Exception) -> Exception:
+    if _refused(exc):
+        return SubmitError(f"AWS Batch refused the head job: {_error(exc)}")
+    return SubmitUnknown(f"AWS Batch did not answer the head job's submission: {_error(exc)}")
+
+
 class AwsBatchBackend(Backend):
     platform = compute_config.AWS_BATCH
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(
+        self, config: Mapping[str, Any], create_timeouts: tuple[float, float] = (5.0, 25.0)
+    ) -> None:
+        """``create_timeouts``: (connect, read) seconds for SubmitJob, within the settings'
+        ``create_budget``."""
         self.config = dict(config)
         self.region = self.config["region"]
         self.queue = self.config["headQueue"]
@@ -111,12 +133,22 @@ class AwsBatchBackend(Backend):
         endpoint = self.config.get("endpointUrl")
         self.batch = boto3.client("batch", endpoint_url=endpoint, config=client_config)
         self.logs = boto3.client("logs", endpoint_url=endpoint, config=client_config)
-        for client in (self.batch, self.logs):
+        # SubmitJob is not idempotent: a retry after a lost answer starts a second job. Its
+        # client makes one attempt, bounded in time; a lost answer is settled by find().
+        connect, read = create_timeouts
+        create_config = Config(
+            region_name=self.region,
+            retries={"mode": "standard", "total_max_attempts": 1},
+            connect_timeout=connect,
+            read_timeout=read,
+        )
+        self.create_client = boto3.client("batch", endpoint_url=endpoint, config=create_config)
+        for client in (self.batch, self.logs, self.create_client):
             client.meta.events.register("before-call", _count_call)
 
     @classmethod
     def from_settings(cls, settings: Any, config: dict[str, Any]) -> AwsBatchBackend:
-        return cls(config)
+        return cls(config, create_timeouts=settings.create_timeouts)
 
     @staticmethod
     def job_name(run_id: str) -> str:
@@ -172,31 +204,43 @@ class AwsBatchBackend(Backend):
                 return f"job queue {queue!r} is {described.get('state')}"
         return None
 
-    def submit(self, run: RunSnapshot) -> Submission:
+    def command(self, run: RunSnapshot) -> list[str]:
+        return head_job.command(run)
+
+    def submit(self, run: RunSnapshot, claim: Callable[[], None] = no_claim) -> Submission:
         head_job.check_pipeline(run, "AWS Batch")
-        argv = head_job.command(run)
+        argv = self.command(run)
         try:
             existing = self.find(run)
             if existing is not None:
                 return Submission(handle=existing, command=argv)
             environment = head_job.environment(self.platform, self.config, run)
-            try:
-                response = self._submit_job(run, argv, environment, self._job_definition())
-            except ClientError as exc:
-                if not _missing_definition(exc) or self.config.get("headJobDefinition"):
-                    raise
-                # The definition this process registered was deregistered since.
-                definition = self._job_definition(cached=False)
-                response = self._submit_job(run, argv, environment, definition)
+            definition = self._job_definition()
         except (ClientError, BotoCoreError) as exc:
-            raise SubmitError(f"AWS Batch refused the head job: {_error(exc)}") from exc
+            raise _submit_failure(exc) from exc
+        try:
+            claim()
+            response = self._submit_job(run, argv, environment, definition)
+        except ClientError as exc:
+            if not _missing_definition(exc) or self.config.get("headJobDefinition"):
+                raise _submit_failure(exc) from exc
+            # The definition this process registered was deregistered since (a refusal:
+            # no job was made).
+            try:
+                definition = self._job_definition(cached=False)
+                claim()
+                response = self._submit_job(run, argv, environment, definition)
+            except (ClientError, BotoCoreError) as again:
+                raise _submit_failure(again) from again
+        except BotoCoreError as exc:
+            raise _submit_failure(exc) from exc
         return Submission(handle=response["jobId"], command=argv)
 
     def _submit_job(
         self, run: RunSnapshot, argv: list[str], environment: dict[str, str], definition: str
     ) -> dict[str, Any]:
         cpus, memory = head_job.resources(self.config, run)
-        return self.batch.submit_job(
+        return self.create_client.submit_job(
             jobName=self.job_name(run.run_id),
             jobQueue=self.queue,
             jobDefinition=definition,

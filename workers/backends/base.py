@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,7 +88,22 @@ class Submission:
 
 
 class SubmitError(Exception):
-    """The head job could not be started (a SYSTEM_ERROR, with this message)."""
+    """The platform refused the head job for good (invalid parameters, access denied): a
+    SYSTEM_ERROR, with this message."""
+
+
+class SubmitUnknown(Exception):
+    """The platform's answer to a create was lost (a timeout, UNAVAILABLE, a 5xx): the job
+    may or may not exist. The submit is retried later, looking for the job first."""
+
+
+class ClaimLost(Exception):
+    """Raised by a submit's ``claim`` when the run is no longer this worker's to start
+    (another worker took it over, or it was cancelled): nothing was created."""
+
+
+def no_claim() -> None:
+    """A submit outside any worker's claim (tests, tools)."""
 
 
 class Backend(abc.ABC):
@@ -105,13 +120,27 @@ class Backend(abc.ABC):
         return None
 
     @abc.abstractmethod
-    def submit(self, run: RunSnapshot) -> Submission:
+    def submit(self, run: RunSnapshot, claim: Callable[[], None] = no_claim) -> Submission:
         """Start the head job, or find the one already started for this run (a retried
-        submit must never start a second). Raises SubmitError when it cannot start."""
+        submit must never start a second). ``claim`` is called right before each call
+        that creates a job (the worker renews its hold on the run there; it raises
+        ClaimLost if the run is no longer its own). Each such call is made once, never
+        retried, and within the settings' ``create_budget``. Raises SubmitError when the
+        platform refuses the job, SubmitUnknown when its answer was lost."""
 
     @abc.abstractmethod
     def find(self, run: RunSnapshot) -> str | None:
         """The handle of a head job already started for this run, if there is one."""
+
+    def adopt(self, run: RunSnapshot) -> Submission | None:
+        """The head job already started for this run, if any, as a submit would have
+        returned it; looks only, never creates."""
+        handle = self.find(run)
+        return None if handle is None else Submission(handle=handle, command=self.command(run))
+
+    @abc.abstractmethod
+    def command(self, run: RunSnapshot) -> list[str]:
+        """The nextflow argv the head job runs (the run log's cmd)."""
 
     @abc.abstractmethod
     def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:

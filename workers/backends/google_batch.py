@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import requests
 from google.api_core import exceptions as google_errors
+from google.auth import exceptions as google_auth_errors
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
 
@@ -32,7 +35,11 @@ from workers.backends.base import (
     RunSnapshot,
     Submission,
     SubmitError,
+    SubmitUnknown,
+    no_claim,
 )
+
+log = logging.getLogger(__name__)
 
 CALL_TIMEOUT = 30.0  # seconds for one API call, retries included
 LIST_PAGE_SIZE = 100
@@ -124,19 +131,41 @@ def _error(exc: Exception) -> str:
     return str(exc)
 
 
+# What a call can raise when its answer is lost (as opposed to a refusal).
+_LOST_ANSWER = (
+    google_errors.GoogleAPICallError,
+    google_errors.RetryError,
+    google_auth_errors.TransportError,
+    requests.RequestException,
+)
+
+
+def _submit_failure(exc: Exception) -> Exception:
+    """A definite refusal (a 4xx other than throttling) is final; anything else (a
+    timeout, UNAVAILABLE, a 5xx) leaves the job's existence unknown."""
+    if isinstance(exc, google_errors.ClientError) and not isinstance(
+        exc, google_errors.TooManyRequests
+    ):
+        return SubmitError(f"Google Batch refused the head job: {_error(exc)}")
+    return SubmitUnknown(f"Google Batch did not answer the head job's creation: {_error(exc)}")
+
+
 class GoogleBatchBackend(Backend):
     platform = compute_config.GOOGLE_BATCH
 
-    def __init__(self, config: Mapping[str, Any]) -> None:
+    def __init__(self, config: Mapping[str, Any], create_budget: float = 30.0) -> None:
+        """``create_budget``: seconds the CreateJob call may take in all (connecting and
+        reading are each given half of it)."""
         self.config = dict(config)
         self.project = self.config["projectId"]
         self.location = self.config["location"]
         self.parent = f"projects/{self.project}/locations/{self.location}"
         self.endpoint = self.config.get("endpointUrl")
+        self.create_timeout = create_budget / 2
 
     @classmethod
     def from_settings(cls, settings: Any, config: dict[str, Any]) -> GoogleBatchBackend:
-        return cls(config)
+        return cls(config, create_budget=settings.create_budget)
 
     @property
     def batch(self) -> batch_v1.BatchServiceClient:
@@ -219,22 +248,35 @@ class GoogleBatchBackend(Backend):
             return f"Google Batch in {self.parent} did not answer: {_error(exc)}"
         return None
 
-    def submit(self, run: RunSnapshot) -> Submission:
+    def command(self, run: RunSnapshot) -> list[str]:
+        return head_job.command(run)
+
+    def submit(self, run: RunSnapshot, claim: Callable[[], None] = no_claim) -> Submission:
+        """CreateJob with the job id derived from the run: idempotent, so a create whose
+        answer was lost is answered ALREADY_EXISTS next time and that job is used."""
         head_job.check_pipeline(run, "Google Batch")
-        argv = head_job.command(run)
+        argv = self.command(run)
         job = self.job(run, argv)
         try:
+            claim()
             _count("CreateJob")
             created = self.batch.create_job(
-                parent=self.parent, job_id=job_id(run.run_id), job=job, timeout=CALL_TIMEOUT
+                parent=self.parent,
+                job_id=job_id(run.run_id),
+                job=job,
+                retry=None,
+                timeout=self.create_timeout,
             )
         except google_errors.Conflict:  # ALREADY_EXISTS: a previous submit made it
-            existing = self.find(run)
+            try:
+                existing = self.find(run)
+            except _LOST_ANSWER as exc:
+                raise _submit_failure(exc) from exc
             if existing is None:
-                raise SubmitError("Google Batch says the job exists but cannot find it") from None
+                raise SubmitUnknown("Google Batch says the job exists but cannot find it") from None
             return Submission(handle=existing, command=argv)
-        except google_errors.GoogleAPICallError as exc:
-            raise SubmitError(f"Google Batch refused the head job: {_error(exc)}") from exc
+        except _LOST_ANSWER as exc:
+            raise _submit_failure(exc) from exc
         return Submission(handle=self._handle(created), command=argv)
 
     def find(self, run: RunSnapshot) -> str | None:
@@ -276,6 +318,9 @@ class GoogleBatchBackend(Backend):
                     reports[handle] = JobReport(
                         BackendStatus.SYSTEM_FAILED, message="Google Batch no longer knows the job"
                     )
+                    continue
+                except _LOST_ANSWER:  # this one job is not reported; the others are
+                    log.warning("Google Batch did not describe %s", name, exc_info=True)
                     continue
             reports[handle] = report_of(job)
         return reports

@@ -17,7 +17,8 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 from wes_gateway import compute_config, run_files
@@ -29,6 +30,7 @@ from workers.backends.base import (
     RunSnapshot,
     Submission,
     SubmitError,
+    no_claim,
 )
 from workers.command import build_command
 
@@ -117,22 +119,30 @@ class LocalBackend(Backend):
     def from_settings(cls, settings, config: dict) -> LocalBackend:
         return cls(nextflow=settings.nextflow, passed=settings.head_job_env_names)
 
-    def submit(self, run: RunSnapshot) -> Submission:
+    def command(self, run: RunSnapshot) -> list[str]:
+        run_dir = run.run_dir
+        return build_command(
+            run,
+            executable=self.nextflow,
+            log_file=str(run_files.nextflow_log_file(run_dir, run.run_id)),
+            params_file=str(run_files.params_file(run_dir)) if run.params else None,
+            config_file=str(run_files.config_file(run_dir)) if run.config_text else None,
+            timeline_file=str(run_files.timeline_file(run_dir, run.run_id)),
+        )
+
+    def adopt(self, run: RunSnapshot) -> Submission | None:
+        found = super().adopt(run)
+        return None if found is None else replace(found, started=True)
+
+    def submit(self, run: RunSnapshot, claim: Callable[[], None] = no_claim) -> Submission:
         run_dir = run.run_dir
         launch = run_files.launch_dir(run_dir)
         params = run_files.params_file(run_dir)
         config = run_files.config_file(run_dir)
-        command = build_command(
-            run,
-            executable=self.nextflow,
-            log_file=str(run_files.nextflow_log_file(run_dir, run.run_id)),
-            params_file=str(params) if run.params else None,
-            config_file=str(config) if run.config_text else None,
-            timeline_file=str(run_files.timeline_file(run_dir, run.run_id)),
-        )
-        existing = self.find(run)
+        command = self.command(run)
+        existing = self.adopt(run)
         if existing is not None:
-            return Submission(handle=existing, command=command, started=True)
+            return existing
         env = {**self.environment, **run.environment, "NXF_ANSI_LOG": "false"}
         # Nextflow's history and cache: the launch folder's own, or for a resumed run those
         # of the run that began its session (where Nextflow finds the session to resume).
@@ -152,6 +162,7 @@ class LocalBackend(Backend):
         if run.tower_token:
             env.update(TOWER_ACCESS_TOKEN=run.tower_token, TOWER_WORKFLOW_ID=run.run_id)
         pid_path = run_files.pid_file(run_dir)
+        claim()
         try:
             process = subprocess.Popen(
                 [

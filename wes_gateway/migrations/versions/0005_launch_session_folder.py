@@ -1,7 +1,7 @@
 """runs.cache_run_id: where a resumed run finds its session's history, cache and work dir
 
-Revision ID: 0004_launch_session_folder
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-04 07:30:00
 
 Additive only: a nullable column, so the previous release keeps serving during the upgrade.
@@ -12,8 +12,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0004_launch_session_folder"
-down_revision = "0003"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
