@@ -8,10 +8,11 @@ import os
 
 from bench.results import Figure, Report
 from bench.server import fresh_folder
-from wes_gateway import auth, compute_envs, migrations, runs
-from wes_gateway.config import Settings
-from wes_gateway.db import Database
-from wes_gateway.wes_request import RunRequest
+from wes_gateway.domain import compute_envs, runs, tokens
+from wes_gateway.domain.launch import RunRequest
+from wes_gateway.infra import migrations
+from wes_gateway.infra.config import Settings
+from wes_gateway.infra.db import Database
 from workers import execution
 
 
@@ -42,10 +43,10 @@ def _one_cycle(fake, active: int) -> dict[str, int]:
     db = Database(settings.effective_database_url)
     try:
         with db.session() as session:
-            admin = auth.ensure_user(session, "bench", admin=True)
-            _, token = auth.create_token(session, admin, description="bench")
+            admin = tokens.ensure_user(session, "bench", admin=True)
+            _, token = tokens.create_token(session, admin, description="bench")
         with db.session() as session:
-            principal = auth.authenticate(session, token)
+            principal = tokens.authenticate(session, token)
             env = compute_envs.create(
                 session,
                 principal,

@@ -7,9 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 from sqlalchemy import text
 
-from wes_gateway import auth, runs
-from wes_gateway.db import Database
-from wes_gateway.wes_request import RunRequest
+from wes_gateway.domain import runs, tokens
+from wes_gateway.domain.launch import RunRequest
+from wes_gateway.infra.db import Database
 
 REQUEST = RunRequest(
     workflow_type="NFL",
@@ -30,7 +30,7 @@ def seed_runs(database_url: str, runs_dir, token: str, count: int) -> float:
     db = Database(database_url)
     try:
         with db.session() as session:
-            principal = auth.authenticate(session, token)
+            principal = tokens.authenticate(session, token)
         assert principal is not None, "the benchmark's token is not known to the database"
         # SQLite takes one writer at a time; PostgreSQL commits several at once.
         writers = 1 if database_url.startswith("sqlite") else 4

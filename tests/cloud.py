@@ -15,9 +15,10 @@ import pytest
 
 from tests.conftest import WES, submit
 from tests.live import STANDIN
-from wes_gateway.config import MIN_SUBMIT_STALE_AFTER
-from wes_gateway.models import Run
-from wes_gateway.states import State, transition
+from wes_gateway.domain.models import Run
+from wes_gateway.domain.states import State
+from wes_gateway.domain.transitions import transition
+from wes_gateway.infra.config import MIN_SUBMIT_STALE_AFTER
 from workers import execution
 
 PUBLIC_URL = "http://gateway.example:8000"

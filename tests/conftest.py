@@ -23,12 +23,13 @@ from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
 from tests import oracle
-from wes_gateway import auth, migrations
-from wes_gateway.app import create_app
-from wes_gateway.compute_envs import BUILTIN_ID
-from wes_gateway.config import Settings
-from wes_gateway.db import Database
-from wes_gateway.models import Base, ComputeEnv, Task
+from wes_gateway.domain import tokens
+from wes_gateway.domain.compute_envs import BUILTIN_ID
+from wes_gateway.domain.models import Base, ComputeEnv, Task
+from wes_gateway.http.app import create_app
+from wes_gateway.infra import migrations
+from wes_gateway.infra.config import Settings
+from wes_gateway.infra.db import Database
 
 # The cloud stand-ins' fixtures (aws, fake_google, ...) and the cloud tests' worker.
 pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud", "tests.cloud")
@@ -158,8 +159,8 @@ def make_user(db: Database):
 
     def make(name: str, admin: bool = False) -> dict[str, str]:
         with db.session() as session:
-            user = auth.ensure_user(session, name, admin=admin)
-            _, token = auth.create_token(session, user)
+            user = tokens.ensure_user(session, name, admin=admin)
+            _, token = tokens.create_token(session, user)
         return {"Authorization": f"Bearer {token}"}
 
     return make

@@ -12,8 +12,8 @@ from sqlalchemy import select
 
 from tests.conftest import WES
 from tests.live import cli_env, command, output_of, run_cli, serve, submit_over_http
-from wes_gateway.config import Settings
-from wes_gateway.models import ApiToken, User
+from wes_gateway.domain.models import ApiToken, User
+from wes_gateway.infra.config import Settings
 
 
 def test_token_create_prints_the_token_alone(tmp_path, db, database_url):

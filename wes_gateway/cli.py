@@ -15,11 +15,13 @@ from pydantic import ValidationError
 from sqlalchemy import func, inspect, make_url, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from wes_gateway import __version__, auth, logs, supervisor
-from wes_gateway.config import METRICS_FOLDER_ENV, SERVICE_PREFIX, Settings
-from wes_gateway.db import Database, make_engine
-from wes_gateway.errors import InvalidField
-from wes_gateway.models import ApiToken, Run, User
+from wes_gateway import __version__
+from wes_gateway.domain import tokens
+from wes_gateway.domain.errors import InvalidField
+from wes_gateway.domain.models import ApiToken, Run, User
+from wes_gateway.infra import logs, supervisor
+from wes_gateway.infra.config import METRICS_FOLDER_ENV, SERVICE_PREFIX, Settings
+from wes_gateway.infra.db import Database, make_engine
 
 if TYPE_CHECKING:
     from connexion import FlaskApp
@@ -88,7 +90,7 @@ def _missing_database(settings: Settings) -> str | None:
 
 
 def _upgrade(database_url: str) -> None:
-    from wes_gateway import migrations
+    from wes_gateway.infra import migrations
 
     migrations.upgrade(database_url)
 
@@ -109,8 +111,8 @@ def _bootstrap_admin(db: Database) -> str | None:
         with db.session() as session:
             if session.execute(select(func.count()).select_from(User)).scalar_one():
                 return None
-            user = auth.ensure_user(session, BOOTSTRAP_ADMIN, admin=True)
-            _, token = auth.create_token(session, user, description="created on first start")
+            user = tokens.ensure_user(session, BOOTSTRAP_ADMIN, admin=True)
+            _, token = tokens.create_token(session, user, description="created on first start")
             return token
     except IntegrityError:
         return None  # another process bootstrapped at the same moment
@@ -150,7 +152,7 @@ def serve(host: str, port: int, workers: int) -> None:
     sys.stdout.flush()
     _share_metrics(settings)
     if workers == 1:
-        from wes_gateway.app import create_app
+        from wes_gateway.http.app import create_app
 
         app: FlaskApp | str = create_app(settings)
         processes: dict[str, Any] = {}
@@ -192,7 +194,7 @@ def _share_metrics(settings: Settings) -> None:
 def api_process_app() -> FlaskApp:
     """The app of one API process of ``serve --workers N``, which the kernel stops if the
     ``serve`` process dies without stopping it."""
-    from wes_gateway.app import create_asgi_app
+    from wes_gateway.http.app import create_asgi_app
 
     supervisor._die_with_parent()
     return create_asgi_app()
@@ -217,9 +219,10 @@ def api_process_app() -> FlaskApp:
 def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
     """Run a Celery worker for this service (as many as you like, on any host)."""
     _existing_database(_settings()).dispose()
-    from workers.celery_app import app
+    from wes_gateway.infra.queue import make_celery
 
-    settings = app.conf.wes_gateway_settings
+    settings = _settings()
+    app = make_celery(settings)
     if metrics_port is not None:
         from prometheus_client import start_http_server
 
@@ -245,8 +248,9 @@ def worker(concurrency: int, loglevel: str, metrics_port: int | None) -> None:
 def beat(loglevel: str) -> None:
     """Run the scheduler of periodic work (one per deployment)."""
     _existing_database(_settings()).dispose()
-    from workers.celery_app import app
+    from wes_gateway.infra.queue import make_celery
 
+    app = make_celery(_settings())
     app.Beat(loglevel=loglevel).run()
 
 
@@ -263,13 +267,13 @@ def token_create(user: str, admin: bool, description: str | None) -> None:
     """Create a token for USER (created if new) and print it alone on stdout. A user name
     is 1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit."""
     try:
-        auth.check_user_name(user, "USER")
+        tokens.check_user_name(user, "USER")
     except InvalidField as exc:
         raise click.UsageError(exc.message) from None
     db = _existing_database(_settings())
     with db.session() as session:
-        row_user = auth.ensure_user(session, user, admin=admin, field="USER")
-        row, text = auth.create_token(session, row_user, description=description)
+        row_user = tokens.ensure_user(session, user, admin=admin, field="USER")
+        row, text = tokens.create_token(session, row_user, description=description)
         token_id = row.id
     click.echo(f"token id {token_id} for user {user!r}" + (" (admin)" if admin else ""), err=True)
     click.echo(text)
@@ -281,7 +285,7 @@ def token_revoke(token_id: str) -> None:
     """Revoke the token TOKEN_ID (shown by 'token create' and 'token list')."""
     db = _existing_database(_settings())
     with db.session() as session:
-        revoked = auth.revoke_token(session, token_id)
+        revoked = tokens.revoke_token(session, token_id)
     if not revoked:
         raise click.ClickException(f"no active token with id {token_id!r}")
     click.echo(f"revoked {token_id}", err=True)
@@ -315,7 +319,7 @@ def db() -> None:
 @click.option("--revision", default="head", show_default=True)
 def db_upgrade(revision: str) -> None:
     """Apply the schema migrations."""
-    from wes_gateway import migrations
+    from wes_gateway.infra import migrations
 
     settings = _settings()
     settings.ensure_data_dir()

@@ -22,21 +22,21 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 
-from wes_gateway import auth, compute_config, logs, metrics, run_files, run_logs
-from wes_gateway.config import Settings
-from wes_gateway.db import Database
-from wes_gateway.ids import is_run_id
-from wes_gateway.models import ComputeEnv, Run, User
-from wes_gateway.runs import READY_TO_PURGE, purge, ready_to_purge
-from wes_gateway.states import TERMINAL, State, is_terminal, transition
+from wes_gateway.domain import compute_envs, run_files, tokens
+from wes_gateway.domain.ids import is_run_id
+from wes_gateway.domain.launch import RunSnapshot
+from wes_gateway.domain.models import ComputeEnv, Run, User
+from wes_gateway.domain.runs import READY_TO_PURGE, purge, ready_to_purge
+from wes_gateway.domain.states import STATE_OF, TERMINAL, BackendStatus, State, is_terminal
+from wes_gateway.domain.transitions import transition
+from wes_gateway.infra import logs, metrics
+from wes_gateway.infra.config import Settings
+from wes_gateway.infra.db import Database
 from workers.backends import make_backend
 from workers.backends.base import (
-    STATE_OF,
     Backend,
-    BackendStatus,
     ClaimLost,
     JobReport,
-    RunSnapshot,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -297,7 +297,7 @@ def _traced(session, settings: Settings, run: Run, snap: RunSnapshot) -> RunSnap
         log.warning("run %s: WES_GATEWAY_PUBLIC_URL is unset, so it runs untraced", run.id)
         return snap
     owner = session.get(User, run.owner_id)
-    _, token = auth.create_token(session, owner, run_id=run.id, description="head job token")
+    _, token = tokens.create_token(session, owner, run_id=run.id, description="head job token")
     return replace(snap, tower_url=settings.public_url.rstrip("/") + "/api", tower_token=token)
 
 
@@ -405,7 +405,7 @@ def refresh_log(executor: Executor, run_id: str) -> None:
             return
         handle = run.backend_handle
         platform, config = _compute_env(session, run.compute_env_id)
-    if compute_config.console_in_run_folder(platform):
+    if compute_envs.console_in_run_folder(platform):
         return
     _copy_log(executor, executor.backend(platform, config), run_id, handle)
 
@@ -425,7 +425,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
         return
     target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
     copied = True
-    if not compute_config.console_in_run_folder(backend.platform):
+    if not compute_envs.console_in_run_folder(backend.platform):
         # The last lines, before the run is seen to end; read while it runs on demand.
         try:
             _copy_log(executor, backend, row.id, row.backend_handle)
@@ -442,7 +442,7 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             run.error_message = report.message
         if target in (State.EXECUTOR_ERROR, State.SYSTEM_ERROR) and run.last_seen_at is None:
             # It failed before any trace call reached us: only its console says why.
-            run_logs.record_console_error(run, executor.run_dir(run.id))
+            run_files.record_console_error(run, executor.run_dir(run.id))
         reason = report.message or f"the head job ended ({report.status.value})"
         if transition(session, row.id, target, reason) is not None and copied:
             run.job_settled_at = _now()  # else the next poll settles its job
@@ -464,7 +464,7 @@ def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) ->
             kill = overdue > grace + timedelta(seconds=executor.settings.cancel_grace)
             backend.cancel(row.backend_handle, force=kill)
         return
-    if not compute_config.console_in_run_folder(backend.platform):
+    if not compute_envs.console_in_run_folder(backend.platform):
         _copy_log(executor, backend, row.id, row.backend_handle)
         if report.status is BackendStatus.STOPPED:
             backend.release(row.backend_handle)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from functools import cache
 
-from celery import shared_task
+from celery import current_app, shared_task
 
-from wes_gateway import dispatch
-from wes_gateway.db import Database
-from wes_gateway.logs import about_run
-from workers import execution
-from workers.celery_app import (
+from wes_gateway.infra.db import Database
+from wes_gateway.infra.logs import about_run
+from wes_gateway.infra.queue import (
     CANCEL_RUN,
     CHECK_COMPUTE_ENV,
     POLL_ACTIVE_RUNS,
@@ -18,14 +16,15 @@ from workers.celery_app import (
     REFRESH_LOG,
     SUBMIT_RUN,
     SWEEP,
+    send,
 )
-from workers.celery_app import app as celery_app
+from workers import execution
 
 
 @cache
 def _executor() -> execution.Executor:
     # Built on first use in each worker process (after any fork), never shared across one.
-    settings = celery_app.conf.wes_gateway_settings
+    settings = current_app.conf.wes_gateway_settings
     return execution.Executor(db=Database.from_settings(settings), settings=settings)
 
 
@@ -54,7 +53,7 @@ def poll_active_runs() -> int:
 
 @shared_task(name=SWEEP, acks_late=True)
 def sweep() -> list[str]:
-    return execution.sweep(_executor(), lambda run_id: dispatch.submit(celery_app, run_id))
+    return execution.sweep(_executor(), lambda run_id: send(current_app, SUBMIT_RUN, run_id))
 
 
 @shared_task(name=REFRESH_LOG, acks_late=True)

@@ -28,7 +28,7 @@ from tests.reliability.deployment import (
     wait_until,
 )
 from tests.reliability.private_servers import private_postgres
-from wes_gateway import runtime
+from wes_gateway.http import runtime
 
 OUTAGE_SECONDS = 5
 LONGEST_CALL = 10.0  # seconds: no call may hang on a database that is down

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import submit
-from tests.test_trace import run_token, sample
-from wes_gateway import auth
+from tests.domain.test_trace import run_token, sample
+from wes_gateway.domain import tokens
 
 TRACE = "/api/trace"
 
@@ -40,7 +40,7 @@ def start_traced_run(client, headers, db, run_dir_of) -> Victim:
     whose folders, like the run's console and log, hold files."""
     run_id = submit(client, headers)
     with db.session() as session:
-        owner = auth.authenticate(session, headers["Authorization"].split()[1]).user_name
+        owner = tokens.authenticate(session, headers["Authorization"].split()[1]).user_name
     trace_headers = run_token(db, run_id, user=owner)
     folder = run_dir_of(run_id)
     begin = sample("02-begin", run_id)

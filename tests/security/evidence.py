@@ -9,8 +9,8 @@ from typing import Any
 
 from sqlalchemy import func, select
 
-from wes_gateway.db import Database
-from wes_gateway.models import Base, Run, RunStateChange, Task
+from wes_gateway.domain.models import Base, Run, RunStateChange, Task
+from wes_gateway.infra.db import Database
 
 # SQLite's own files change as it reads (its shared-memory index above all); the
 # database is compared by its rows (run_record), not by its files.

@@ -20,12 +20,12 @@ import httpx
 import pytest
 from sqlalchemy import select
 
+from tests.domain.test_trace import sample
 from tests.security.conftest import Victim
 from tests.security.evidence import run_count, run_record, tree
 from tests.security.operations import Operation, all_operations
-from tests.test_trace import sample
-from wes_gateway.ids import new_run_id
-from wes_gateway.models import ComputeEnv, Run, User
+from wes_gateway.domain.ids import new_run_id
+from wes_gateway.domain.models import ComputeEnv, Run, User
 
 
 class Kind(enum.Enum):

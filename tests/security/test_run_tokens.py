@@ -11,14 +11,15 @@ import pytest
 from sqlalchemy import update
 
 from tests.conftest import WES, submit
+from tests.domain.test_trace import run_token, sample
 from tests.security.conftest import TRACE, Victim, start_traced_run
 from tests.security.evidence import run_count, run_record
 from tests.security.operations import all_operations
 from tests.security.test_cross_user_matrix import DECISIONS, Kind, Targets, send
-from tests.test_trace import run_token, sample
-from wes_gateway.compute_envs import BUILTIN_ID
-from wes_gateway.models import Run
-from wes_gateway.states import State, transition
+from wes_gateway.domain.compute_envs import BUILTIN_ID
+from wes_gateway.domain.models import Run
+from wes_gateway.domain.states import State
+from wes_gateway.domain.transitions import transition
 
 TRACE_OPERATIONS = [op for op in all_operations() if op.template.startswith("/trace/")]
 OTHER_OPERATIONS = [

@@ -20,8 +20,8 @@ from tests import oracle
 from tests.conftest import WES, submit
 from tests.security.evidence import run_count, tree
 from tests.security.operations import Operation, all_operations
-from wes_gateway.app import create_app
-from wes_gateway.compute_envs import BUILTIN_ID
+from wes_gateway.domain.compute_envs import BUILTIN_ID
+from wes_gateway.http.app import create_app
 
 BODY_OPERATIONS = [op for op in all_operations() if op.body_types]
 JSON_OPERATIONS = [op for op in BODY_OPERATIONS if "application/json" in op.body_types]

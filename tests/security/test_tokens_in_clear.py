@@ -26,9 +26,9 @@ from tests.live import (
 )
 from tests.security.evidence import all_text
 from tests.security.operations import all_operations
-from wes_gateway import auth
-from wes_gateway.config import Settings
-from wes_gateway.db import Database
+from wes_gateway.domain import tokens
+from wes_gateway.infra.config import Settings
+from wes_gateway.infra.db import Database
 
 
 def _token(headers: dict[str, str]) -> str:
@@ -36,14 +36,14 @@ def _token(headers: dict[str, str]) -> str:
 
 
 def _secret(token: str) -> str:
-    return auth.parse_token(token)[1]
+    return tokens.parse_token(token)[1]
 
 
 def _forgeries(token: str) -> list[str]:
     """Tokens like ``token`` that must not work: a wrong secret, an unknown id."""
-    token_id, secret = auth.parse_token(token)
+    token_id, secret = tokens.parse_token(token)
     wrong = secret[:-1] + ("0" if secret[-1] != "0" else "1")
-    return [auth.format_token(token_id, wrong), auth.format_token("x" * 12, secret)]
+    return [tokens.format_token(token_id, wrong), tokens.format_token("x" * 12, secret)]
 
 
 def _basic(token: str) -> str:

@@ -10,18 +10,18 @@ import importlib
 from collections.abc import Mapping
 from typing import Any
 
-from wes_gateway import compute_config
+from wes_gateway.domain import compute_envs
 from workers.backends.base import Backend
 
 BACKENDS: dict[str, str] = {
-    compute_config.LOCAL: "workers.backends.local:LocalBackend",
-    compute_config.AWS_BATCH: "workers.backends.aws_batch:AwsBatchBackend",
-    compute_config.GOOGLE_BATCH: "workers.backends.google_batch:GoogleBatchBackend",
+    compute_envs.LOCAL: "workers.backends.local:LocalBackend",
+    compute_envs.AWS_BATCH: "workers.backends.aws_batch:AwsBatchBackend",
+    compute_envs.GOOGLE_BATCH: "workers.backends.google_batch:GoogleBatchBackend",
 }
 
 
 # The package extra that brings a platform's SDK.
-EXTRAS = {compute_config.AWS_BATCH: "aws", compute_config.GOOGLE_BATCH: "google"}
+EXTRAS = {compute_envs.AWS_BATCH: "aws", compute_envs.GOOGLE_BATCH: "google"}
 
 
 class UnknownPlatform(LookupError):
@@ -33,7 +33,7 @@ class MissingSDK(RuntimeError):
 
 
 def backend_class(platform: str | None) -> type[Backend]:
-    target = BACKENDS.get(platform or compute_config.LOCAL)
+    target = BACKENDS.get(platform or compute_envs.LOCAL)
     if target is None:
         raise UnknownPlatform(f"no backend for platform {platform!r}; known: {sorted(BACKENDS)}")
     module, _, name = target.partition(":")

@@ -19,13 +19,14 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wes_gateway import compute_config, metrics
+from wes_gateway.domain import compute_envs
+from wes_gateway.domain.launch import RunSnapshot
+from wes_gateway.domain.states import BackendStatus
+from wes_gateway.infra import metrics
 from workers.backends import head_job
 from workers.backends.base import (
     Backend,
-    BackendStatus,
     JobReport,
-    RunSnapshot,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -84,7 +85,7 @@ def report_of(job: Mapping[str, Any]) -> JobReport:
 
 def _count_call(model, **_kwargs) -> None:
     """Every AWS API call the backend makes, for /metrics (botocore's before-call event)."""
-    metrics.cloud_call(compute_config.AWS_BATCH, model.name)
+    metrics.cloud_call(compute_envs.AWS_BATCH, model.name)
 
 
 def _missing_definition(exc: ClientError) -> bool:
@@ -116,7 +117,7 @@ def _submit_failure(exc: Exception) -> Exception:
 
 
 class AwsBatchBackend(Backend):
-    platform = compute_config.AWS_BATCH
+    platform = compute_envs.AWS_BATCH
 
     def __init__(
         self, config: Mapping[str, Any], create_timeouts: tuple[float, float] = (5.0, 25.0)
@@ -126,7 +127,7 @@ class AwsBatchBackend(Backend):
         self.config = dict(config)
         self.region = self.config["region"]
         self.queue = self.config["headQueue"]
-        self.log_group = self.config.get("logGroup") or compute_config.DEFAULT_AWS_LOG_GROUP
+        self.log_group = self.config.get("logGroup") or compute_envs.DEFAULT_AWS_LOG_GROUP
         client_config = Config(
             region_name=self.region, retries={"mode": "standard", "max_attempts": 4}
         )

@@ -9,64 +9,12 @@ that is stored on the run, so any worker (after any restart) can poll or cancel 
 from __future__ import annotations
 
 import abc
-import enum
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
-from pathlib import Path
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from wes_gateway.states import State
-
-
-@dataclass(frozen=True)
-class RunSnapshot:
-    """What a backend needs to know about a run, copied out of the database."""
-
-    run_id: str
-    pipeline: str  # an owner/repo name, an https git URL, or a path in the launch dir
-    pipeline_is_local: bool
-    run_dir: Path
-    params: Mapping[str, Any] = field(default_factory=dict)
-    revision: str | None = None
-    profile: str | None = None
-    config_text: str | None = None
-    entry: str | None = None
-    main_script: str | None = None
-    resume: str | None = None  # "true", or the session id to resume
-    latest: bool = False
-    stub_run: bool = False
-    run_name: str | None = None
-    session_id: str | None = None
-    work_dir: str | None = None  # -w: the work dir of the session resumed, or one asked for
-    cache_dir: Path | None = None  # NXF_CACHE_DIR of a local run: its session's .nextflow
-    head_job_cpus: int | None = None  # the launch's own head-job resources, if it set them
-    head_job_memory_mb: int | None = None
-    tower_url: str | None = None  # the trace endpoint (-with-tower); None: not traced
-    tower_token: str | None = None  # the run-scoped token for the trace calls
-    compute_config: Mapping[str, Any] = field(default_factory=dict)
-    environment: Mapping[str, str] = field(default_factory=dict)
-
-
-class BackendStatus(enum.StrEnum):
-    PENDING = "PENDING"  # accepted by the backend, not started
-    RUNNING = "RUNNING"
-    SUCCEEDED = "SUCCEEDED"  # nextflow exited 0
-    FAILED = "FAILED"  # nextflow exited non-zero: the workflow failed
-    SYSTEM_FAILED = "SYSTEM_FAILED"  # the head job could not run or vanished
-    PREEMPTED = "PREEMPTED"  # the platform took the machine back
-    STOPPED = "STOPPED"  # stopped on our request
-
-
-# The one mapping from what a backend reports to the run's WES state.
-STATE_OF: dict[BackendStatus, State] = {
-    BackendStatus.PENDING: State.INITIALIZING,
-    BackendStatus.RUNNING: State.RUNNING,
-    BackendStatus.SUCCEEDED: State.COMPLETE,
-    BackendStatus.FAILED: State.EXECUTOR_ERROR,
-    BackendStatus.SYSTEM_FAILED: State.SYSTEM_ERROR,
-    BackendStatus.PREEMPTED: State.PREEMPTED,
-    BackendStatus.STOPPED: State.CANCELED,
-}
+from wes_gateway.domain.launch import RunSnapshot
+from wes_gateway.domain.states import BackendStatus
 
 
 @dataclass(frozen=True)

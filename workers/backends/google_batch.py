@@ -26,13 +26,14 @@ from google.auth import exceptions as google_auth_errors
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
 
-from wes_gateway import compute_config, metrics
+from wes_gateway.domain import compute_envs
+from wes_gateway.domain.launch import RunSnapshot
+from wes_gateway.domain.states import BackendStatus
+from wes_gateway.infra import metrics
 from workers.backends import head_job
 from workers.backends.base import (
     Backend,
-    BackendStatus,
     JobReport,
-    RunSnapshot,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -122,7 +123,7 @@ def report_of(job: batch_v1.Job) -> JobReport:
 
 
 def _count(operation: str) -> None:
-    metrics.cloud_call(compute_config.GOOGLE_BATCH, operation)
+    metrics.cloud_call(compute_envs.GOOGLE_BATCH, operation)
 
 
 def _error(exc: Exception) -> str:
@@ -151,7 +152,7 @@ def _submit_failure(exc: Exception) -> Exception:
 
 
 class GoogleBatchBackend(Backend):
-    platform = compute_config.GOOGLE_BATCH
+    platform = compute_envs.GOOGLE_BATCH
 
     def __init__(self, config: Mapping[str, Any], create_budget: float = 30.0) -> None:
         """``create_budget``: seconds the CreateJob call may take in all (connecting and

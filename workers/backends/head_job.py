@@ -15,9 +15,10 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from wes_gateway import compute_config, head_job_env
-from workers.backends.base import BackendStatus, JobReport, RunSnapshot, SubmitError
-from workers.command import build_command
+from wes_gateway.domain import compute_envs, head_job_env
+from wes_gateway.domain.launch import RunSnapshot, build_command
+from wes_gateway.domain.states import BackendStatus
+from workers.backends.base import JobReport, SubmitError
 
 LAUNCH_DIR = head_job_env.LAUNCH_DIR
 
@@ -124,10 +125,10 @@ def resources(config: Mapping[str, Any], run: RunSnapshot | None = None) -> tupl
     cpus = run.head_job_cpus if run else None
     memory = run.head_job_memory_mb if run else None
     return (
-        int(cpus or config.get("headJobCpus") or compute_config.DEFAULT_HEAD_CPUS),
-        int(memory or config.get("headJobMemoryMb") or compute_config.DEFAULT_HEAD_MEMORY_MB),
+        int(cpus or config.get("headJobCpus") or compute_envs.DEFAULT_HEAD_CPUS),
+        int(memory or config.get("headJobMemoryMb") or compute_envs.DEFAULT_HEAD_MEMORY_MB),
     )
 
 
 def image(config: Mapping[str, Any]) -> str:
-    return config.get("headJobImage") or compute_config.DEFAULT_HEAD_IMAGE
+    return config.get("headJobImage") or compute_envs.DEFAULT_HEAD_IMAGE

@@ -21,18 +21,11 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from wes_gateway import compute_config, run_files
-from wes_gateway.config import SERVICE_PREFIX
-from workers.backends.base import (
-    Backend,
-    BackendStatus,
-    JobReport,
-    RunSnapshot,
-    Submission,
-    SubmitError,
-    no_claim,
-)
-from workers.command import build_command
+from wes_gateway.domain import compute_envs, run_files
+from wes_gateway.domain.launch import RunSnapshot, build_command
+from wes_gateway.domain.states import BackendStatus
+from wes_gateway.infra.config import SERVICE_PREFIX
+from workers.backends.base import Backend, JobReport, Submission, SubmitError, no_claim
 
 # $1: pid file, $2: console file, $3: exit file; then the command. The trap keeps the
 # wrapper alive when the whole group is signalled, so it can still record the exit code
@@ -100,7 +93,7 @@ def _process_start(pid: int) -> int | None:
 
 
 class LocalBackend(Backend):
-    platform = compute_config.LOCAL
+    platform = compute_envs.LOCAL
 
     def __init__(
         self,

@@ -1,0 +1,256 @@
+"""The web dashboard in a real headless Chromium against `wes-gateway serve` with the
+Nextflow stand-in: what a person sees and does, page by page.
+
+Needs Chromium (Debian's ``chromium``) and Playwright for Python; the tests skip, saying
+so, where either is missing. Screenshots go to ``test-artifacts/`` at the top of the
+checkout."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.live import admin_token, execution_env, run_cli, serve
+
+playwright_api = pytest.importorskip("playwright.sync_api", reason="Playwright is not installed")
+CHROMIUM = next(
+    (path for name in ("chromium", "chromium-browser") if (path := shutil.which(name))), None
+)
+if CHROMIUM is None:
+    pytest.skip("Chromium is not installed (apt-get install chromium)", allow_module_level=True)
+
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # the embedded default
+ARTIFACTS = Path(__file__).resolve().parent.parent.parent / "test-artifacts"
+WAIT = 30_000  # ms
+
+
+@pytest.fixture(scope="module")
+def gateway(tmp_path_factory):
+    env = execution_env(tmp_path_factory.mktemp("dashboard") / "data")
+    with serve(env, kill_at_end=True) as (base, process):
+        bob = run_cli(env, "token", "create", "bob").stdout.strip()
+        yield {"base": base, "admin": admin_token(process), "bob": bob}
+
+
+@pytest.fixture(scope="module")
+def browser():
+    with playwright_api.sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=["--no-sandbox"])
+        yield chromium
+        chromium.close()
+
+
+@pytest.fixture
+def page(browser):
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    page = context.new_page()
+    page.set_default_timeout(WAIT)
+    page.problems = []  # script errors
+    page.dialogs = []  # what confirm() asked; each is accepted
+    page.on("pageerror", lambda error: page.problems.append(str(error)))
+    page.on("dialog", lambda dialog: page.dialogs.append(dialog.message) or dialog.accept())
+    yield page
+    context.close()
+
+
+def sign_in(page, gateway, who: str = "admin") -> None:
+    page.goto(gateway["base"] + "/")
+    page.fill("#token", gateway[who])
+    page.click("button:has-text('Sign in')")
+    page.wait_for_selector("h1:has-text('Runs')")
+
+
+def launch_from_form(page, **params) -> str:
+    page.click("nav >> text=Launch")
+    page.fill("#pipeline", "nf-core/demo")
+    page.fill("#params", json.dumps(params))
+    page.click("button:has-text('Launch')")
+    page.wait_for_selector("#run-title")
+    return page.url.rsplit("/", 1)[-1]
+
+
+def shot(page, name: str) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def test_launch_watch_progress_and_log_live_and_open_a_task(page, gateway):
+    sign_in(page, gateway)
+    page.locator("table.runs tbody tr").first.wait_for()  # a run, or the empty state's row
+    run_id = launch_from_form(page, standin_tasks=4, standin_task_seconds=2)
+    counts = page.locator(".progress-row").first.locator(".counts")
+    # The page updates by itself: tasks appear running, then all four have succeeded.
+    counts.filter(has_text="running").wait_for()
+    page.locator(".console", has_text="Submitted process > STANDIN_TASK (1)").wait_for()
+    page.locator(".status-line", has_text="RUNNING").wait_for()
+    shot(page, "run-running")
+    counts.filter(has_text="4 succeeded").wait_for()
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    page.locator(".status-line", has_text="COMPLETE").wait_for()
+    page.locator(".console", has_text="Succeeded   : 4").wait_for()
+    # A task's stderr, from the task table.
+    page.click("table.tasks >> text=STANDIN_TASK (2)")
+    page.click("button:has-text('stderr')")
+    page.locator(".task-files pre", has_text="task 2 message").wait_for()
+    page.locator(".chart").first.wait_for()  # metrics drawn once the run has ended
+    shot(page, "run-page")
+    page.click("text=← Runs")
+    page.locator(f"a[href='#/runs/{run_id}']").wait_for()
+    page.locator("table.runs", has_text="SUCCEEDED").wait_for()
+    shot(page, "runs-list")
+    page.set_viewport_size({"width": 390, "height": 844})
+    shot(page, "runs-list-phone")
+    assert page.problems == []
+
+
+def test_cancel_a_hanging_run(page, gateway):
+    sign_in(page, gateway)
+    launch_from_form(page, standin_tasks=1, standin_hang="true")
+    page.locator(".status-line", has_text="RUNNING").wait_for()
+    page.locator(".console", has_text="Submitted process").wait_for()
+    page.click("button:has-text('Cancel run')")
+    page.locator(".status-line", has_text="CANCELLED").wait_for()
+    page.locator(".status-line", has_text="CANCELED").wait_for()
+    assert page.locator("button:has-text('Cancel run')").count() == 0
+    assert len(page.dialogs) == 1 and page.dialogs[0].startswith("Cancel run")
+    assert page.problems == []
+
+
+def test_a_bad_revision_is_shown_beside_its_field(page, gateway):
+    sign_in(page, gateway)
+    page.click("nav >> text=Launch")
+    page.fill("#pipeline", "nf-core/demo")
+    page.fill("#revision", "no good;rm -rf")
+    page.click("button:has-text('Launch')")
+    error = page.locator("#revision-error")
+    error.filter(has_text="revision").wait_for()
+    assert page.locator("#revision").get_attribute("aria-invalid") == "true"
+    assert page.locator("#pipeline-error").inner_text() == ""
+    shot(page, "launch-error")
+
+
+def test_markup_from_the_api_renders_as_text(page, gateway):
+    sign_in(page, gateway)
+    echo = "<script>window.pwned = 1</script><img src=x onerror='window.pwned = 2'>"
+    launch_from_form(page, standin_tasks=1, standin_echo=echo)
+    page.locator(".console", has_text="<script>window.pwned = 1</script>").wait_for()
+    # A monitoring-only run whose name is markup, as a -with-tower client may send.
+    headers = {"Authorization": f"Bearer {gateway['admin']}"}
+    name = "<img src=x onerror='window.pwned = 3'>"
+    created = httpx.post(
+        f"{gateway['base']}/api/trace/create",
+        headers=headers,
+        json={
+            "sessionId": "4ee8a6a5-2b4e-4a3f-9b1c-7f0d7a1c0c11",
+            "runName": name,
+            "projectName": "hello",
+            "repository": "https://github.com/nextflow-io/hello",
+        },
+    )
+    assert created.status_code == 200, created.text
+    workflow_id = created.json()["workflowId"]
+    page.goto(f"{gateway['base']}/#/runs/{workflow_id}")
+    page.locator("#run-title", has_text=name).wait_for()
+    page.goto(f"{gateway['base']}/#/runs")
+    page.locator("table.runs", has_text=name).wait_for()
+    assert page.evaluate("window.pwned") is None
+    assert page.locator("main img").count() == 0 and page.locator("main script").count() == 0
+    assert page.problems == [] and page.dialogs == []
+
+
+def test_another_users_run_is_not_reachable(page, gateway, browser):
+    sign_in(page, gateway)
+    run_id = launch_from_form(page, standin_tasks=1)
+    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    other.set_default_timeout(WAIT)
+    sign_in(other, gateway, "bob")
+    assert other.locator(f"a[href='#/runs/{run_id}']").count() == 0
+    other.goto(f"{gateway['base']}/#/runs/{run_id}")
+    other.locator("h1", has_text="Run not found").wait_for()
+    assert other.locator("button:has-text('Cancel run')").count() == 0
+    other.context.close()
+
+
+def test_a_rejected_token_sends_you_back_to_sign_in(page, gateway):
+    page.goto(gateway["base"] + "/")
+    page.fill("#token", "not-a-token")
+    page.click("button:has-text('Sign in')")
+    page.locator("#token-error", has_text="not accepted").wait_for()
+    sign_in(page, gateway)
+    page.evaluate("sessionStorage.setItem('wes-gateway-token', 'revoked-or-wrong')")
+    page.goto(gateway["base"] + "/#/launch")
+    page.locator("#token-error", has_text="Sign in again").wait_for()
+
+
+def test_security_headers(gateway):
+    response = httpx.get(gateway["base"] + "/")
+    policy = response.headers["content-security-policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert "unsafe-inline" not in policy
+    assert response.headers["x-frame-options"] == "DENY"
+
+
+def test_relaunch_opens_the_form_filled_from_the_run(page, gateway):
+    sign_in(page, gateway)
+    page.click("nav >> text=Launch")
+    page.fill("#pipeline", "nf-core/demo")
+    page.fill("#params", json.dumps({"standin_tasks": 1, "greeting": "hello"}))
+    page.fill("#config", "process.cpus = 2\n")
+    page.fill("#mainScript", "flows/other.nf")
+    page.fill("#entryName", "ALT")
+    page.click("button:has-text('Launch')")
+    page.wait_for_selector("#run-title")
+    run_id = page.url.rsplit("/", 1)[-1]
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    page.click("text=Relaunch")
+    page.locator("h1", has_text=f"Relaunch {run_id}").wait_for()
+    assert page.input_value("#pipeline") == "nf-core/demo"
+    assert json.loads(page.input_value("#params"))["greeting"] == "hello"
+    # Every launch setting comes back: the config text, the main script and the entry.
+    assert page.input_value("#config") == "process.cpus = 2\n"
+    assert page.input_value("#mainScript") == "flows/other.nf"
+    assert page.input_value("#entryName") == "ALT"
+    assert page.locator("#resume").is_enabled()  # Nextflow's session can be resumed
+    page.check("#resume")
+    page.click("button:has-text('Launch')")
+    page.wait_for_url(lambda url: run_id not in url)
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    facts = page.locator(".facts").inner_text()
+    assert " -resume " in facts and "-main-script flows/other.nf" in facts
+    assert "-entry ALT" in facts
+    second = page.url.rsplit("/", 1)[-1]
+    headers = {"Authorization": f"Bearer {gateway['admin']}"}
+    launch = httpx.get(f"{gateway['base']}/api/workflow/{second}/launch", headers=headers)
+    relaunched = launch.json()["launch"]
+    assert relaunched["configText"] == "process.cpus = 2\n"
+    assert (relaunched["mainScript"], relaunched["entryName"]) == ("flows/other.nf", "ALT")
+    assert relaunched["resume"] is True
+
+
+def test_an_admin_adds_a_compute_environment_and_sees_it_checked(page, gateway):
+    sign_in(page, gateway)
+    page.click("nav >> text=Compute environments")
+    page.locator("table", has_text="local-platform").wait_for()
+    page.fill("#env-name", "aws-nowhere")
+    page.select_option("#env-platform", "aws-batch")
+    config = {
+        "region": "eu-west-1",
+        "headQueue": "nf-head",
+        "workDir": "s3://bucket/work",
+        "endpointUrl": "http://127.0.0.1:9",  # nothing listens there
+    }
+    page.fill("#env-config", json.dumps(config))
+    page.click("button:has-text('Create')")
+    row = page.locator("tr", has_text="aws-nowhere")
+    row.wait_for()
+    # A worker tries it against the cloud and says why it cannot take runs.
+    row.locator(".badge", has_text="INVALID").wait_for(timeout=60_000)
+    assert "did not answer" in row.inner_text()
+    page.fill("#env-name", "bad")
+    page.fill("#env-config", json.dumps({**config, "region": "moon"}))
+    page.click("button:has-text('Create')")
+    page.locator("form .field-error", has_text="computeEnv.config.region").wait_for()

@@ -1,0 +1,205 @@
+"""The stored run model: users and their tokens, runs (one row is both a WES run and a
+Tower workflow), the tasks of a run, compute environments and the state history."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Enum,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from wes_gateway.domain.states import State
+from wes_gateway.infra.db import Base, JSONType, UTCDateTime, utcnow
+
+StateColumn = Enum(
+    State,
+    name="run_state",
+    native_enum=False,
+    length=16,
+    values_callable=lambda states: [state.value for state in states],
+    validate_strings=True,
+)
+
+
+# A run with a head job not yet seen to end after the run did (ix_runs_unsettled).
+UNSETTLED = text("job_settled_at IS NULL AND backend_handle IS NOT NULL")
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(255), unique=True)
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token. Only a hash of its secret is stored; the id is public (it is how a
+    token is named for revocation). A token with a ``run_id`` may act on that run only."""
+
+    __tablename__ = "api_tokens"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    secret_hash: Mapped[str] = mapped_column(String(64))
+    run_id: Mapped[str | None] = mapped_column(
+        ForeignKey("runs.id", ondelete="CASCADE"), index=True
+    )
+    description: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class ComputeEnv(Base):
+    """Where head jobs run; Tower's compute environment shape."""
+
+    __tablename__ = "compute_envs"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    platform: Mapped[str] = mapped_column(String(32))
+    config: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    credentials_id: Mapped[str | None] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default="AVAILABLE")
+    message: Mapped[str | None] = mapped_column(Text)
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    deleted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+
+class Run(Base):
+    __tablename__ = "runs"
+
+    id: Mapped[str] = mapped_column(String(14), primary_key=True)
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    state: Mapped[State] = mapped_column(StateColumn, default=State.QUEUED)
+    # Where the run came from: "wes", "tower" (a launch) or "trace" (monitoring only:
+    # started elsewhere with -with-tower, so it cannot be cancelled from here).
+    source: Mapped[str] = mapped_column(String(8), default="wes")
+
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    start_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    end_time: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    last_seen_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # The request as submitted (WES RunRequest shape, objects decoded) and its tags.
+    request: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    tags: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
+    outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+
+    # What a Tower workflow carries (filled at submission and by the trace calls).
+    pipeline: Mapped[str | None] = mapped_column(Text)
+    run_name: Mapped[str | None] = mapped_column(String(80))
+    session_id: Mapped[str | None] = mapped_column(String(36))
+    project_name: Mapped[str | None] = mapped_column(String(255))
+    repository: Mapped[str | None] = mapped_column(Text)
+    revision: Mapped[str | None] = mapped_column(String(100))
+    commit_id: Mapped[str | None] = mapped_column(String(64))
+    profile: Mapped[str | None] = mapped_column(String(255))
+    command_line: Mapped[str | None] = mapped_column(Text)
+    command: Mapped[list[str] | None] = mapped_column(JSONType)
+    params: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    config_text: Mapped[str | None] = mapped_column(Text)
+    work_dir: Mapped[str | None] = mapped_column(Text)
+    launch_dir: Mapped[str | None] = mapped_column(Text)
+    user_name: Mapped[str | None] = mapped_column(String(255))
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+    error_message: Mapped[str | None] = mapped_column(Text)
+    error_report: Mapped[str | None] = mapped_column(Text)
+    workflow: Mapped[dict[str, Any] | None] = mapped_column(JSONType)  # trace metadata
+    stats: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    progress: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    metrics: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+
+    # Where it runs, and the backend's handle on it (stored so a worker restart loses nothing).
+    compute_env_id: Mapped[str | None] = mapped_column(
+        ForeignKey("compute_envs.id", ondelete="SET NULL")
+    )
+    compute_env: Mapped[ComputeEnv | None] = relationship(lazy="select")
+    backend_handle: Mapped[str | None] = mapped_column(Text)
+    # A resumed run continues a session in the folder of the run that began it (its
+    # .nextflow history and cache, and its work dir): that run's id. None: its own folder.
+    cache_run_id: Mapped[str | None] = mapped_column(String(14), index=True)
+    submit_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # Set when the run is deleted: it is hidden from every read at once, and a worker
+    # removes its folder and then its rows once nothing runs for it (runs.purge).
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Set once the workers have seen the run's head job end after the run ended (its last
+    # console lines copied, the platform's reason recorded), however the run ended.
+    job_settled_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (
+        # ListRuns: newest first, per owner (users) and overall (admins); keyset on both keys.
+        Index("ix_runs_owner_created", "owner_id", "created_at", "id"),
+        Index("ix_runs_created", "created_at", "id"),
+        # State counts, and the workers' scans of active runs.
+        Index("ix_runs_state", "state", "compute_env_id"),
+        # The runs whose head job the poll still watches (active, or ended by their trace
+        # with the job not yet settled): few, whatever the size of the history.
+        Index(
+            "ix_runs_unsettled",
+            "state",
+            "compute_env_id",
+            sqlite_where=UNSETTLED,
+            postgresql_where=UNSETTLED,
+        ),
+    )
+
+
+class Task(Base):
+    """One task of a run, as the trace calls report it (``data`` keeps the full record)."""
+
+    __tablename__ = "tasks"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"))
+    task_id: Mapped[int] = mapped_column(BigInteger)
+    name: Mapped[str | None] = mapped_column(Text)
+    process: Mapped[str | None] = mapped_column(String(255))
+    status: Mapped[str | None] = mapped_column(String(16))
+    hash: Mapped[str | None] = mapped_column(String(32))
+    native_id: Mapped[str | None] = mapped_column(String(255))
+    workdir: Mapped[str | None] = mapped_column(Text)
+    exit_status: Mapped[int | None] = mapped_column(Integer)
+    submit: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    start: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    complete: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    data: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (
+        UniqueConstraint("run_id", "task_id"),
+        Index("ix_tasks_run_process", "run_id", "process"),
+        Index("ix_tasks_run_status", "run_id", "status"),
+    )
+
+
+class RunStateChange(Base):
+    __tablename__ = "run_state_changes"
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), index=True)
+    from_state: Mapped[State | None] = mapped_column(StateColumn)
+    to_state: Mapped[State] = mapped_column(StateColumn)
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    reason: Mapped[str] = mapped_column(Text, default="")

@@ -1,0 +1,592 @@
+"""The run service: every operation on runs that the APIs offer, with the access rules.
+
+Handlers call these functions and shape the results with view functions; there is no SQL
+anywhere else on the API side. A user sees and acts on their own runs only (another
+user's run is reported as not found), admins on all, and a run-scoped token on its run.
+
+The Tower view of runs: offset listing with Tower's search syntax, tasks with sorting,
+the task records progress is aggregated from, and cancel with Tower's rule. Access is the
+run service's: a user's own runs, an admin's all.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, BinaryIO, Generic, TypeVar
+
+from sqlalchemy import Select, delete, func, or_, select, tuple_
+from sqlalchemy.orm import Session, load_only
+
+from wes_gateway.domain import compute_envs, placement, run_files, tokens
+from wes_gateway.domain.errors import BadRequest, InvalidField, NotFound
+from wes_gateway.domain.ids import new_run_id
+from wes_gateway.domain.launch import RunRequest
+from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, Task, User
+from wes_gateway.domain.pagination import decode_page_token, encode_page_token
+from wes_gateway.domain.states import (
+    ACTIVE,
+    STATES_OF_TOWER_STATUS,
+    TERMINAL,
+    TOWER_STATUS,
+    State,
+    TaskStatus,
+    TowerStatus,
+    is_terminal,
+)
+from wes_gateway.domain.tokens import Principal
+from wes_gateway.domain.transitions import transition
+from wes_gateway.infra.db import utcnow
+
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 1000
+INT64_MAX = 2**63 - 1
+SUMMARY_COLUMNS = (Run.id, Run.state, Run.start_time, Run.end_time, Run.tags, Run.created_at)
+
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Page(Generic[T]):
+    items: Sequence[T]
+    next_page_token: str  # "" on the last page
+
+
+def page_size_or_default(page_size: int | None) -> int:
+    if page_size is None:
+        return DEFAULT_PAGE_SIZE
+    if not 1 <= page_size <= INT64_MAX:
+        raise InvalidField("page_size", "must be between 1 and 2^63-1 (at most 1000 are served)")
+    return min(page_size, MAX_PAGE_SIZE)
+
+
+def visible(query: Select, principal: Principal) -> Select:
+    query = query.where(Run.deleted_at.is_(None))
+    if principal.run_id is not None:
+        return query.where(Run.id == principal.run_id)
+    if principal.is_admin:
+        return query
+    return query.where(Run.owner_id == principal.user_id)
+
+
+def get_run(session: Session, principal: Principal, run_id: str, *only: Any) -> Run:
+    """The run, if ``principal`` may see it; ``only`` names the columns to load (the
+    others load when read)."""
+    query = visible(select(Run).where(Run.id == run_id), principal)
+    if only:
+        query = query.options(load_only(*only))
+    run = session.execute(query).scalar_one_or_none()
+    if run is None:
+        raise NotFound(f"run {run_id!r} not found")
+    return run
+
+
+def _same(field: str) -> str:
+    return field
+
+
+def create_run(
+    session: Session,
+    principal: Principal,
+    request: RunRequest,
+    files: list[tuple[str, BinaryIO]],
+    *,
+    run_dir_of,
+    source: str = "wes",
+    run_name: str | None = None,
+    compute_env_field: str = "workflow_engine_parameters.compute_env_id",
+    field_name: Callable[[str], str] = _same,
+    tower_url: str | None = None,
+) -> Run:
+    """Accept a run: check it will run where it goes, stage its attachments, then commit
+    it QUEUED.
+
+    ``files`` pairs each cleaned attachment name with its stream; ``run_dir_of`` maps a run
+    id to its folder. ``field_name`` turns a WES field into the one the caller sent
+    (``launch.configText`` for a Tower launch); ``tower_url`` is the trace endpoint its
+    head job gets. The row is committed before this returns, so an accepted run is
+    durable whatever happens next; the folder is removed again if the commit fails.
+    """
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot submit runs")
+    compute_env_id = compute_envs.for_new_run(
+        session, request.option("compute_env_id"), compute_env_field
+    )
+    env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
+    platform = env.platform if env else compute_envs.LOCAL
+    config = dict(env.config or {}) if env else {}
+    run_id = new_run_id()
+    run_dir: Path = run_dir_of(run_id)
+    plan = placement.plan(
+        session,
+        visible(select(Run), principal),
+        request,
+        run_name=run_name,
+        compute_env_id=compute_env_id,
+        platform=platform,
+        config=config,
+        own_work_dir=str(run_files.launch_dir(run_dir).resolve() / "work"),
+        launch_dir_of=lambda other: str(run_files.launch_dir(run_dir_of(other)).resolve()),
+        field_name=field_name,
+    )
+    if platform != compute_envs.LOCAL:
+        placement.check_head_job_fits(
+            platform, config, run_id, request, plan, tower_url=tower_url, field_name=field_name
+        )
+    if files:
+        run_files.stage(run_files.launch_dir(run_dir), files)
+    run = Run(
+        id=run_id,
+        owner_id=principal.user_id,
+        state=State.QUEUED,
+        source=source,
+        run_name=run_name,
+        request=request.as_echo(),
+        tags=request.tags,
+        outputs={},
+        pipeline=request.workflow_url,
+        revision=request.option("revision"),
+        profile=request.option("profile"),
+        params=request.workflow_params,
+        config_text=request.option("config"),
+        compute_env_id=compute_env_id,
+        user_name=principal.user_name,
+        launch_dir=str(run_files.launch_dir(run_dir).resolve()),
+        session_id=plan.session_id,
+        work_dir=plan.work_dir,
+        cache_run_id=plan.cache_run_id,
+    )
+    try:
+        session.add(run)
+        session.flush()
+        session.add(
+            RunStateChange(
+                run_id=run_id,
+                from_state=None,
+                to_state=State.QUEUED,
+                at=run.created_at,
+                reason="accepted",
+            )
+        )
+        session.commit()
+    except BaseException:
+        session.rollback()
+        shutil.rmtree(run_dir, ignore_errors=True)
+        raise
+    return run
+
+
+def list_runs(
+    session: Session,
+    principal: Principal,
+    *,
+    page_size: int | None,
+    page_token: str | None,
+    signing_key: bytes,
+) -> Page[Any]:
+    """Newest first, keyset-paged on (created_at, id): runs accepted while a client pages
+    through sort before its cursor, so they never shift, repeat or hide older runs."""
+    size = page_size_or_default(page_size)
+    scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
+    query = visible(select(*SUMMARY_COLUMNS), principal)
+    if page_token:
+        created, run_id = decode_page_token(signing_key, scope, page_token)
+        query = query.where(tuple_(Run.created_at, Run.id) < tuple_(_as_datetime(created), run_id))
+    rows = session.execute(
+        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(size + 1)
+    ).all()
+    next_token = ""
+    if len(rows) > size:
+        rows = rows[:size]
+        last = rows[-1]
+        next_token = encode_page_token(signing_key, scope, [last.created_at.isoformat(), last.id])
+    return Page(items=rows, next_page_token=next_token)
+
+
+def _as_datetime(value: Any) -> datetime:
+    try:
+        return datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        raise InvalidField("page_token", "not a page token issued by this service") from None
+
+
+def cancel_run(session: Session, principal: Principal, run_id: str) -> Run:
+    """Ask a run to stop. A QUEUED run is cancelled at once (nothing runs yet); a run a
+    worker holds goes to CANCELING for the worker to stop. Cancelling a finished or
+    already-cancelling run changes nothing."""
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot cancel runs")
+    run = get_run(session, principal, run_id)
+    if run.source == "trace":
+        raise BadRequest(
+            f"run {run_id!r} was started outside the gateway and is only monitored; "
+            "stop it where it runs"
+        )
+    who = f"cancelled by {principal.user_name}"
+    for _ in range(3):
+        state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one()
+        if is_terminal(state) or state is State.CANCELING:
+            break
+        if state is State.QUEUED:
+            moved = transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
+        else:
+            moved = transition(session, run_id, State.CANCELING, who, allowed_from=ACTIVE)
+        if moved is not None:
+            break
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def delete_run(session: Session, principal: Principal, run_id: str, *, force: bool) -> Run:
+    """Delete a run: it is hidden from every read at once (marked deleted, committed),
+    and a worker removes its folder and then its row, tasks, history and tokens
+    (``purge``), outside the request; the sweep does it for any marked run left.
+
+    A run that is still active is refused unless ``force``. Forced, a queued run is
+    cancelled first; a run with a head job goes CANCELING, and is purged once its job
+    has stopped. Returns the marked run: ``ready_to_purge`` tells whether a worker may
+    remove it now or must stop its job first.
+    """
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot delete runs")
+    run = get_run(session, principal, run_id)
+    if not is_terminal(run.state) and not force:
+        raise BadRequest(
+            f"Cannot delete workflow {run_id}: it is still active (status: {run.state.value}); "
+            "cancel it first or delete with force=true"
+        )
+    who = f"deleted by {principal.user_name}"
+    if run.state is State.QUEUED:
+        transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
+    run.deleted_at = utcnow()
+    tokens.revoke_run_tokens(session, run_id)  # its head job's token goes with it, now
+    session.flush()
+    state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one()
+    if run.source != "trace" and not is_terminal(state) and state is not State.CANCELING:
+        transition(session, run_id, State.CANCELING, who, allowed_from=ACTIVE)
+    session.commit()
+    session.refresh(run)
+    return run
+
+
+def ready_to_purge(run: Run) -> bool:
+    """Whether a deleted run may go now: nothing runs for it any more (it has ended and
+    its head job, if any, has been seen to end too; or it is only monitored, its head job
+    not ours to stop)."""
+    settled = run.backend_handle is None or run.job_settled_at is not None
+    return run.deleted_at is not None and (
+        (is_terminal(run.state) and settled) or run.source == "trace"
+    )
+
+
+# The same rule as a query condition, for the sweep.
+READY_TO_PURGE = Run.deleted_at.is_not(None) & (
+    (Run.state.in_(TERMINAL) & (Run.backend_handle.is_(None) | Run.job_settled_at.is_not(None)))
+    | (Run.source == "trace")
+)
+
+
+def purge(session: Session, run_id: str, run_dir: Path) -> None:
+    """Remove a deleted run for good: its folder first, then its row (its tasks, state
+    history and tokens go with it, by cascade). In that order, a purge cut short leaves
+    the row marked, so the sweep's next purge finishes it; no folder outlives its row."""
+    shutil.rmtree(run_dir, ignore_errors=True)
+    session.execute(delete(Run).where(Run.id == run_id))
+    session.commit()
+
+
+def state_counts(session: Session) -> dict[str, int]:
+    counts = {state.value: 0 for state in State}
+    query = select(Run.state, func.count()).where(Run.deleted_at.is_(None)).group_by(Run.state)
+    for state, count in session.execute(query):
+        counts[State(state).value] = count
+    return counts
+
+
+_TASK_COLUMNS = (
+    Task.task_id,
+    Task.run_id,
+    Task.name,
+    Task.process,
+    Task.status,
+    Task.exit_status,
+    Task.submit,
+    Task.start,
+    Task.complete,
+    Task.workdir,
+    Task.native_id,
+    Task.data,
+)
+
+
+def list_tasks(
+    session: Session,
+    principal: Principal,
+    run_id: str,
+    *,
+    page_size: int | None,
+    page_token: str | None,
+    signing_key: bytes,
+) -> Page[Task]:
+    """A run's tasks in task-id order (the order Nextflow numbers them), keyset-paged."""
+    get_run(session, principal, run_id)
+    size = page_size_or_default(page_size)
+    scope = f"tasks:{run_id}"
+    query = select(Task).where(Task.run_id == run_id)
+    if page_token:
+        (after,) = decode_page_token(signing_key, scope, page_token)
+        if not isinstance(after, int):
+            raise InvalidField("page_token", "not a page token issued by this service")
+        query = query.where(Task.task_id > after)
+    tasks = list(
+        session.execute(
+            query.options(load_only(*_TASK_COLUMNS)).order_by(Task.task_id).limit(size + 1)
+        ).scalars()
+    )
+    next_token = ""
+    if len(tasks) > size:
+        tasks = tasks[:size]
+        next_token = encode_page_token(signing_key, scope, [tasks[-1].task_id])
+    return Page(items=tasks, next_page_token=next_token)
+
+
+def get_task(session: Session, principal: Principal, run_id: str, task_id: str) -> Task:
+    get_run(session, principal, run_id)
+    if not task_id.isdigit() or len(task_id) > 18:
+        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+    task = session.execute(
+        select(Task).where(Task.run_id == run_id, Task.task_id == int(task_id))
+    ).scalar_one_or_none()
+    if task is None:
+        raise NotFound(f"task {task_id!r} not found in run {run_id!r}")
+    return task
+
+
+def read_log_text(run_id: str, stream: str, run_dir: Path) -> str:
+    """The head job's console output (``stdout``) or error stream (``stderr``) so far."""
+    path = run_files.log_path(run_dir, run_id, stream)
+    if not run_files.inside(run_dir, path):
+        return ""
+    try:
+        return path.read_text(encoding="utf-8", errors="replace")
+    except FileNotFoundError:
+        return ""
+
+
+DEFAULT_MAX = 50
+MAX_MAX = 1000
+_FILTER = re.compile(r"(\w+):(\"[^\"]*\"|\S+)")
+
+
+@dataclass(frozen=True)
+class WorkflowPage:
+    runs: list[Run]
+    has_more: bool
+    total: int | None
+
+
+INT32_MAX = 2**31 - 1
+
+
+def _page_bounds(max_: int | None, offset: int | None) -> tuple[int, int]:
+    """Tower's int32 paging parameters; a page holds at most MAX_MAX items."""
+    if offset is not None and not 0 <= offset <= INT32_MAX:
+        raise InvalidField("offset", f"must be between 0 and {INT32_MAX}")
+    if max_ is not None and not 1 <= max_ <= INT32_MAX:
+        raise InvalidField("max", f"must be between 1 and {INT32_MAX}")
+    return min(max_ or DEFAULT_MAX, MAX_MAX), offset or 0
+
+
+def _date(field: str, value: str) -> datetime:
+    for pattern in ("%Y-%m-%d", "%Y-%m", "%Y"):
+        try:
+            return datetime.strptime(value, pattern).replace(tzinfo=UTC)
+        except ValueError:
+            continue
+    raise InvalidField("search", f"{field}: expects a date such as 2026-11-23")
+
+
+def _apply_search(query: Select, search: str) -> Select:
+    """Free text (a case-insensitive match on project, run name and session id, with *
+    as a wildcard) and keyword:value filters, all of which must hold."""
+    for key, raw in _FILTER.findall(search):
+        value = raw.strip('"')
+        key = key.lower()
+        if key == "status":
+            try:
+                states = STATES_OF_TOWER_STATUS[TowerStatus(value.upper())]
+            except ValueError:
+                raise InvalidField("search", f"status: unknown status {value!r}") from None
+            query = query.where(Run.state.in_(states))
+        elif key in ("projectname", "runname", "sessionid", "workflowid", "username"):
+            column = {
+                "projectname": Run.project_name,
+                "runname": Run.run_name,
+                "sessionid": Run.session_id,
+                "workflowid": Run.id,
+                "username": User.name,
+            }[key]
+            query = query.where(column == value)
+        elif key == "after":
+            query = query.where(Run.created_at >= _date(key, value))
+        elif key == "before":
+            query = query.where(Run.created_at < _date(key, value))
+        else:
+            raise InvalidField("search", f"unknown filter {key}:")
+    text = _FILTER.sub(" ", search).strip()
+    if text:
+        pattern = "%" + text.replace("%", r"\%").replace("_", r"\_").replace("*", "%") + "%"
+        query = query.where(
+            or_(
+                func.lower(Run.project_name).like(pattern.lower(), escape="\\"),
+                func.lower(Run.pipeline).like(pattern.lower(), escape="\\"),
+                func.lower(Run.run_name).like(pattern.lower(), escape="\\"),
+                func.lower(Run.session_id).like(pattern.lower(), escape="\\"),
+            )
+        )
+    return query
+
+
+def list_workflows(
+    session: Session,
+    principal: Principal,
+    *,
+    max_: int | None,
+    offset: int | None,
+    search: str | None,
+    include_total: bool,
+) -> WorkflowPage:
+    size, start = _page_bounds(max_, offset)
+    query = visible(select(Run).join(User, User.id == Run.owner_id), principal)
+    if search:
+        query = _apply_search(query, search)
+    total = None
+    if include_total:
+        total = session.execute(
+            select(func.count()).select_from(query.with_only_columns(Run.id).subquery())
+        ).scalar_one()
+    rows = list(
+        session.execute(
+            query.order_by(Run.created_at.desc(), Run.id.desc()).limit(size + 1).offset(start)
+        ).scalars()
+    )
+    return WorkflowPage(runs=rows[:size], has_more=len(rows) > size, total=total)
+
+
+_SORTABLE = {
+    "taskId": Task.task_id,
+    "name": Task.name,
+    "process": Task.process,
+    "status": Task.status,
+    "submit": Task.submit,
+    "start": Task.start,
+    "complete": Task.complete,
+    "exitStatus": Task.exit_status,
+}
+
+
+TASK_STATUSES = tuple(status.value for status in TaskStatus)
+# Only these two: task names themselves hold colons (NFCORE_DEMO:FASTQC (1)).
+_TASK_FILTER = re.compile(r"(?<![\w:])(process|status):(\"[^\"]*\"|\S+)", re.IGNORECASE)
+
+
+def _prefix(text: str):
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+
+
+def _apply_task_search(query: Select, search: str) -> Select:
+    """A name prefix, and ``process:`` (exact, or a prefix ending in *) and ``status:``
+    (comma-separated) filters."""
+    for key, raw in _TASK_FILTER.findall(search):
+        value = raw.strip('"')
+        if key.lower() == "process":
+            if value.endswith("*"):
+                query = query.where(Task.process.like(_prefix(value[:-1]), escape="\\"))
+            else:
+                query = query.where(Task.process == value)
+        else:
+            wanted = [part.strip().upper() for part in value.split(",") if part.strip()]
+            unknown = sorted(set(wanted) - set(TASK_STATUSES))
+            if unknown:
+                raise InvalidField("search", f"status: unknown task status {unknown[0]!r}")
+            query = query.where(Task.status.in_(wanted))
+    text = _TASK_FILTER.sub(" ", search).strip()
+    if text:
+        query = query.where(Task.name.like(_prefix(text), escape="\\"))
+    return query
+
+
+def list_workflow_tasks(
+    session: Session,
+    principal: Principal,
+    run_id: str,
+    *,
+    max_: int | None,
+    offset: int | None,
+    sort_by: str | None,
+    sort_dir: str | None,
+    search: str | None,
+) -> tuple[list[Task], int]:
+    get_run(session, principal, run_id)
+    size, start = _page_bounds(max_, offset)
+    query = select(Task).where(Task.run_id == run_id)
+    if search:
+        query = _apply_task_search(query, search)
+    total = session.execute(
+        select(func.count()).select_from(query.with_only_columns(Task.id).subquery())
+    ).scalar_one()
+    column = _SORTABLE[sort_by or "taskId"]
+    order = column.desc() if sort_dir == "desc" else column.asc()
+    tasks = (
+        session.execute(query.order_by(order, Task.task_id).limit(size).offset(start))
+        .scalars()
+        .all()
+    )
+    return list(tasks), total
+
+
+def get_workflow_task(session: Session, principal: Principal, run_id: str, task_id: int) -> Task:
+    return get_task(session, principal, run_id, str(task_id))
+
+
+def tasks_for_progress(session: Session, run_id: str) -> list[tuple[str | None, str | None, dict]]:
+    return [
+        (row.process, row.status, row.data or {})
+        for row in session.execute(
+            select(Task.process, Task.status, Task.data).where(Task.run_id == run_id)
+        )
+    ]
+
+
+def cancel(session: Session, principal: Principal, run_id: str) -> Run:
+    """Tower's rule: cancelling a run that has already ended is a 400."""
+    run = get_run(session, principal, run_id)
+    if is_terminal(run.state):
+        raise BadRequest(
+            f"Invalid cancel request for workflow id: {run.id}; "
+            f"status: {TOWER_STATUS[run.state].value}"
+        )
+    return cancel_run(session, principal, run_id)
+
+
+def delete_many(
+    session: Session, principal: Principal, run_ids: list[str], *, force: bool
+) -> tuple[list[str], list[Run]]:
+    """Delete each run as ``delete_run`` would. Returns the ids that could not be deleted
+    (unknown to the caller, or active without ``force``) and the runs deleted, for the
+    workers to remove (or to stop first)."""
+    failed: list[str] = []
+    deleted: list[Run] = []
+    for run_id in dict.fromkeys(run_ids):
+        try:
+            deleted.append(delete_run(session, principal, run_id, force=force))
+        except (BadRequest, NotFound):
+            session.rollback()
+            failed.append(run_id)
+    return failed, deleted

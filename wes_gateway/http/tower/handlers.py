@@ -1,0 +1,289 @@
+"""Tower API handlers (operationIds of specs/tower.openapi.yaml, in snake case)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+from connexion import NoContent
+
+from wes_gateway.domain import compute_envs, launch, run_files, runs, trace
+from wes_gateway.domain.errors import NotFound
+from wes_gateway.domain.states import is_terminal
+from wes_gateway.http import dispatch
+from wes_gateway.http.context import principal, public_base_url
+from wes_gateway.http.runtime import current, request_session
+from wes_gateway.http.tower import views
+from wes_gateway.infra import metrics
+
+
+def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | None = None):
+    metrics.TRACE_CALLS.labels("create").inc()
+    run = trace.create(request_session(), principal(token_info), body)
+    return views.trace_created(run.id, public_base_url())
+
+
+def update_trace_begin(
+    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
+):
+    metrics.TRACE_CALLS.labels("begin").inc()
+    run = trace.begin(request_session(), principal(token_info), workflow_id, body)
+    return views.trace_begun(run.id, public_base_url())
+
+
+def trace_progress(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+    metrics.TRACE_CALLS.labels("progress").inc()
+    run = trace.progress(session, principal(claims), workflow_id, body)
+    tasks = body.get("tasks")
+    metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
+    return views.trace_ok(run.id)
+
+
+def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+    metrics.TRACE_CALLS.labels("heartbeat").inc()
+    trace.heartbeat(session, principal(claims), workflow_id, body)
+    return views.heartbeat_ok()
+
+
+# Served by wes_gateway.trace_reports once Connexion has checked them; these are what
+# the spec's operationIds resolve to, and do the same.
+def update_trace_progress(
+    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
+):
+    return trace_progress(request_session(), token_info, workflow_id, body)
+
+
+def update_trace_heartbeat(
+    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
+):
+    return trace_heartbeat(request_session(), token_info, workflow_id, body)
+
+
+def update_trace_complete(
+    workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
+):
+    metrics.TRACE_CALLS.labels("complete").inc()
+    run = trace.complete(request_session(), principal(token_info), workflow_id, body)
+    return views.trace_ok(run.id)
+
+
+def list_workflows(
+    token_info: dict,
+    workspace_id: int | None = None,
+    max_: int | None = None,
+    offset: int | None = None,
+    search: str | None = None,
+    attributes: list[str] | None = None,
+    include_total_size: bool | None = None,
+):
+    page = runs.list_workflows(
+        request_session(),
+        principal(token_info),
+        max_=max_,
+        offset=offset,
+        search=search,
+        include_total=bool(include_total_size),
+    )
+    return views.workflow_list(page.runs, has_more=page.has_more, total=page.total)
+
+
+list_workflows_legacy = list_workflows
+
+
+def describe_workflow(
+    workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
+):
+    session = request_session()
+    run = runs.get_run(session, principal(token_info), workflow_id)
+    tasks = runs.tasks_for_progress(session, run.id)
+    return views.describe(run, tasks)
+
+
+def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
+    session = request_session()
+    run = runs.get_run(session, principal(token_info), workflow_id)
+    return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
+
+
+def list_workflow_tasks(
+    workflow_id: str,
+    token_info: dict,
+    workspace_id: int | None = None,
+    max_: int | None = None,
+    offset: int | None = None,
+    sort_by: str | None = None,
+    sort_dir: str | None = None,
+    search: str | None = None,
+):
+    tasks, total = runs.list_workflow_tasks(
+        request_session(),
+        principal(token_info),
+        workflow_id,
+        max_=max_,
+        offset=offset,
+        sort_by=sort_by,
+        sort_dir=sort_dir,
+        search=search,
+    )
+    return {"tasks": [{"task": views.task(task)} for task in tasks], "total": total}
+
+
+def describe_workflow_task(
+    workflow_id: str, task_id: int, token_info: dict, workspace_id: int | None = None
+):
+    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    return {"task": views.task(task)}
+
+
+describe_workflow_task_legacy = describe_workflow_task
+
+
+def cancel_workflow(
+    workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
+):
+    run = runs.cancel(request_session(), principal(token_info), workflow_id)
+    dispatch.cancel(current().celery, run)
+    return NoContent, 204
+
+
+def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
+    run = runs.delete_run(request_session(), principal(token_info), workflow_id, force=bool(force))
+    dispatch.deleted(current().celery, run)
+    return NoContent, 204
+
+
+def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
+    failed, deleted = runs.delete_many(
+        request_session(), principal(token_info), body["workflowIds"], force=bool(force)
+    )
+    for run in deleted:
+        dispatch.deleted(current().celery, run)
+    return {"failedWorkflowIds": failed}
+
+
+def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    return views.metrics(run)
+
+
+def get_workflow_log(
+    workflow_id: str, token_info: dict, workspace_id=None, next_=None, max_length=None
+):
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
+    path = run_files.run_file(rt.run_dir(run.id), run.id, f"nf-{run.id}.txt")
+    page = run_files.read_page(path, next_, max_length)
+    downloads = [
+        {"fileName": name, "displayText": text, "saveName": name}
+        for name, text in run_files.run_downloads(run.id).items()
+    ]
+    return views.log_page(page, pending=not is_terminal(run.state), downloads=downloads)
+
+
+def get_workflow_task_log(
+    workflow_id: str,
+    task_id: int,
+    token_info: dict,
+    workspace_id=None,
+    next_=None,
+    max_length=None,
+):
+    rt = current()
+    session = request_session()
+    task = runs.get_workflow_task(session, principal(token_info), workflow_id, task_id)
+    path = run_files.task_file(rt.run_dir(workflow_id), task, ".command.out")
+    page = run_files.read_page(path, next_, max_length)
+    downloads = [
+        {"fileName": name, "displayText": text, "saveName": f"task-{task_id}{name}.txt"}
+        for name, text in run_files.TASK_FILES.items()
+    ]
+    return views.log_page(
+        page, pending=task.status in (None, "NEW", "SUBMITTED", "RUNNING"), downloads=downloads
+    )
+
+
+def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    name = file_name or f"nf-{run.id}.txt"
+    path = run_files.run_file(rt.run_dir(run.id), run.id, name)
+    if path == run_files.console_file(rt.run_dir(run.id), run.id):
+        dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
+    return _file_response(path, name)
+
+
+def download_workflow_task_log(
+    workflow_id: str, task_id: int, token_info: dict, workspace_id=None, file_name=None
+):
+    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    name = file_name or ".command.out"
+    return _file_response(run_files.task_file(current().run_dir(workflow_id), task, name), name)
+
+
+def _file_response(path, name: str):
+    if not path.is_file():
+        raise NotFound(f"{name} does not exist (yet)")
+    return flask.send_file(path, mimetype="text/plain", as_attachment=True, download_name=name)
+
+
+def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
+    who = principal(token_info)
+    run = runs.get_run(request_session(), who, workflow_id)
+    return {"launch": views.launch_record(run, admin=who.acts_as_admin)}
+
+
+def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
+    rt = current()
+    request, run_name = launch.run_request(
+        body.get("launch") or {},
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
+    )
+    run = runs.create_run(
+        request_session(),
+        principal(token_info),
+        request,
+        [],
+        run_dir_of=rt.run_dir,
+        source="tower",
+        run_name=run_name,
+        compute_env_field="launch.computeEnvId",
+        field_name=launch.field_name,
+        tower_url=rt.settings.public_url,
+    )
+    dispatch.submit(rt.celery, run.id)
+    return {"workflowId": run.id}
+
+
+def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
+    principal(token_info)
+    envs = compute_envs.list_envs(request_session(), status)
+    return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
+
+
+def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
+    env = compute_envs.create(request_session(), principal(token_info), body)
+    if env.status == "CREATING":
+        dispatch.check_compute_env(current().celery, env.id)
+    return {"computeEnvId": env.id}
+
+
+def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
+    env = compute_envs.get(request_session(), compute_env_id)
+    return {"computeEnv": views.compute_env(env, admin=principal(token_info).acts_as_admin)}
+
+
+def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
+    compute_envs.delete(request_session(), principal(token_info), compute_env_id)
+    return NoContent, 204
+
+
+def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
+    compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
+    return NoContent, 204
+
+
+def user_info(token_info: dict):
+    who = principal(token_info)
+    return views.user_info(who.user_id, who.user_name, who.acts_as_admin)

@@ -1,0 +1,455 @@
+"""Tower API response bodies."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from wes_gateway.domain import compute_envs
+from wes_gateway.domain.models import ComputeEnv, Run, Task
+from wes_gateway.domain.states import FINAL_TASK_STATUSES, TOWER_STATUS, State, is_terminal
+
+
+def watch_url(base_url: str, run_id: str) -> str:
+    return f"{base_url}/api/workflow/{run_id}"
+
+
+def trace_created(run_id: str, base_url: str) -> dict[str, Any]:
+    return {"workflowId": run_id, "watchUrl": watch_url(base_url, run_id)}
+
+
+def trace_begun(run_id: str, base_url: str) -> dict[str, Any]:
+    return {"status": "OK", "workflowId": run_id, "watchUrl": watch_url(base_url, run_id)}
+
+
+def trace_ok(run_id: str) -> dict[str, Any]:
+    return {"status": "OK", "workflowId": run_id}
+
+
+def heartbeat_ok() -> dict[str, Any]:
+    return {"message": "OK"}
+
+
+def tower_time(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+# Every key of Tower's workflow and task records, present (null when unknown) whatever
+# Nextflow reported: clients read them without checking.
+WORKFLOW_KEYS = (
+    "launchId",
+    "scriptId",
+    "scriptName",
+    "scriptFile",
+    "configFiles",
+    "manifest",
+    "nextflow",
+    "container",
+    "containerEngine",
+    "homeDir",
+    "projectDir",
+    "resume",
+    "peakLoadCpus",
+    "peakLoadTasks",
+    "peakLoadMemory",
+)
+TASK_KEYS = (
+    "hash",
+    "tag",
+    "module",
+    "container",
+    "attempt",
+    "script",
+    "scratch",
+    "workdir",
+    "queue",
+    "cpus",
+    "memory",
+    "disk",
+    "time",
+    "env",
+    "errorAction",
+    "exit",
+    "duration",
+    "realtime",
+    "pcpu",
+    "pmem",
+    "rss",
+    "vmem",
+    "peakRss",
+    "peakVmem",
+    "rchar",
+    "wchar",
+    "syscr",
+    "syscw",
+    "readBytes",
+    "writeBytes",
+    "volCtxt",
+    "invCtxt",
+    "nativeId",
+    "executor",
+    "machineType",
+    "cloudZone",
+    "priceModel",
+    "cost",
+)
+
+
+def workflow(run: Run) -> dict[str, Any]:
+    """A run as Tower's workflow record: what Nextflow reported, under the gateway's
+    own facts (id, status, times, owner)."""
+    reported = {**dict.fromkeys(WORKFLOW_KEYS), **(run.workflow or {})}
+    duration = None
+    if run.start_time and run.end_time:
+        duration = int((run.end_time - run.start_time).total_seconds() * 1000)
+    record = {
+        **reported,
+        "id": run.id,
+        "ownerId": run.owner_id,
+        "submit": tower_time(run.created_at),
+        "start": tower_time(run.start_time),
+        "complete": tower_time(run.end_time),
+        "dateCreated": tower_time(run.created_at),
+        "lastUpdated": tower_time(run.updated_at),
+        "runName": run.run_name,
+        "sessionId": run.session_id,
+        "projectName": run.project_name or run.pipeline,
+        "repository": run.repository,
+        "commitId": run.commit_id,
+        "revision": run.revision,
+        "profile": run.profile or reported.get("profile"),
+        "commandLine": run.command_line,
+        "params": run.params,
+        "configText": run.config_text,
+        "workDir": run.work_dir,
+        "launchDir": run.launch_dir,
+        # Tower's meaning: the platform user who launched (or reported) the run, not the
+        # operating-system user Nextflow ran as.
+        "userName": run.user_name or reported.get("userName"),
+        "status": TOWER_STATUS[run.state].value,
+        "exitStatus": run.exit_status,
+        "errorMessage": run.error_message,
+        "errorReport": run.error_report,
+        "stats": run.stats,
+        "duration": duration,
+        "success": run.state is State.COMPLETE if is_terminal(run.state) else None,
+        "deleted": None,
+    }
+    return record
+
+
+_COUNTERS = (
+    "pending",
+    "submitted",
+    "running",
+    "succeeded",
+    "failed",
+    "cached",
+    "aborted",
+    "ignored",
+    "retries",
+)
+_STATUS_COUNTER = {
+    "NEW": "pending",
+    "SUBMITTED": "submitted",
+    "RUNNING": "running",
+    "COMPLETED": "succeeded",
+    "FAILED": "failed",
+    "CACHED": "cached",
+    "ABORTED": "aborted",
+}
+_FINISHED = FINAL_TASK_STATUSES
+# The counters of tasks still to end: on a run that has ended, they ended too (aborted).
+_UNFINISHED_COUNTERS = ("pending", "submitted", "running")
+
+
+def _number(value: Any) -> float:
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
+
+
+def _load(process: str | None, records: list[tuple[str | None, dict]]) -> dict[str, Any]:
+    """Tower's WorkflowLoad / ProcessLoad from task records: counters by status, and for
+    finished tasks the sums of CPU time, CPU load, memory and I/O."""
+    load: dict[str, Any] = dict.fromkeys(_COUNTERS, 0)
+    sums = dict.fromkeys(
+        (
+            "cpus",
+            "cpuTime",
+            "cpuLoad",
+            "memoryRss",
+            "memoryReq",
+            "readBytes",
+            "writeBytes",
+            "volCtxSwitch",
+            "invCtxSwitch",
+        ),
+        0,
+    )
+    running_cpus = running_memory = running = 0
+    for status, data in records:
+        counter = _STATUS_COUNTER.get(status or "")
+        if counter:
+            load[counter] += 1
+        cpus = _number(data.get("cpus"))
+        if status == "RUNNING":
+            running += 1
+            running_cpus += cpus
+            running_memory += _number(data.get("memory"))
+        if status in _FINISHED:
+            realtime = _number(data.get("realtime"))
+            sums["cpus"] += cpus
+            sums["cpuTime"] += realtime * cpus
+            sums["cpuLoad"] += realtime * _number(data.get("pcpu")) / 100
+            sums["memoryRss"] += _number(data.get("peakRss"))
+            sums["memoryReq"] += _number(data.get("memory"))
+            sums["readBytes"] += _number(data.get("rchar"))
+            sums["writeBytes"] += _number(data.get("wchar"))
+            sums["volCtxSwitch"] += _number(data.get("volCtxt"))
+            sums["invCtxSwitch"] += _number(data.get("invCtxt"))
+    load.update({key: int(value) for key, value in sums.items()})
+    load.update(
+        loadTasks=running,
+        loadCpus=int(running_cpus),
+        loadMemory=int(running_memory),
+        peakTasks=running,
+        peakCpus=int(running_cpus),
+        peakMemory=int(running_memory),
+    )
+    load["cpuEfficiency"] = (
+        round(100 * sums["cpuLoad"] / sums["cpuTime"], 6) if sums["cpuTime"] else 0.0
+    )
+    load["memoryEfficiency"] = (
+        round(100 * sums["memoryRss"] / sums["memoryReq"], 6) if sums["memoryReq"] else 0.0
+    )
+    if process is not None:
+        load["process"] = process
+    return load
+
+
+def _stamped(load: dict[str, Any], run: Run) -> dict[str, Any]:
+    return {
+        **load,
+        "dateCreated": tower_time(run.created_at),
+        "lastUpdated": tower_time(run.updated_at),
+    }
+
+
+def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict[str, Any]:
+    """Tower's ProgressData: run-wide and per-process loads from the task records; while
+    no task was reported yet, the counters Nextflow last sent."""
+    by_process: dict[str, list[tuple[str | None, dict]]] = {}
+    for process, status, data in tasks:
+        by_process.setdefault(process or "unknown", []).append((status, data))
+    workflow_load = _load(None, [(status, data) for _, status, data in tasks])
+    workflow_load["executors"] = sorted(
+        {data.get("executor") for _, _, data in tasks if isinstance(data.get("executor"), str)}
+    )
+    reported = run.progress or {}
+    if not tasks:
+        for counter in _COUNTERS:
+            workflow_load[counter] = int(_number(reported.get(counter)))
+        if is_terminal(run.state):  # as its task records would be (transitions.transition)
+            for counter in _UNFINISHED_COUNTERS:
+                workflow_load["aborted"] += workflow_load[counter]
+                workflow_load[counter] = 0
+    processes = [
+        _stamped(_load(name, records), run) for name, records in sorted(by_process.items())
+    ]
+    workflow_load = {**_stamped(workflow_load, run), "cost": None}
+    return {
+        "workflowProgress": workflow_load,
+        "processesProgress": processes,
+        "totalProcesses": len(processes),
+    }
+
+
+def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict[str, Any]:
+    return {
+        "workflows": [
+            {
+                "workflow": workflow(run),
+                "progress": None,
+                "labels": None,
+                "starred": False,
+                "optimized": None,
+                "wesState": run.state.value,
+            }
+            for run in runs
+        ],
+        "totalSize": total,
+        "hasMore": has_more,
+    }
+
+
+def task(record: Task) -> dict[str, Any]:
+    data = {**dict.fromkeys(TASK_KEYS), **(record.data or {})}
+    return {
+        **data,
+        "id": record.id,
+        "taskId": record.task_id,
+        "status": record.status or "NEW",
+        "name": record.name,
+        "process": record.process,
+        "exitStatus": record.exit_status,
+        "submit": tower_time(record.submit),
+        "start": tower_time(record.start),
+        "complete": tower_time(record.complete),
+        "dateCreated": tower_time(record.submit or record.updated_at),
+        "lastUpdated": tower_time(record.updated_at),
+    }
+
+
+def _platform(run: Run) -> dict[str, str] | None:
+    """Where a launched run runs (Tower's ``platform``); None for a monitored run."""
+    if run.source == "trace":
+        return None
+    platform = run.compute_env.platform if run.compute_env else compute_envs.LOCAL
+    return {"id": platform, "name": compute_envs.PLATFORM_NAMES[platform]}
+
+
+def describe(run: Run, tasks) -> dict[str, Any]:
+    return {
+        "workflow": workflow(run),
+        "progress": progress(run, tasks),
+        "platform": _platform(run),
+        "jobInfo": (
+            {
+                "id": run.backend_handle,
+                "status": TOWER_STATUS[run.state].value,
+                "exitCode": run.exit_status,
+                "message": run.error_message,
+            }
+            if run.backend_handle
+            else None
+        ),
+        "labels": None,
+        "messages": None,
+        "optimized": None,
+    }
+
+
+def log_page(page, *, pending: bool, downloads: list[dict[str, str]]) -> dict[str, Any]:
+    return {
+        "log": {
+            "entries": page.entries,
+            "rewindToken": page.rewind_token,
+            "forwardToken": page.forward_token,
+            "pending": pending,
+            "truncated": page.truncated,
+            "message": None,
+            "downloads": downloads,
+        }
+    }
+
+
+def metrics(run: Run) -> dict[str, Any]:
+    """Tower's GetWorkflowMetricsResponse: Nextflow's per-process summaries, numbered, with
+    the keys Tower adds (``warnings``) present."""
+    entries = []
+    for number, entry in enumerate(run.metrics or [], start=1):
+        if not isinstance(entry, dict):
+            continue
+        series = {
+            key: {"warnings": [], **value} if isinstance(value, dict) else value
+            for key, value in entry.items()
+        }
+        entries.append({"id": number, **series})
+    return {"metrics": entries}
+
+
+def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
+    """Seqera's ComputeEnv shape; the config with defaults shown, secrets masked, and the
+    execution settings masked unless the caller is an ``admin``."""
+    return {
+        "id": env.id,
+        "name": env.name,
+        "description": env.description,
+        "platform": env.platform,
+        "config": compute_envs.shown(env.platform, env.config or {}, admin=admin),
+        "credentialsId": None,
+        "workspaceId": None,
+        "orgId": None,
+        "status": env.status,
+        "message": env.message,
+        "primary": bool(env.primary),
+        "deleted": bool(env.deleted),
+        "dateCreated": tower_time(env.created_at),
+        "lastUpdated": tower_time(env.updated_at),
+        "lastUsed": tower_time(env.last_used_at),
+    }
+
+
+def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
+    config = env.config or {}
+    return {
+        "id": env.id,
+        "name": env.name,
+        "description": env.description,
+        "platform": env.platform,
+        "status": env.status,
+        "message": env.message,
+        "lastUsed": tower_time(env.last_used_at),
+        "primary": bool(env.primary),
+        "workspaceName": None,
+        "visibility": "SHARED",
+        "workDir": config.get("workDir"),
+        "region": config.get("region") or config.get("location"),
+        "credentialsId": None,
+    }
+
+
+def user_info(user_id: int, user_name: str, admin: bool) -> dict[str, Any]:
+    return {
+        "user": {
+            "id": user_id,
+            "userName": user_name,
+            "email": None,
+            "firstName": None,
+            "lastName": None,
+            "organization": None,
+            "description": None,
+            "avatar": None,
+            "admin": admin,
+        },
+        "needConsent": False,
+        "defaultWorkspaceId": None,
+    }
+
+
+def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
+    """Tower's WorkflowLaunchResponse for a run: every launch field as it was sent (or as
+    a WES request carried it), enough to relaunch or resume it. Its compute environment's
+    execution settings show to an ``admin`` only."""
+    options = (run.request or {}).get("workflow_engine_parameters", {})
+    resume = options.get("resume") not in (None, "", "false")
+    profile = options.get("profile") or run.profile
+
+    def integer(name: str) -> int | None:
+        return int(options[name]) if options.get(name) else None
+
+    return {
+        "id": run.id,
+        "computeEnv": compute_env(run.compute_env, admin=admin) if run.compute_env else None,
+        "pipeline": run.pipeline,
+        "revision": options.get("revision") or run.revision,
+        "commitId": run.commit_id,
+        "workDir": run.work_dir,
+        "sessionId": run.session_id,
+        "configProfiles": profile.split(",") if profile else [],
+        "configText": options.get("config") or None,
+        "paramsText": json.dumps(run.params or {}),
+        "mainScript": options.get("main_script") or None,
+        "entryName": options.get("entry") or None,
+        "resume": resume,
+        "pullLatest": options.get("latest") == "true",
+        "stubRun": options.get("stub_run") == "true",
+        "headJobCpus": integer("head_job_cpus"),
+        "headJobMemoryMb": integer("head_job_memory_mb"),
+        "resumeDir": run.work_dir,
+        "resumeCommitId": run.commit_id,
+        "runName": run.run_name,
+        "dateCreated": run.created_at.isoformat().replace("+00:00", "Z"),
+    }

@@ -1,0 +1,166 @@
+"""GA4GH WES 1.1 handlers (operationIds of specs/wes.openapi.yaml, in snake case)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import flask
+
+from wes_gateway.domain import parsing, run_files, runs
+from wes_gateway.domain.errors import InvalidField
+from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
+from wes_gateway.http import dispatch
+from wes_gateway.http.context import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
+from wes_gateway.http.runtime import current, request_session
+from wes_gateway.http.validation import deferred_query_error
+from wes_gateway.http.wes import views
+
+REPLACEMENT_CHARACTER = "\ufffd"
+
+
+def _wes_url() -> str:
+    return public_base_url() + WES_BASE_PATH
+
+
+def get_service_info() -> dict[str, Any]:
+    rt = current()
+    settings = rt.settings
+    return views.service_info(
+        base_url=_wes_url(),
+        engine_version=rt.engine_version.value,
+        state_counts=rt.state_counts(),
+        auth_instructions_url=settings.auth_instructions_url or public_base_url() + "/auth",
+        organization_name=settings.organization_name,
+        organization_url=settings.organization_url or public_base_url(),
+        environment=settings.environment,
+    )
+
+
+def list_runs(token_info: dict, page_size: int | None = None, page_token: str | None = None):
+    page = runs.list_runs(
+        request_session(),
+        principal(token_info),
+        page_size=page_size,
+        page_token=page_token,
+        signing_key=current().settings.signing_key,
+    )
+    return views.run_list(page)
+
+
+def run_workflow(token_info: dict):
+    rt = current()
+    fields, files = _read_submission(rt.settings.max_attachments, rt.settings.max_field_bytes)
+    names = run_files.check_names(name for name, _ in files)
+    request = parse_run_request(
+        fields,
+        names,
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
+    )
+    run = runs.create_run(
+        request_session(),
+        principal(token_info),
+        request,
+        [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
+        run_dir_of=rt.run_dir,
+        tower_url=rt.settings.public_url,
+    )
+    dispatch.submit(rt.celery, run.id)
+    return views.run_id(run.id)
+
+
+def _read_submission(
+    max_attachments: int, max_field_bytes: int
+) -> tuple[dict[str, list[Any]], list[tuple[Any, Any]]]:
+    """The raw parts of POST /runs: multipart as the spec says, or JSON (an extension)."""
+    request = flask.request
+    if request.mimetype == "application/json":
+        body = request.get_json(silent=True)
+        if not isinstance(body, dict):
+            raise InvalidField("body", "must be a JSON object (a RunRequest)")
+        if ATTACHMENT_FIELD in body:
+            raise InvalidField(ATTACHMENT_FIELD, "send attachments as multipart/form-data parts")
+        return {key: [value] for key, value in body.items()}, []
+    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded", ""):
+        raise InvalidField(
+            "Content-Type",
+            "must be multipart/form-data, application/json or application/x-www-form-urlencoded",
+        )
+    fields: dict[str, list[Any]] = {key: request.form.getlist(key) for key in request.form}
+    for key, values in fields.items():
+        # Werkzeug decodes each part leniently, putting U+FFFD where a byte was not UTF-8.
+        if any(REPLACEMENT_CHARACTER in value for value in values):
+            raise InvalidField(key, "is not UTF-8 text")
+        # Werkzeug bounds multipart parts as it reads them; a URL-encoded field is bounded here.
+        for value in values:
+            parsing.check_text_size(key, value, max_field_bytes)
+    files: list[tuple[Any, Any]] = []
+    for key in request.files:
+        if key != ATTACHMENT_FIELD:
+            raise InvalidField(key, "only workflow_attachment parts may carry files")
+        for upload in request.files.getlist(key):
+            files.append((upload.filename, upload.stream))
+    if ATTACHMENT_FIELD in fields:
+        raise InvalidField(ATTACHMENT_FIELD, "each attachment must be a file part with a filename")
+    if len(files) > max_attachments:
+        raise InvalidField(ATTACHMENT_FIELD, f"more than {max_attachments} attachments")
+    return fields, files
+
+
+def get_run_log(token_info: dict, run_id: str):
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    return views.run_log(run, run_url=f"{_wes_url()}/runs/{run.id}")
+
+
+def get_run_status(token_info: dict, run_id: str):
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    return views.run_status(run)
+
+
+def cancel_run(token_info: dict, run_id: str):
+    run = runs.cancel_run(request_session(), principal(token_info), run_id)
+    dispatch.cancel(current().celery, run)
+    return views.run_id(run.id)
+
+
+def list_tasks(
+    token_info: dict, run_id: str, page_size: int | None = None, page_token: str | None = None
+):
+    if (problem := deferred_query_error()) is not None:
+        runs.get_run(request_session(), principal(token_info), run_id)
+        raise problem
+    page = runs.list_tasks(
+        request_session(),
+        principal(token_info),
+        run_id,
+        page_size=page_size,
+        page_token=page_token,
+        signing_key=current().settings.signing_key,
+    )
+    return views.task_list(page, workflow_url=_workflow_url(run_id))
+
+
+def get_task(token_info: dict, run_id: str, task_id: str):
+    task = runs.get_task(request_session(), principal(token_info), run_id, task_id)
+    return views.task_log(task, workflow_url=_workflow_url(run_id))
+
+
+def _workflow_url(run_id: str) -> str:
+    return f"{public_base_url()}{TOWER_BASE_PATH}/workflow/{run_id}"
+
+
+def get_run_stdout(token_info: dict, run_id: str):
+    return _log_text(token_info, run_id, "stdout")
+
+
+def get_run_stderr(token_info: dict, run_id: str):
+    return _log_text(token_info, run_id, "stderr")
+
+
+def _log_text(token_info: dict, run_id: str, stream: str):
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    if stream == "stdout":
+        dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
+    text = runs.read_log_text(run.id, stream, rt.run_dir(run.id))
+    return flask.Response(text, mimetype="text/plain")

@@ -1,1 +1,0 @@
-"""View functions: one per response shape, turning stored rows into API bodies."""
