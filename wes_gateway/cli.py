@@ -52,7 +52,7 @@ def _prepared_database(settings: Settings) -> Database:
     """The database, created or upgraded to this version's schema (serve, db upgrade)."""
     settings.ensure_data_dir()
     _upgrade_apart(settings.effective_database_url)
-    return Database(settings.effective_database_url)
+    return Database.from_settings(settings)
 
 
 def _existing_database(settings: Settings) -> Database:
@@ -63,7 +63,7 @@ def _existing_database(settings: Settings) -> Database:
     if missing:
         raise click.ClickException(missing)
     _upgrade_apart(settings.effective_database_url)
-    return Database(settings.effective_database_url)
+    return Database.from_settings(settings)
 
 
 def _missing_database(settings: Settings) -> str | None:

@@ -30,7 +30,7 @@ from wes_gateway.domain.runs import READY_TO_PURGE, purge, ready_to_purge
 from wes_gateway.domain.states import STATE_OF, TERMINAL, BackendStatus, State, is_terminal
 from wes_gateway.domain.transitions import transition
 from wes_gateway.infra import logs, metrics
-from wes_gateway.infra.config import Settings
+from wes_gateway.infra.config import TOWER_BASE_PATH, Settings
 from wes_gateway.infra.db import Database
 from workers.backends import make_backend
 from workers.backends.base import (
@@ -63,7 +63,7 @@ class Executor:
         return make_backend(platform, self.settings, config)
 
     def run_dir(self, run_id: str) -> Path:
-        return (self.settings.runs_dir / run_id).resolve()
+        return self.settings.run_dir(run_id)
 
 
 def _now() -> datetime:
@@ -298,7 +298,9 @@ def _traced(session, settings: Settings, run: Run, snap: RunSnapshot) -> RunSnap
         return snap
     owner = session.get(User, run.owner_id)
     _, token = tokens.create_token(session, owner, run_id=run.id, description="head job token")
-    return replace(snap, tower_url=settings.public_url.rstrip("/") + "/api", tower_token=token)
+    return replace(
+        snap, tower_url=settings.public_url.rstrip("/") + TOWER_BASE_PATH, tower_token=token
+    )
 
 
 def _take_over_stale_submit(session, settings: Settings, run_id: str) -> int | None:

@@ -441,7 +441,7 @@ def _apply_search(query: Select, search: str) -> Select:
             raise InvalidField("search", f"unknown filter {key}:")
     text = _FILTER.sub(" ", search).strip()
     if text:
-        pattern = "%" + text.replace("%", r"\%").replace("_", r"\_").replace("*", "%") + "%"
+        pattern = "%" + _like_escaped(text).replace("*", "%") + "%"
         query = query.where(
             or_(
                 func.lower(Run.project_name).like(pattern.lower(), escape="\\"),
@@ -496,8 +496,13 @@ TASK_STATUSES = tuple(status.value for status in TaskStatus)
 _TASK_FILTER = re.compile(r"(?<![\w:])(process|status):(\"[^\"]*\"|\S+)", re.IGNORECASE)
 
 
-def _prefix(text: str):
-    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
+def _like_escaped(text: str) -> str:
+    """``text`` taken literally in a LIKE pattern whose escape character is a backslash."""
+    return text.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_")
+
+
+def _prefix(text: str) -> str:
+    return _like_escaped(text) + "%"
 
 
 def _apply_task_search(query: Select, search: str) -> Select:

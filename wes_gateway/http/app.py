@@ -16,7 +16,6 @@ from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
 from wes_gateway.http import errors, readiness, ui, validation
-from wes_gateway.http.context import TOWER_BASE_PATH, WES_BASE_PATH
 from wes_gateway.http.request_metrics import RequestMetricsMiddleware
 from wes_gateway.http.runtime import EXTENSION_KEY, Runtime, close_request_session
 from wes_gateway.http.security import BodyLimitMiddleware, RuntimeMiddleware
@@ -24,7 +23,7 @@ from wes_gateway.http.tower import handlers as tower_handlers
 from wes_gateway.http.tower.trace_reports import TraceReportsMiddleware
 from wes_gateway.http.wes import handlers as wes_handlers
 from wes_gateway.infra import metrics
-from wes_gateway.infra.config import Settings
+from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH, Settings
 
 AUTH_INSTRUCTIONS = """\
 wes-gateway authenticates every API call (but service-info and /healthz) with a bearer token:

@@ -8,9 +8,6 @@ import flask
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.http import runtime
 
-WES_BASE_PATH = "/ga4gh/wes/v1"
-TOWER_BASE_PATH = "/api"
-
 
 def principal(token_info: dict) -> Principal:
     return Principal.from_claims(token_info)

@@ -22,14 +22,13 @@ from starlette.exceptions import HTTPException
 from werkzeug.routing import Map
 
 from wes_gateway.domain.errors import ApiError
+from wes_gateway.infra.config import TOWER_BASE_PATH
 
 log = logging.getLogger(__name__)
 
-TOWER_PREFIX = "/api"
-
 
 def error_body(path: str, status: int, message: str) -> dict[str, object]:
-    if path == TOWER_PREFIX or path.startswith(TOWER_PREFIX + "/"):
+    if path == TOWER_BASE_PATH or path.startswith(TOWER_BASE_PATH + "/"):
         return {"message": message}
     return {"msg": message, "status_code": status}
 

@@ -64,7 +64,7 @@ class Runtime:
             return dict(counts)
 
     def run_dir(self, run_id: str) -> Path:
-        return self.settings.runs_dir / run_id
+        return self.settings.run_dir(run_id)
 
 
 def current() -> Runtime:

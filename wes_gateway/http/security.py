@@ -14,9 +14,10 @@ from wes_gateway.domain.models import Run
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.domain.tokens import authenticate
 from wes_gateway.http.runtime import Runtime
+from wes_gateway.infra.config import TOWER_BASE_PATH
 
 SCOPE_KEY = "wes_gateway.runtime"
-TRACE_PATH = "/api/trace/"
+TRACE_PATH = f"{TOWER_BASE_PATH}/trace/"
 
 
 def _principal_claims(runtime: Runtime, token: str, path: str) -> dict[str, Any] | None:

@@ -18,6 +18,11 @@ from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 MIB = 1024 * 1024
+# Where the two APIs live (the public interface: clients, the dashboard, the head jobs'
+# -with-tower URL and the error shapes all follow these).
+WES_BASE_PATH = "/ga4gh/wes/v1"
+TOWER_BASE_PATH = "/api"
+
 SERVICE_PREFIX = "WES_GATEWAY_"
 # A variable name, or a prefix of one followed by * (at least one character before it).
 _PASSED_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\*?")
@@ -198,6 +203,19 @@ class Settings(BaseSettings):
     @property
     def runs_dir(self) -> Path:
         return self.data_dir / "runs"
+
+    def run_dir(self, run_id: str) -> Path:
+        """A run's folder: its launch directory, console, logs and attachments."""
+        return self.runs_dir / run_id
+
+    @property
+    def db_pool(self) -> dict[str, float]:
+        """The connection pool of a server database, as SQLAlchemy names its sizes."""
+        return {
+            "pool_size": self.db_pool_size,
+            "max_overflow": self.db_max_overflow,
+            "pool_timeout": self.db_pool_timeout,
+        }
 
     @property
     def runs_embedded_worker(self) -> bool:

@@ -75,7 +75,7 @@ def utcnow() -> datetime:
 def make_engine(url: str, *, pooled: bool = True, pool: dict[str, Any] | None = None) -> Engine:
     """An engine for ``url``; ``pooled=False`` for one-off jobs such as migrations.
     ``pool`` sizes a server database's connection pool (``pool_size``, ``max_overflow``,
-    ``pool_timeout``)."""
+    ``pool_timeout``: ``Settings.db_pool``); without it, SQLAlchemy's own sizes."""
     pooling: dict[str, Any] = {} if pooled else {"poolclass": NullPool}
     if url.startswith("sqlite"):
         engine = create_engine(
@@ -94,7 +94,7 @@ def make_engine(url: str, *, pooled: bool = True, pool: dict[str, Any] | None = 
 
         return engine
     if pooled:
-        pooling = {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 20, **(pool or {})}
+        pooling = {"pool_pre_ping": True, **(pool or {})}
     return create_engine(url, **pooling)
 
 
@@ -108,14 +108,7 @@ class Database:
 
     @classmethod
     def from_settings(cls, settings: Any) -> Database:
-        return cls(
-            settings.effective_database_url,
-            pool={
-                "pool_size": settings.db_pool_size,
-                "max_overflow": settings.db_max_overflow,
-                "pool_timeout": settings.db_pool_timeout,
-            },
-        )
+        return cls(settings.effective_database_url, pool=settings.db_pool)
 
     @contextmanager
     def session(self) -> Iterator[Session]:

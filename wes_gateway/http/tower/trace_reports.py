@@ -16,10 +16,10 @@ from typing import Any
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wes_gateway.http.context import TOWER_BASE_PATH
 from wes_gateway.http.runtime import Runtime
 from wes_gateway.http.tower import handlers
 from wes_gateway.http.validation import PARSED_BODY
+from wes_gateway.infra.config import TOWER_BASE_PATH
 from wes_gateway.infra.logs import about_run
 
 HANDLERS: dict[str, Callable[..., dict[str, Any]]] = {

@@ -8,10 +8,14 @@ and styles from this origin only, so a run name or a log line cannot become code
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import flask
 from connexion import FlaskApp
+
+from wes_gateway.domain.states import TERMINAL, TaskStatus, tower_status
+from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH
 
 STATIC = Path(__file__).resolve().parent / "static"
 CONTENT_SECURITY_POLICY = "; ".join(
@@ -46,6 +50,29 @@ def _asset(name: str) -> flask.Response:
     return response
 
 
+def facts() -> dict[str, object]:
+    """What the pages must agree on with the service, taken from where the service keeps
+    it: the APIs' base paths, the task statuses and the Tower statuses of a finished run."""
+    return {
+        "TOWER": TOWER_BASE_PATH,
+        "WES": WES_BASE_PATH,
+        "TASK_STATUSES": [status.value for status in TaskStatus],
+        "FINAL_RUN_STATUSES": sorted({tower_status(state).value for state in TERMINAL}),
+    }
+
+
+def _facts_module() -> flask.Response:
+    body = "".join(
+        f"export const {name} = {json.dumps(value)};\n" for name, value in facts().items()
+    )
+    response = flask.Response(body, mimetype="text/javascript")
+    response.cache_control.max_age = 300
+    response.headers.update(_HEADERS)
+    return response
+
+
 def register(app: FlaskApp) -> None:
     app.add_url_rule("/", "dashboard", _page)
+    # A module generated from the service's own values (matched before the static files).
+    app.add_url_rule("/ui/facts.js", "dashboard_facts", _facts_module)
     app.add_url_rule("/ui/<path:name>", "dashboard_asset", _asset)

@@ -10,10 +10,11 @@ from wes_gateway.domain import parsing, run_files, runs
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
-from wes_gateway.http.context import TOWER_BASE_PATH, WES_BASE_PATH, principal, public_base_url
+from wes_gateway.http.context import principal, public_base_url
 from wes_gateway.http.runtime import current, request_session
 from wes_gateway.http.validation import deferred_query_error
 from wes_gateway.http.wes import views
+from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH
 
 REPLACEMENT_CHARACTER = "\ufffd"
 

@@ -10,6 +10,7 @@ from wes_gateway import __version__
 from wes_gateway.domain import launch
 from wes_gateway.domain.models import Run, Task
 from wes_gateway.domain.runs import Page
+from wes_gateway.infra.config import TOWER_BASE_PATH
 
 SERVICE_ID = "org.ga4gh.wes-gateway"
 
@@ -57,7 +58,7 @@ def service_info(
             ],
             "system_state_counts": dict(state_counts),
             "auth_instructions_url": auth_instructions_url,
-            "tags": {"tower_api": "/api", "engine": launch.ENGINE},
+            "tags": {"tower_api": TOWER_BASE_PATH, "engine": launch.ENGINE},
         }
     )
 

@@ -1,6 +1,8 @@
 // Calls to the two public APIs with the signed-in user's token. The token lives in this
 // tab's session storage and travels only in the Authorization header, never in a URL.
 
+import { TOWER, WES } from "./facts.js";
+
 const KEY = "wes-gateway-token";
 
 export const token = {
@@ -19,8 +21,7 @@ export class ApiError extends Error {
   }
 }
 
-export const TOWER = "/api";
-export const WES = "/ga4gh/wes/v1";
+export { TOWER, WES };
 
 async function errorOf(response) {
   let message = `${response.status} ${response.statusText}`;

@@ -1,9 +1,10 @@
 // One run: header, progress, tasks, live console, downloads, metrics, and actions.
 
 import { download, poll, tower, wes } from "./api.js";
+import { FINAL_RUN_STATUSES, TASK_STATUSES } from "./facts.js";
 import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } from "./dom.js";
 
-const TERMINAL = new Set(["SUCCEEDED", "FAILED", "CANCELLED"]);
+const TERMINAL = new Set(FINAL_RUN_STATUSES);
 const TASK_PAGE = 50;
 const COUNTERS = ["succeeded", "cached", "running", "submitted", "failed", "aborted", "pending"];
 
@@ -155,7 +156,7 @@ function tasksSection(section, path, ctx) {
     "select",
     { id: "task-status", onchange: () => update({ status: statusSelect.value, offset: 0 }) },
     h("option", { value: "" }, "All statuses"),
-    ["SUBMITTED", "RUNNING", "COMPLETED", "FAILED", "CACHED", "ABORTED"].map((value) => h("option", { value }, value)),
+    TASK_STATUSES.map((value) => h("option", { value }, value)),
   );
   const head = h("tr");
   const body = h("tbody");
