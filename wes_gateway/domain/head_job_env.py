@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from wes_gateway.domain import compute_envs
+from wes_gateway.domain import compute_envs, run_files
 
 LAUNCH_DIR = "/tmp/nf-launch"
 # Environment values travel in the cloud API request; keep well under its size limits.
@@ -110,9 +110,9 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
         "NXF_LAUNCH_DIR": LAUNCH_DIR,
         "NXF_WORK": work_dir,
         "NXF_CLOUDCACHE_PATH": f"{work_dir}/cloudcache/.cache",
-        "NXF_LOG_FILE": f"nf-{run.run_id}.log",
-        "NXF_OUT_FILE": f"nf-{run.run_id}.txt",
-        "NXF_TML_FILE": f"timeline-{run.run_id}.html",
+        "NXF_LOG_FILE": run_files.nextflow_log_name(run.run_id),
+        "NXF_OUT_FILE": run_files.console_name(run.run_id),
+        "NXF_TML_FILE": run_files.timeline_name(run.run_id),
         "NXF_IGNORE_RESUME_HISTORY": "true",
         "NXF_ANSI_LOG": "false",
         "NXF_CONFIG_BASE64": _b64(nextflow_config),

@@ -40,19 +40,33 @@ def launch_dir(run_dir: Path) -> Path:
     return run_dir / LAUNCH
 
 
+# The names of a run's log files, Tower's: its download endpoint serves them by these
+# names, and a cloud head job writes them under the same names.
+def console_name(run_id: str) -> str:
+    return f"nf-{run_id}.txt"
+
+
+def nextflow_log_name(run_id: str) -> str:
+    return f"nf-{run_id}.log"
+
+
+def timeline_name(run_id: str) -> str:
+    return f"timeline-{run_id}.html"
+
+
 def console_file(run_dir: Path, run_id: str) -> Path:
     """The head job's console output (stdout and stderr, as a terminal shows them)."""
-    return run_dir / f"nf-{run_id}.txt"
+    return run_dir / console_name(run_id)
 
 
 def nextflow_log_file(run_dir: Path, run_id: str) -> Path:
     """Nextflow's own log (``-log``), what ``.nextflow.log`` holds in a plain run."""
-    return run_dir / f"nf-{run_id}.log"
+    return run_dir / nextflow_log_name(run_id)
 
 
 def timeline_file(run_dir: Path, run_id: str) -> Path:
     """Nextflow's execution timeline (``-with-timeline``), written when the run ends."""
-    return run_dir / f"timeline-{run_id}.html"
+    return run_dir / timeline_name(run_id)
 
 
 def console_cursor_file(run_dir: Path) -> Path:
@@ -118,18 +132,18 @@ class LogPage:
 def run_downloads(run_id: str) -> dict[str, str]:
     """Downloadable file name → what it is."""
     return {
-        f"nf-{run_id}.txt": "Nextflow console output",
-        f"nf-{run_id}.log": "Nextflow log file",
-        f"timeline-{run_id}.html": "Nextflow timeline",
+        console_name(run_id): "Nextflow console output",
+        nextflow_log_name(run_id): "Nextflow log file",
+        timeline_name(run_id): "Nextflow timeline",
     }
 
 
 def run_file(run_dir: Path, run_id: str, file_name: str) -> Path:
-    if file_name == f"nf-{run_id}.txt":
+    if file_name == console_name(run_id):
         path = console_file(run_dir, run_id)
-    elif file_name == f"nf-{run_id}.log":
+    elif file_name == nextflow_log_name(run_id):
         path = nextflow_log_file(run_dir, run_id)
-    elif file_name == f"timeline-{run_id}.html":
+    elif file_name == timeline_name(run_id):
         path = timeline_file(run_dir, run_id)
     else:
         raise InvalidField(

@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from wes_gateway.domain import compute_envs, head_job_env
+from wes_gateway.domain import compute_envs, head_job_env, run_files
 from wes_gateway.domain.launch import RunSnapshot, build_command
 from wes_gateway.domain.states import BackendStatus
 from workers.backends.base import JobReport, SubmitError
@@ -72,10 +72,10 @@ def command(run: RunSnapshot) -> list[str]:
     return build_command(
         replace(run, run_name=run_name(run)),
         executable="nextflow",
-        log_file=f"nf-{run.run_id}.log",
+        log_file=run_files.nextflow_log_name(run.run_id),
         params_file="params.json" if run.params else None,
         config_file=None,  # ./nextflow.config in the launch dir is read by Nextflow itself
-        timeline_file=f"timeline-{run.run_id}.html",
+        timeline_file=run_files.timeline_name(run.run_id),
     )
 
 

@@ -172,7 +172,7 @@ def get_workflow_log(
     rt = current()
     run = runs.get_run(request_session(), principal(token_info), workflow_id)
     dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
-    path = run_files.run_file(rt.run_dir(run.id), run.id, f"nf-{run.id}.txt")
+    path = run_files.run_file(rt.run_dir(run.id), run.id, run_files.console_name(run.id))
     page = run_files.read_page(path, next_, max_length)
     downloads = [
         {"fileName": name, "displayText": text, "saveName": name}
@@ -206,7 +206,7 @@ def get_workflow_task_log(
 def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
     rt = current()
     run = runs.get_run(request_session(), principal(token_info), workflow_id)
-    name = file_name or f"nf-{run.id}.txt"
+    name = file_name or run_files.console_name(run.id)
     path = run_files.run_file(rt.run_dir(run.id), run.id, name)
     if path == run_files.console_file(rt.run_dir(run.id), run.id):
         dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
