@@ -22,12 +22,19 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 
-from wes_gateway.domain import compute_envs, run_files, tokens
+from wes_gateway.domain import run_files, tokens
 from wes_gateway.domain.ids import is_run_id
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.models import ComputeEnv, Run, User
 from wes_gateway.domain.runs import READY_TO_PURGE, purge, ready_to_purge
-from wes_gateway.domain.states import STATE_OF, TERMINAL, BackendStatus, State, is_terminal
+from wes_gateway.domain.states import (
+    STATE_OF,
+    TERMINAL,
+    BackendStatus,
+    State,
+    end_state,
+    is_terminal,
+)
 from wes_gateway.domain.transitions import transition
 from wes_gateway.infra import logs, metrics
 from wes_gateway.infra.config import TOWER_BASE_PATH, Settings
@@ -407,9 +414,10 @@ def refresh_log(executor: Executor, run_id: str) -> None:
             return
         handle = run.backend_handle
         platform, config = _compute_env(session, run.compute_env_id)
-    if compute_envs.console_in_run_folder(platform):
+    backend = executor.backend(platform, config)
+    if backend.writes_console_to_run_folder:
         return
-    _copy_log(executor, executor.backend(platform, config), run_id, handle)
+    _copy_log(executor, backend, run_id, handle)
 
 
 def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None:
@@ -425,9 +433,9 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             with executor.db.session() as session:
                 transition(session, row.id, State.RUNNING, "the head job is running")
         return
-    target = State.CANCELED if row.state is State.CANCELING else STATE_OF[report.status]
+    target = end_state(row.state, STATE_OF[report.status])
     copied = True
-    if not compute_envs.console_in_run_folder(backend.platform):
+    if not backend.writes_console_to_run_folder:
         # The last lines, before the run is seen to end; read while it runs on demand.
         try:
             _copy_log(executor, backend, row.id, row.backend_handle)
@@ -466,7 +474,7 @@ def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) ->
             kill = overdue > grace + timedelta(seconds=executor.settings.cancel_grace)
             backend.cancel(row.backend_handle, force=kill)
         return
-    if not compute_envs.console_in_run_folder(backend.platform):
+    if not backend.writes_console_to_run_folder:
         _copy_log(executor, backend, row.id, row.backend_handle)
         if report.status is BackendStatus.STOPPED:
             backend.release(row.backend_handle)

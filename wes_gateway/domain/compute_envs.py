@@ -148,13 +148,6 @@ PLATFORMS = (LOCAL, AWS_BATCH, GOOGLE_BATCH)
 PLATFORM_NAMES = {LOCAL: "Local", AWS_BATCH: "Amazon Batch", GOOGLE_BATCH: "Google Batch"}
 
 
-def console_in_run_folder(platform: str | None) -> bool:
-    """Whether a head job on ``platform`` writes its console file into the run folder
-    itself (a local process does). A cloud head job's console lives in the cloud's log
-    service; the workers copy it into the run folder when it is read and when it ends."""
-    return platform in (None, LOCAL)
-
-
 DEFAULT_HEAD_IMAGE = "nextflow/nextflow:24.10.4"
 DEFAULT_HEAD_CPUS = 1
 DEFAULT_HEAD_MEMORY_MB = 4096

@@ -229,11 +229,6 @@ class RunRequest:
     workflow_engine_version: str | None = None
     attachments: list[str] = field(default_factory=list)
 
-    @property
-    def runs_attachment(self) -> bool:
-        """True when ``workflow_url`` names an attached file rather than a pipeline."""
-        return self.workflow_url in self.attachments
-
     def option(self, name: str) -> str | None:
         value = self.workflow_engine_parameters.get(name)
         return value or None

@@ -102,6 +102,13 @@ def tower_status(state: State) -> TowerStatus:
     return TOWER_STATUS[state]
 
 
+def end_state(current: State, outcome: State) -> State:
+    """The state a run in ``current`` ends in when its head job reports ``outcome`` (by
+    the trace's ``complete`` or by the backend's final status): a run being cancelled
+    ends CANCELED whatever its job reports; any other run ends as reported."""
+    return State.CANCELED if current is State.CANCELING else outcome
+
+
 def is_terminal(state: State) -> bool:
     return state in TERMINAL
 

@@ -12,10 +12,10 @@ one back to a live status; Nextflow sends its last task records before ``complet
 How a run's end is decided, when both the trace and the compute backend report it: the
 first report of an end wins, by compare-and-set, and the later one only adds detail (exit
 code, stats). Both map the same way: success (exit 0) is COMPLETE, a failure is
-EXECUTOR_ERROR; a run being cancelled (CANCELING) ends CANCELED whatever it reports; a
-head job that vanished without a word is the backend's SYSTEM_ERROR. Since Nextflow sends
-`complete` before it exits, the trace usually decides, and the backend's poll then adds
-the exit code.
+EXECUTOR_ERROR; a run being cancelled (CANCELING) ends CANCELED whatever it reports
+(``states.end_state``); a head job that vanished without a word is the backend's
+SYSTEM_ERROR. Since Nextflow sends `complete` before it exits, the trace usually decides,
+and the backend's poll then adds the exit code.
 """
 
 from __future__ import annotations
@@ -34,7 +34,7 @@ from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.launch import WORKFLOW_TYPE, WORKFLOW_TYPE_VERSIONS
 from wes_gateway.domain.models import Run, RunStateChange, Task
 from wes_gateway.domain.runs import get_run, visible
-from wes_gateway.domain.states import TERMINAL, State, is_terminal
+from wes_gateway.domain.states import TERMINAL, State, end_state, is_terminal
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.domain.transitions import transition
 from wes_gateway.infra.db import UTCDateTime
@@ -249,12 +249,11 @@ def complete(session: Session, principal: Principal, run_id: str, body: Mapping[
     if isinstance(body.get("progress"), dict):
         run.progress = body["progress"]
     success = workflow.get("success") is True
-    if run.state is State.CANCELING:
-        end, reason = State.CANCELED, "cancelled; nextflow stopped"
-    elif success:
-        end, reason = State.COMPLETE, "nextflow completed the run"
-    else:
-        end, reason = State.EXECUTOR_ERROR, "nextflow reported a failure"
+    end = end_state(run.state, State.COMPLETE if success else State.EXECUTOR_ERROR)
+    reason = {
+        State.CANCELED: "cancelled; nextflow stopped",
+        State.COMPLETE: "nextflow completed the run",
+    }.get(end, "nextflow reported a failure")
     transition(session, run.id, end, reason, at=parse_time(workflow.get("complete")) or None)
     session.commit()
     return run

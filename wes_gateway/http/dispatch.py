@@ -11,7 +11,7 @@ from pathlib import Path
 
 from celery import Celery
 
-from wes_gateway.domain import compute_envs, run_files
+from wes_gateway.domain import run_files
 from wes_gateway.domain.models import Run
 from wes_gateway.domain.runs import ready_to_purge
 from wes_gateway.domain.states import State, is_terminal
@@ -57,14 +57,10 @@ def check_compute_env(app: Celery, env_id: str) -> bool:
 
 
 def refresh_log(app: Celery, run: Run, run_dir: Path) -> bool:
-    """Have a worker copy the new console lines of an active cloud head job into the run
-    folder, where the log endpoints read them (a few seconds behind at most)."""
-    platform = run.compute_env.platform if run.compute_env else None
-    if (
-        is_terminal(run.state)
-        or not run.backend_handle
-        or compute_envs.console_in_run_folder(platform)
-    ):
+    """Have a worker copy the new console lines of an active head job into the run folder,
+    where the log endpoints read them (a few seconds behind at most). Where the head job
+    writes them there itself (its backend says so), the worker has nothing to do."""
+    if is_terminal(run.state) or not run.backend_handle:
         return False
     marker = run_files.console_request_file(run_dir)
     try:

@@ -56,6 +56,10 @@ def no_claim() -> None:
 
 class Backend(abc.ABC):
     platform: str
+    # Whether the head job writes its console file into the run folder itself (a local
+    # process does). Otherwise the console lives in the platform's log service and the
+    # workers copy it into the run folder while someone reads it and when the job ends.
+    writes_console_to_run_folder: bool = False
 
     @classmethod
     @abc.abstractmethod

@@ -94,6 +94,7 @@ def _process_start(pid: int) -> int | None:
 
 class LocalBackend(Backend):
     platform = compute_envs.LOCAL
+    writes_console_to_run_folder = True
 
     def __init__(
         self,
