@@ -1,18 +1,18 @@
-"""Compute environments: where head jobs run, shared by all users and managed by admins.
+"""Compute environments: where head jobs run, shared by all users and managed by admins,
+and the configs each platform takes, checked on create.
 
-A compute environment names a platform and its config (see ``compute_config``). Every
-user may list them and launch on them; only administrators create, delete or make one
-primary, because a compute environment spends the workers' cloud credentials. The
-primary one takes runs that name none; the built-in ``local`` one (the workers' own
-machine) is primary until another is chosen.
+A compute environment names a platform and its config. Every user may list them and
+launch on them; only administrators create, delete or make one primary, because a
+compute environment spends the workers' cloud credentials. The primary one takes runs
+that name none; the built-in ``local`` one (the workers' own machine) is primary until
+another is chosen.
 
-Compute environment configs: the fields each platform takes, checked on create.
-
-Field names are Seqera's (``AwsBatchConfig``, ``GoogleBatchConfig``) plus two of ours on
-both clouds: ``headJobImage`` (the head job's container) and ``endpointUrl`` (a private or
-stand-in API endpoint). A stored config has passed these checks, so the workers can rely
-on it. Seqera fields for features this service does not offer (Wave, Fusion, Forge, …)
-are accepted when off or empty, and refused when turned on, rather than silently ignored.
+Config field names are Seqera's (``AwsBatchConfig``, ``GoogleBatchConfig``) plus two of
+ours on both clouds: ``headJobImage`` (the head job's container) and ``endpointUrl`` (a
+private or stand-in API endpoint). A stored config has passed these checks, so the
+workers can rely on it. Seqera fields for features this service does not offer (Wave,
+Fusion, Forge, …) are accepted when off or empty, and refused when turned on, rather than
+silently ignored.
 """
 
 from __future__ import annotations

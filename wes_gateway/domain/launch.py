@@ -1,21 +1,18 @@
-"""What the service knows about Nextflow: the workflow types it accepts, the launch options
-a run may carry (shared by WES ``workflow_engine_parameters`` and Tower launches), how each
-is validated, and the installed engine's version.
+"""One launch, however it arrives: what the service knows about Nextflow (the workflow
+types it accepts, the launch options a run may carry, how each is validated, the
+installed engine's version), a WES ``RunRequest`` decoded and validated, a Tower launch
+turned into that same request, and the ``nextflow run`` command built from the run.
 
-Decoding and validating a WES ``RunRequest``, from multipart form parts or from JSON.
+A WES request's ``workflow_params``, ``tags`` and ``workflow_engine_parameters`` arrive
+as JSON text inside form parts (or as JSON); they are decoded here and every value is
+checked against what service-info advertises. A Tower launch becomes the run request a
+WES client would send, so both go through the very same validation, run row, command
+builder and workers. Every refusal is a 400 that names the field at fault (``launch.<field>``
+for Tower).
 
-``workflow_params``, ``tags`` and ``workflow_engine_parameters`` arrive as JSON text inside
-form parts; they are decoded here, and every value is checked against what service-info
-advertises. Every refusal is a 400 that names the part at fault.
-
-Tower's launch request, turned into the run request a WES client would send, so a
-launch goes through the very same validation, run row, command builder and workers.
-
-The ``nextflow run`` command of a head job, built in one place from the run.
-
-An argv list, never a shell string: every value is one argument, so nothing a user sends
-can become a second command. The values were validated when the run was accepted (see
-``wes_gateway.nextflow``); this module only arranges them.
+The command is an argv list, never a shell string: every value is one argument, so
+nothing a user sends can become a second command. Its values were validated when the run
+was accepted; the builder only arranges them.
 """
 
 from __future__ import annotations

@@ -1,11 +1,10 @@
-"""Where a run's files live in its folder under the data directory.
+"""A run's files: where they live in its folder under the data directory, how the Tower
+API pages and downloads its logs, and how ``workflow_attachment`` uploads are staged.
 
 ``<run>/launch/`` is the head job's launch directory: attachments are staged there and
 Nextflow runs there (its ``work/`` and ``.nextflow/`` appear inside). The files the gateway
 and the head job wrapper write sit beside it, so no attachment name can collide with them;
 the console and log files carry Tower's names, which the download endpoint serves.
-
-A run's log files as the Tower API pages and downloads them.
 
 Downloads are served from an allow-list of names only (Tower's: the console, Nextflow's
 log and timeline of a run; a task's ``.command.out|err|log``); a name is looked up,
@@ -13,12 +12,10 @@ never joined to a path. A task's folder comes from its trace record, so it is se
 only when it lies inside the run's own folder; and no file is served through a symbolic
 link that leads out of it.
 
-Staging ``workflow_attachment`` uploads into a run folder.
-
-Names are relative paths chosen by the client, so each one is checked before anything is
-written: no absolute paths, no ``..``, no NUL or control characters, no backslashes, no
-duplicates. Files are then created without following symlinks, each path confirmed to stay
-inside the folder. If any name is refused, nothing is written.
+Attachment names are relative paths chosen by the client, so each one is checked before
+anything is written: no absolute paths, no ``..``, no NUL or control characters, no
+backslashes, no duplicates. Files are then created without following symlinks, each path
+confirmed to stay inside the folder. If any name is refused, nothing is written.
 """
 
 from __future__ import annotations

@@ -4,9 +4,9 @@ Handlers call these functions and shape the results with view functions; there i
 anywhere else on the API side. A user sees and acts on their own runs only (another
 user's run is reported as not found), admins on all, and a run-scoped token on its run.
 
-The Tower view of runs: offset listing with Tower's search syntax, tasks with sorting,
-the task records progress is aggregated from, and cancel with Tower's rule. Access is the
-run service's: a user's own runs, an admin's all.
+The WES operations come first; then the Tower ones: offset listing with Tower's search
+syntax, tasks with sorting, the task records progress is aggregated from, and cancel
+with Tower's rule, under the same access rules.
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@
 Connexion still routes, authenticates and validates them against the spec like every
 other operation (same errors, same limits); only what comes after, the bridge into the
 WSGI app and Flask's request dispatch, is skipped: for these calls it cost more than
-storing the records. The handlers are the ones in ``api.tower``.
+storing the records. The handlers are the ones in ``tower.handlers``.
 """
 
 from __future__ import annotations
