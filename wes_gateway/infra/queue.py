@@ -1,7 +1,8 @@
-"""The Celery application, configured from the same settings as the API.
-
-Task names, routes and the periodic schedule are declared here, in one place. The API
-side sends tasks by name through this app (it never imports the tasks or the backends).
+"""The queue between the API and the workers: task names, routes and the periodic
+schedule, declared here in one place; the factory of the Celery app, configured from the
+same settings as the API (no app is built on import); and ``send``, by task name. The API
+side sends through it and never imports the tasks or the backends; the workers' app
+(``workers.celery_app``) is built by the same factory.
 """
 
 from __future__ import annotations
