@@ -129,9 +129,13 @@ def _head_job_token(data_dir: Path, run_id: str, timeout: float = 20) -> tuple[s
         for item in environ
         if item.startswith(b"TOWER_ACCESS_TOKEN=")
     )
-    command_lines = [
-        (entry / "cmdline").read_bytes() for _, _, _, group, entry in _processes() if group == pid
-    ]
+    command_lines = []
+    for _, _, _, group, entry in _processes():
+        if group == pid:
+            try:
+                command_lines.append((entry / "cmdline").read_bytes())
+            except OSError:  # a process of the job (a task) that ended meanwhile
+                continue
     return token, command_lines
 
 
