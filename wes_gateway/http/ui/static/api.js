@@ -1,7 +1,7 @@
 // Calls to the two public APIs with the signed-in user's token. The token lives in this
 // tab's session storage and travels only in the Authorization header, never in a URL.
 
-import { TOWER, WES } from "./facts.js";
+import { SSO, TOWER, WES } from "./facts.js";
 
 const KEY = "wes-gateway-token";
 
@@ -21,7 +21,19 @@ export class ApiError extends Error {
   }
 }
 
-export { TOWER, WES };
+export { SSO, TOWER, WES };
+
+// After a single sign-on, the service hands this tab its session token once, from an
+// HttpOnly cookie that only this call reads (the token is never in a URL).
+export async function claimSignOn() {
+  if (!SSO || token.get()) return false;
+  const response = await fetch(SSO.session, { method: "POST", cache: "no-store", credentials: "same-origin" });
+  if (!response.ok) return false;
+  const body = await response.json();
+  if (!body.token) return false;
+  token.set(body.token);
+  return true;
+}
 
 async function errorOf(response) {
   let message = `${response.status} ${response.statusText}`;

@@ -1,6 +1,6 @@
 // The dashboard's router: one view at a time, chosen by the URL's #fragment.
 
-import { ApiError, me, token, tower } from "./api.js";
+import { ApiError, SSO, claimSignOn, me, token, tower } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
@@ -44,6 +44,18 @@ function signInView(ctx, message) {
     error,
     h("button", { type: "submit" }, "Sign in"),
   );
+  if (SSO) {
+    let provider = SSO.issuer;
+    try {
+      provider = new URL(SSO.issuer).host;
+    } catch {
+      // not a URL: show it as it is
+    }
+    form.append(
+      h("p", { class: "hint" }, "or"),
+      h("a", { id: "sso", class: "button", href: SSO.login }, `Sign in with ${provider}`),
+    );
+  }
   async function submit(event) {
     event.preventDefault();
     const value = input.value.trim();
@@ -110,4 +122,4 @@ document.getElementById("signout").addEventListener("click", () => {
   me.userName = null;
   location.hash = "#/signin";
 });
-render();
+claimSignOn().catch(() => false).finally(render);
