@@ -4,6 +4,7 @@
 import { SSO, TOWER, WES } from "./facts.js";
 
 const KEY = "wes-gateway-token";
+const SIGNED_ON = "wes-gateway-signed-on"; // this tab's token came from single sign-on
 
 export const token = {
   get: () => sessionStorage.getItem(KEY),
@@ -32,7 +33,22 @@ export async function claimSignOn() {
   const body = await response.json();
   if (!body.token) return false;
   token.set(body.token);
+  sessionStorage.setItem(SIGNED_ON, "1");
   return true;
+}
+
+// Signing out of a single sign-on session revokes its token (a pasted token is the
+// user's to keep: it is only forgotten).
+export async function endSignOn() {
+  const value = token.get();
+  if (!value || sessionStorage.getItem(SIGNED_ON) !== "1") return;
+  sessionStorage.removeItem(SIGNED_ON);
+  try {
+    const tid = JSON.parse(atob(value).split(".")[0]).tid;
+    await call(`${TOWER}/tokens/${encodeURIComponent(tid)}`, { method: "DELETE" });
+  } catch {
+    // it ends by itself after its lifetime
+  }
 }
 
 async function errorOf(response) {

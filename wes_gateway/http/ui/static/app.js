@@ -1,6 +1,6 @@
 // The dashboard's router: one view at a time, chosen by the URL's #fragment.
 
-import { ApiError, SSO, claimSignOn, me, token, tower } from "./api.js";
+import { ApiError, SSO, claimSignOn, endSignOn, me, token, tower } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
@@ -117,7 +117,8 @@ window.addEventListener("signed-out", (event) => {
   me.userName = null;
   location.hash = `#/signin?why=${encodeURIComponent(event.detail)}`;
 });
-document.getElementById("signout").addEventListener("click", () => {
+document.getElementById("signout").addEventListener("click", async () => {
+  await endSignOn();
   token.clear();
   me.userName = null;
   location.hash = "#/signin";
