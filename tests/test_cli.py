@@ -156,3 +156,17 @@ def test_serve_on_a_fresh_data_folder_prints_one_admin_token(tmp_path):
         assert httpx.get(f"{base}{WES}/runs", headers=headers).json()["runs"][0]["run_id"] == (
             run_id
         )
+
+
+def test_token_create_read_only_makes_a_token_that_only_reads(tmp_path, db, database_url, client):
+    env = cli_env(tmp_path, database_url)
+    created = run_cli(env, "token", "create", "reader", "--read-only")
+    assert created.returncode == 0, created.stderr
+    headers = {"Authorization": f"Bearer {created.stdout.strip()}"}
+    assert client.get("/api/user-info", headers=headers).status_code == 200
+    refused = client.post("/api/tokens", headers=headers, json={"name": "more"})
+    assert refused.status_code == 403
+    assert "scope 'read'" in refused.json()["message"]
+    token_id = created.stderr.split()[2]
+    (line,) = [row for row in run_cli(env, "token", "list").stdout.splitlines() if token_id in row]
+    assert line.split("\t")[-1] == "read"

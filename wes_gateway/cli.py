@@ -263,7 +263,8 @@ def token() -> None:
 @click.argument("user")
 @click.option("--admin", is_flag=True, help="The user may see and act on every run.")
 @click.option("--description", default=None, help="A note stored with the token.")
-def token_create(user: str, admin: bool, description: str | None) -> None:
+@click.option("--read-only", is_flag=True, help="A token that may only read (GET) on both APIs.")
+def token_create(user: str, admin: bool, description: str | None, read_only: bool) -> None:
     """Create a token for USER (created if new) and print it alone on stdout. A user name
     is 1 to 40 letters, digits, '.', '_' or '-', starting with a letter or digit."""
     try:
@@ -273,7 +274,12 @@ def token_create(user: str, admin: bool, description: str | None) -> None:
     db = _existing_database(_settings())
     with db.session() as session:
         row_user = tokens.ensure_user(session, user, admin=admin, field="USER")
-        row, text = tokens.create_token(session, row_user, description=description)
+        row, text = tokens.create_token(
+            session,
+            row_user,
+            description=description,
+            scope=tokens.SCOPE_READ if read_only else tokens.SCOPE_ALL,
+        )
         token_id = row.id
     click.echo(f"token id {token_id} for user {user!r}" + (" (admin)" if admin else ""), err=True)
     click.echo(text)
@@ -293,7 +299,7 @@ def token_revoke(token_id: str) -> None:
 
 @token.command("list")
 def token_list() -> None:
-    """List tokens: id, user, admin, created, revoked."""
+    """List tokens: id, user, admin, created, revoked, scope."""
     db = _existing_database(_settings())
     with db.session() as session:
         rows = session.execute(
@@ -306,7 +312,7 @@ def token_list() -> None:
             revoked = row.revoked_at.isoformat() if row.revoked_at else "-"
             click.echo(
                 f"{row.id}\t{user.name}\t{'admin' if user.is_admin else 'user'}\t"
-                f"{row.created_at.isoformat()}\t{revoked}"
+                f"{row.created_at.isoformat()}\t{revoked}\t{row.scope}"
             )
 
 

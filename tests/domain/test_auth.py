@@ -137,3 +137,13 @@ def test_user_names_outside_the_pattern_make_no_user(db, name):
     assert refused.value.message.startswith("userName: must be 1 to 40 letters")
     with db.session() as session:
         assert session.execute(select(User)).first() is None
+
+
+def test_provider_user_names_that_do_not_fit_are_mapped_apart():
+    assert tokens.user_name_for_claim("alice.sso") == "alice.sso"
+    assert tokens.user_name_for_claim("Ann Lee") == "Ann-Lee-a36e143c"
+    assert tokens.user_name_for_claim("ann@example.org") == "ann-example.org-438c4c7a"
+    # Two claims that read alike once mapped stay two users; every result is a user name.
+    assert tokens.user_name_for_claim("a b") != tokens.user_name_for_claim("a-b")
+    for claim in ("é", "@@@", "x" * 200, "-lead", "a b c " * 20):
+        assert tokens.USER_NAME.fullmatch(tokens.user_name_for_claim(claim)), claim

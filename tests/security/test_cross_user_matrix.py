@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import httpx
@@ -24,6 +24,7 @@ from tests.domain.test_trace import sample
 from tests.security.conftest import Victim
 from tests.security.evidence import run_count, run_record, tree
 from tests.security.operations import Operation, all_operations
+from wes_gateway.domain import tokens
 from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.models import ComputeEnv, Run, User
 
@@ -36,6 +37,7 @@ class Kind(enum.Enum):
     SUBMIT = "starts a run, which is B's own"
     SHARED = "reads compute environments, which all users share by design"
     ADMIN = "changes compute environments: administrators only"
+    TOKENS = "manages the caller's own API tokens: B neither sees nor revokes A's"
 
 
 @dataclass(frozen=True)
@@ -45,6 +47,7 @@ class Targets:
     run_id: str
     task_id: int
     compute_env_id: str
+    token_id: int = 1  # one of A's API tokens (the one A's requests carry)
 
 
 Body = Callable[[Targets], Any]
@@ -89,6 +92,11 @@ DECISIONS: dict[str, Decision] = {
     "GetRunStderr": Decision(Kind.RUN),
     # Tower: workflows
     "UserInfo": Decision(Kind.SELF),
+    # Tower: API tokens
+    "TokenList": Decision(Kind.TOKENS),
+    "CreateToken": Decision(Kind.TOKENS, json=lambda _: {"name": "own"}),
+    "DeleteToken": Decision(Kind.TOKENS),
+    "DeleteAllTokens": Decision(Kind.TOKENS),
     "ListWorkflows": Decision(Kind.LIST, query={"includeTotalSize": "true"}, items="workflows"),
     "ListWorkflowsLegacy": Decision(
         Kind.LIST, query={"includeTotalSize": "true"}, items="workflows"
@@ -148,6 +156,7 @@ def path_values(targets: Targets) -> dict[str, object]:
         "task_id": targets.task_id,
         "taskId": targets.task_id,
         "computeEnvId": targets.compute_env_id,
+        "tokenId": targets.token_id,
     }
 
 
@@ -174,7 +183,7 @@ def _as_seen(response: httpx.Response, run_id: str) -> tuple[int, str, str]:
 
 
 @pytest.fixture
-def world(client, admin, victim: Victim):
+def world(client, admin, alice, victim: Victim):
     """A's run, and a compute environment an administrator made (not the built-in)."""
     response = client.post(
         "/api/compute-envs",
@@ -183,13 +192,20 @@ def world(client, admin, victim: Victim):
     )
     assert response.status_code == 200, response.text
     env_id = response.json()["computeEnvId"]
-    return Targets(victim.run_id, victim.task_ids[0], env_id), victim
+    token_id = int(tokens.parse_token(alice["Authorization"].split()[1])[0])
+    return Targets(victim.run_id, victim.task_ids[0], env_id, token_id), victim
 
 
 def _compute_envs(db) -> list[dict]:
     with db.session() as session:
         rows = session.execute(select(ComputeEnv.__table__).order_by(ComputeEnv.id)).mappings()
         return [dict(row) for row in rows]
+
+
+def _token_ids(client, headers) -> list[int]:
+    answer = client.get("/api/tokens", headers=headers)
+    assert answer.status_code == 200, answer.text
+    return [token["id"] for token in answer.json()["tokens"]]
 
 
 def _owner_of(db, run_id: str) -> str:
@@ -215,7 +231,7 @@ def test_another_user_learns_and_changes_nothing(
         assert victim.run_id not in response.text
     elif decision.kind is Kind.RUN:
         theirs = send(client, operation, targets, bob)
-        ghost = Targets(new_run_id(), targets.task_id, targets.compute_env_id)
+        ghost = replace(targets, run_id=new_run_id())
         nobodys = send(client, operation, ghost, bob)
         assert theirs.status_code in decision.refused, theirs.text
         assert _as_seen(theirs, victim.run_id) == _as_seen(nobodys, ghost.run_id)
@@ -242,6 +258,21 @@ def test_another_user_learns_and_changes_nothing(
         assert response.status_code == 200, response.text
         assert response.text == send(client, operation, targets, alice).text
         assert victim.run_id not in response.text
+    elif decision.kind is Kind.TOKENS:
+        alices = _token_ids(client, alice)
+        response = send(client, operation, targets, bob)
+        if operation.operation_id == "DeleteToken":
+            ghost = replace(targets, token_id=tokens.NUMBER_LIMIT)
+            nobodys = send(client, operation, ghost, bob)
+            assert response.status_code == 404, response.text
+            assert (response.status_code, response.text) == (
+                nobodys.status_code,
+                nobodys.text.replace(str(tokens.NUMBER_LIMIT), str(targets.token_id)),
+            )
+        else:  # B's own tokens, listed, made or revoked; none of A's named
+            assert response.is_success, response.text
+            assert all(str(number) not in response.text for number in alices)
+        assert _token_ids(client, alice) == alices
     elif decision.kind is Kind.ADMIN:
         response = send(client, operation, targets, bob)
         assert response.status_code == 403, response.text

@@ -141,6 +141,10 @@ def test_off_the_trace_endpoints_a_run_token_reads_its_run_and_nothing_else(
     elif decision.kind is Kind.SHARED:
         response = send(client, operation, own, headers)
         assert response.status_code == 200  # compute environments are every user's to read
+    elif decision.kind is Kind.TOKENS:
+        response = send(client, operation, own, headers)
+        assert response.status_code == 403, response.text
+        assert response.json() == {"message": "a run's token cannot manage API tokens"}
     else:  # pragma: no cover - a new Kind needs its rule here
         pytest.fail(f"no rule for run tokens on {decision.kind}")
 

@@ -15,7 +15,7 @@ from connexion.middleware import MiddlewarePosition
 from connexion.options import SwaggerUIOptions
 from connexion.resolver import Resolver
 
-from wes_gateway.http import errors, readiness, ui, validation
+from wes_gateway.http import errors, oidc, readiness, ui, validation
 from wes_gateway.http.request_metrics import RequestMetricsMiddleware
 from wes_gateway.http.runtime import EXTENSION_KEY, Runtime, close_request_session
 from wes_gateway.http.security import BodyLimitMiddleware, RuntimeMiddleware
@@ -98,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     # Connexion warns on every request to an operation with two body types; it is by design.
     logging.getLogger("connexion.operations.openapi3").setLevel(logging.ERROR)
     runtime = Runtime.from_settings(settings)
+    if settings.oidc_issuer:
+        runtime.oidc = oidc.OidcAuth(settings)
     app = FlaskApp(
         __name__,
         specification_dir=spec_dir(),
@@ -148,6 +150,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     app.add_url_rule("/metrics", "metrics", _metrics)
     app.add_url_rule("/auth", "auth", _auth_instructions)
     ui.register(app)
+    oidc.register(app)
     errors.register(app)
     runtime.engine_version.start()
     return app

@@ -9,6 +9,7 @@ import time
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
+from typing import Any
 
 import flask
 from celery import Celery
@@ -30,6 +31,9 @@ class Runtime:
     settings: Settings
     db: Database
     engine_version: EngineVersion
+    # Single sign-on (wes_gateway.http.oidc.OidcAuth), set by the app factory when an
+    # OpenID provider is configured.
+    oidc: Any = None
     _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from connexion.exceptions import Forbidden
 from sqlalchemy import select
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException
@@ -13,6 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from wes_gateway.domain.models import Run
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.domain.tokens import authenticate
+from wes_gateway.http.oidc import looks_like_jwt
 from wes_gateway.http.runtime import Runtime
 from wes_gateway.infra.config import TOWER_BASE_PATH
 
@@ -20,14 +22,23 @@ SCOPE_KEY = "wes_gateway.runtime"
 TRACE_PATH = f"{TOWER_BASE_PATH}/trace/"
 
 
-def _principal_claims(runtime: Runtime, token: str, path: str) -> dict[str, Any] | None:
-    """The claims of ``token`` for a request to ``path``. A run's own token stops working
-    when its run ends, but for the trace calls: Nextflow may still retry ``complete``,
-    and the trace service answers those without changing a finished run."""
+def _principal_claims(
+    runtime: Runtime, token: str, path: str, method: str
+) -> dict[str, Any] | None:
+    """The claims of ``token`` for a ``method`` request to ``path``. A run's own token
+    stops working when its run ends, but for the trace calls: Nextflow may still retry
+    ``complete``, and the trace service answers those without changing a finished run.
+    A token whose scope does not allow the method is a 403 naming the scope. A JWT goes
+    to the OpenID provider's verifier when single sign-on is configured."""
     with runtime.db.session() as session:
         principal = authenticate(session, token)
+        if principal is None and runtime.oidc is not None and looks_like_jwt(token):
+            principal = runtime.oidc.authenticate(session, token)
         if principal is None:
             return None
+        refusal = principal.scope_refusal(method)
+        if refusal is not None:
+            raise Forbidden(detail=refusal)
         if principal.run_id is not None and not path.startswith(TRACE_PATH):
             state = session.execute(
                 select(Run.state).where(Run.id == principal.run_id)
@@ -41,7 +52,9 @@ async def bearer_info(token: str, request: Any) -> dict[str, Any] | None:
     """Connexion's bearer check: the token's claims, or None (a 401)."""
     runtime: Runtime = request.scope[SCOPE_KEY]
     # The lookup is a database query: keep it off the event loop.
-    return await run_in_threadpool(_principal_claims, runtime, token, request.url.path)
+    return await run_in_threadpool(
+        _principal_claims, runtime, token, request.url.path, request.method
+    )
 
 
 async def basic_info(username: str, password: str, request: Any) -> dict[str, Any] | None:

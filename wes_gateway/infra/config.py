@@ -98,6 +98,30 @@ class Settings(BaseSettings):
         description="Signs page tokens; generated once into the data folder when unset. Set "
         "the same value on every API process of a deployment.",
     )
+    oidc_issuer: str | None = Field(
+        default=None,
+        description="An OpenID provider's issuer URL: single sign-on for the dashboard, and "
+        "its bearer JWTs accepted on both APIs (discovery at "
+        "<issuer>/.well-known/openid-configuration).",
+    )
+    oidc_client_id: str | None = Field(
+        default=None, description="The dashboard's client id at the OpenID provider."
+    )
+    oidc_client_secret: str | None = Field(
+        default=None, description="The dashboard's client secret at the OpenID provider."
+    )
+    oidc_audience: str | None = Field(
+        default=None,
+        description="Comma-separated audiences accepted on bearer JWTs (default the client id).",
+    )
+    oidc_username_claim: str = Field(
+        default="preferred_username",
+        description="The claim that names the user (else `sub`).",
+    )
+    oidc_admin_group: str | None = Field(
+        default=None,
+        description="A value of the `groups` claim that makes a service administrator.",
+    )
     max_request_mb: int = Field(default=256, description="Largest accepted request body.")
     max_field_kb: int = Field(
         default=1024, description="Largest accepted non-file form part (workflow_params…)."
@@ -244,6 +268,14 @@ class Settings(BaseSettings):
             finally:
                 draft.unlink()
         return path.read_text(encoding="ascii").strip().encode()
+
+    @property
+    def oidc_audiences(self) -> tuple[str, ...]:
+        """The audiences a bearer JWT may carry: the configured list, else the client id."""
+        named = [a.strip() for a in (self.oidc_audience or "").split(",") if a.strip()]
+        if not named and self.oidc_client_id:
+            named = [self.oidc_client_id]
+        return tuple(named)
 
     @property
     def max_request_bytes(self) -> int:

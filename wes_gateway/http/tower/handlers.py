@@ -7,7 +7,7 @@ from typing import Any
 import flask
 from connexion import NoContent
 
-from wes_gateway.domain import compute_envs, launch, run_files, runs, trace
+from wes_gateway.domain import compute_envs, launch, run_files, runs, tokens, trace
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.http import dispatch
@@ -281,6 +281,28 @@ def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None,
 
 def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
     compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
+    return NoContent, 204
+
+
+def token_list(token_info: dict):
+    rows = tokens.list_tokens(request_session(), principal(token_info))
+    return {"tokens": [views.access_token(row) for row in rows]}
+
+
+def create_token(body: dict[str, Any], token_info: dict):
+    row, secret = tokens.create_personal_token(
+        request_session(), principal(token_info), body.get("name"), body.get("scope")
+    )
+    return {"accessKey": secret, "token": views.access_token(row)}
+
+
+def delete_token(token_id: str, token_info: dict):
+    tokens.delete_personal_token(request_session(), principal(token_info), int(token_id))
+    return NoContent, 204
+
+
+def delete_all_tokens(token_info: dict):
+    tokens.delete_all_personal_tokens(request_session(), principal(token_info))
     return NoContent, 204
 
 

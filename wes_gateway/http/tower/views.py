@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from wes_gateway.domain import compute_envs
-from wes_gateway.domain.models import ComputeEnv, Run, Task
+from wes_gateway.domain.models import ApiToken, ComputeEnv, Run, Task
 from wes_gateway.domain.states import FINAL_TASK_STATUSES, TOWER_STATUS, State, is_terminal
+from wes_gateway.domain.tokens import token_name
 
 
 def watch_url(base_url: str, run_id: str) -> str:
@@ -399,6 +400,20 @@ def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
         "region": config.get("region") or config.get("location"),
         "credentialsId": None,
     }
+
+
+def access_token(row: ApiToken) -> dict[str, Any]:
+    """A token as Seqera's AccessToken (never its secret; no basicAuth, and no lastUsed
+    before its first use: Seqera's schema types both as strings)."""
+    body: dict[str, Any] = {
+        "id": row.number,
+        "name": token_name(row),
+        "dateCreated": tower_time(row.created_at),
+        "scope": row.scope,
+    }
+    if row.last_used_at is not None:
+        body["lastUsed"] = tower_time(row.last_used_at)
+    return body
 
 
 def user_info(user_id: int, user_name: str, admin: bool) -> dict[str, Any]:

@@ -15,6 +15,8 @@ import flask
 from connexion import FlaskApp
 
 from wes_gateway.domain.states import TERMINAL, TaskStatus, tower_status
+from wes_gateway.http.oidc import LOGIN_PATH, SESSION_PATH
+from wes_gateway.http.runtime import current
 from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -61,9 +63,19 @@ def facts() -> dict[str, object]:
     }
 
 
+def single_sign_on() -> dict[str, str] | None:
+    """The dashboard's "Sign in with ..." button: the provider and where to go, or None
+    when single sign-on is not configured."""
+    settings = current().settings
+    if not (settings.oidc_issuer and settings.oidc_client_id):
+        return None
+    return {"issuer": settings.oidc_issuer, "login": LOGIN_PATH, "session": SESSION_PATH}
+
+
 def _facts_module() -> flask.Response:
+    values = {**facts(), "SSO": single_sign_on()}
     body = "".join(
-        f"export const {name} = {json.dumps(value)};\n" for name, value in facts().items()
+        f"export const {name} = {json.dumps(value)};\n" for name, value in values.items()
     )
     response = flask.Response(body, mimetype="text/javascript")
     response.cache_control.max_age = 300

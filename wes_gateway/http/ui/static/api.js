@@ -1,9 +1,10 @@
 // Calls to the two public APIs with the signed-in user's token. The token lives in this
 // tab's session storage and travels only in the Authorization header, never in a URL.
 
-import { TOWER, WES } from "./facts.js";
+import { SSO, TOWER, WES } from "./facts.js";
 
 const KEY = "wes-gateway-token";
+const SIGNED_ON = "wes-gateway-signed-on"; // this tab's token came from single sign-on
 
 export const token = {
   get: () => sessionStorage.getItem(KEY),
@@ -21,7 +22,34 @@ export class ApiError extends Error {
   }
 }
 
-export { TOWER, WES };
+export { SSO, TOWER, WES };
+
+// After a single sign-on, the service hands this tab its session token once, from an
+// HttpOnly cookie that only this call reads (the token is never in a URL).
+export async function claimSignOn() {
+  if (!SSO || token.get()) return false;
+  const response = await fetch(SSO.session, { method: "POST", cache: "no-store", credentials: "same-origin" });
+  if (!response.ok) return false;
+  const body = await response.json();
+  if (!body.token) return false;
+  token.set(body.token);
+  sessionStorage.setItem(SIGNED_ON, "1");
+  return true;
+}
+
+// Signing out of a single sign-on session revokes its token (a pasted token is the
+// user's to keep: it is only forgotten).
+export async function endSignOn() {
+  const value = token.get();
+  if (!value || sessionStorage.getItem(SIGNED_ON) !== "1") return;
+  sessionStorage.removeItem(SIGNED_ON);
+  try {
+    const tid = JSON.parse(atob(value).split(".")[0]).tid;
+    await call(`${TOWER}/tokens/${encodeURIComponent(tid)}`, { method: "DELETE" });
+  } catch {
+    // it ends by itself after its lifetime
+  }
+}
 
 async function errorOf(response) {
   let message = `${response.status} ${response.statusText}`;

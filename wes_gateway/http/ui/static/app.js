@@ -1,6 +1,6 @@
 // The dashboard's router: one view at a time, chosen by the URL's #fragment.
 
-import { ApiError, me, token, tower } from "./api.js";
+import { ApiError, SSO, claimSignOn, endSignOn, me, token, tower } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
@@ -44,6 +44,18 @@ function signInView(ctx, message) {
     error,
     h("button", { type: "submit" }, "Sign in"),
   );
+  if (SSO) {
+    let provider = SSO.issuer;
+    try {
+      provider = new URL(SSO.issuer).host;
+    } catch {
+      // not a URL: show it as it is
+    }
+    form.append(
+      h("p", { class: "hint" }, "or"),
+      h("a", { id: "sso", class: "button", href: SSO.login }, `Sign in with ${provider}`),
+    );
+  }
   async function submit(event) {
     event.preventDefault();
     const value = input.value.trim();
@@ -105,9 +117,10 @@ window.addEventListener("signed-out", (event) => {
   me.userName = null;
   location.hash = `#/signin?why=${encodeURIComponent(event.detail)}`;
 });
-document.getElementById("signout").addEventListener("click", () => {
+document.getElementById("signout").addEventListener("click", async () => {
+  await endSignOn();
   token.clear();
   me.userName = null;
   location.hash = "#/signin";
 });
-render();
+claimSignOn().catch(() => false).finally(render);

@@ -1,0 +1,158 @@
+"""/api/tokens in Seqera's shapes (each answer validated against Seqera's API file), the
+calls `nextflow auth login` and `logout` make, and read-only tokens."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from tests import seqera_oracle
+from tests.conftest import WES, submit
+
+
+def create(client, headers, name="laptop", **extra):
+    response = client.post("/api/tokens", headers=headers, json={"name": name, **extra})
+    assert response.status_code == 200, response.text
+    seqera_oracle.check("/tokens", "post", 200, response.json())
+    return response.json()
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_create_answers_the_secret_once_and_the_list_never_shows_it(client, alice):
+    made = create(client, alice, "laptop")
+    assert made["token"]["name"] == "laptop"
+    assert isinstance(made["token"]["id"], int)
+    assert "lastUsed" not in made["token"]
+    # The new token works, and is the caller's.
+    me = client.get("/api/user-info", headers=bearer(made["accessKey"]))
+    assert me.status_code == 200
+    assert me.json()["user"]["userName"] == "alice"
+
+    listed = client.get("/api/tokens", headers=alice)
+    assert listed.status_code == 200, listed.text
+    seqera_oracle.check("/tokens", "get", 200, listed.json())
+    names = {t["name"]: t for t in listed.json()["tokens"]}
+    assert "laptop" in names
+    assert names["laptop"]["id"] == made["token"]["id"]
+    assert "lastUsed" in names["laptop"]  # used by the user-info call above
+    assert made["accessKey"] not in listed.text
+    assert all("accessKey" not in t for t in listed.json()["tokens"])
+
+
+def test_users_list_only_their_own_tokens(client, alice, bob):
+    create(client, alice, "alices")
+    listed = client.get("/api/tokens", headers=bob).json()["tokens"]
+    assert "alices" not in {t["name"] for t in listed}
+
+
+def test_a_name_is_required_short_and_unique(client, alice):
+    missing = client.post("/api/tokens", headers=alice, json={})
+    assert missing.status_code == 400
+    assert missing.json()["message"].startswith("name")
+    long = client.post("/api/tokens", headers=alice, json={"name": "x" * 51})
+    assert long.status_code == 400
+    assert long.json()["message"].startswith("name")
+    bad_scope = client.post("/api/tokens", headers=alice, json={"name": "a", "scope": "root"})
+    assert bad_scope.status_code == 400
+    assert bad_scope.json()["message"].startswith("scope")
+    create(client, alice, "twice")
+    again = client.post("/api/tokens", headers=alice, json={"name": "twice"})
+    assert again.status_code == 409
+    assert "twice" in again.json()["message"]
+
+
+def test_delete_revokes_one_token(client, alice, bob):
+    made = create(client, alice, "short-lived")
+    number = made["token"]["id"]
+    # Someone else's token is not found for bob.
+    assert client.delete(f"/api/tokens/{number}", headers=bob).status_code == 404
+    assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 200
+    gone = client.delete(f"/api/tokens/{number}", headers=alice)
+    assert gone.status_code == 204
+    assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 401
+    assert client.delete(f"/api/tokens/{number}", headers=alice).status_code == 404
+    names = {t["name"] for t in client.get("/api/tokens", headers=alice).json()["tokens"]}
+    assert "short-lived" not in names
+    bad = client.delete("/api/tokens/abc", headers=alice)
+    assert bad.status_code == 400
+    assert "tokenId" in bad.json()["message"]
+
+
+def test_an_admin_may_revoke_anyones_token(client, alice, admin):
+    made = create(client, alice, "watched")
+    assert client.delete(f"/api/tokens/{made['token']['id']}", headers=admin).status_code == 204
+    assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 401
+
+
+def test_delete_all_revokes_every_token_of_the_caller_only(client, alice, bob):
+    one = create(client, alice, "one")
+    two = create(client, alice, "two")
+    answer = client.delete("/api/tokens/delete-all", headers=alice)
+    assert answer.status_code == 204
+    for made in (one, two):
+        assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 401
+    assert client.get("/api/user-info", headers=alice).status_code == 401
+    assert client.get("/api/user-info", headers=bob).status_code == 200
+
+
+def test_nextflow_auth_login_then_logout(client, alice):
+    """As Nextflow's auth command makes them: login POSTs {name} to /tokens with the
+    sign-in token and keeps accessKey; logout reads tid from the token's text and
+    DELETEs /tokens/<tid> with the token itself, taking 200 or 204 as done."""
+    answer = client.post(
+        "/api/tokens", headers=alice, json={"name": "nextflow-auth-alice-2026-12-04-08-15"}
+    )
+    assert answer.status_code == 200
+    pat = answer.json()["accessKey"]
+    decoded = base64.b64decode(pat).decode()
+    tid = json.loads(decoded.split(".", 1)[0])["tid"]
+    assert tid == answer.json()["token"]["id"]
+    assert client.get("/api/user-info", headers=bearer(pat)).json()["user"]["userName"] == "alice"
+    logout = client.delete(f"/api/tokens/{tid}", headers=bearer(pat))
+    assert logout.status_code in (200, 204)
+    assert client.get("/api/user-info", headers=bearer(pat)).status_code == 401
+
+
+@pytest.fixture
+def reader(client, alice) -> dict[str, str]:
+    return bearer(create(client, alice, "reader", scope="read")["accessKey"])
+
+
+def test_a_read_only_token_reads(client, alice, reader):
+    run_id = submit(client, alice)
+    assert client.get(f"{WES}/runs/{run_id}", headers=reader).status_code == 200
+    assert client.get("/api/workflow", headers=reader).status_code == 200
+    listed = client.get("/api/tokens", headers=reader).json()["tokens"]
+    assert {t["name"]: t["scope"] for t in listed}["reader"] == "read"
+
+
+def test_a_read_only_token_may_not_write_on_either_api(client, alice, reader):
+    run_id = submit(client, alice)
+    refused = [
+        client.post(f"{WES}/runs/{run_id}/cancel", headers=reader),
+        client.post(
+            f"{WES}/runs",
+            headers=reader,
+            files={"workflow_url": (None, "owner/repo"), "workflow_type": (None, "NFL")},
+        ),
+        client.post("/api/tokens", headers=reader, json={"name": "escalate"}),
+        client.delete("/api/tokens/delete-all", headers=reader),
+        client.post(
+            "/api/compute-envs",
+            headers=reader,
+            json={"computeEnv": {"name": "x", "platform": "local-platform", "config": {}}},
+        ),
+    ]
+    for answer in refused:
+        assert answer.status_code == 403, (answer.request.url, answer.text)
+        body = answer.json()
+        message = body.get("message") or body.get("msg")
+        assert "scope 'read'" in message
+    # Nothing happened.
+    assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).json()["state"] != "CANCELING"
+    assert client.get("/api/user-info", headers=reader).status_code == 200
