@@ -7,7 +7,7 @@ from typing import Any
 import flask
 from connexion import NoContent
 
-from wes_gateway.domain import compute_envs, launch, run_files, runs, trace
+from wes_gateway.domain import compute_envs, launch, run_files, runs, tenancy, trace
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.http import dispatch
@@ -17,9 +17,14 @@ from wes_gateway.http.tower import views
 from wes_gateway.infra import metrics
 
 
+def _acting(token_info: dict, workspace_id: int | None, operation: str):
+    """The caller as it acts in ``workspace_id`` for ``operation`` (tenancy decides)."""
+    return tenancy.acting(request_session(), principal(token_info), workspace_id, operation)
+
+
 def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | None = None):
     metrics.TRACE_CALLS.labels("create").inc()
-    run = trace.create(request_session(), principal(token_info), body)
+    run = trace.create(request_session(), _acting(token_info, workspace_id, "CreateTrace"), body)
     return views.trace_created(run.id, public_base_url())
 
 
@@ -27,7 +32,9 @@ def update_trace_begin(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
     metrics.TRACE_CALLS.labels("begin").inc()
-    run = trace.begin(request_session(), principal(token_info), workflow_id, body)
+    run = trace.begin(
+        request_session(), _acting(token_info, workspace_id, "UpdateTraceBegin"), workflow_id, body
+    )
     return views.trace_begun(run.id, public_base_url())
 
 
@@ -50,12 +57,14 @@ def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any
 def update_trace_progress(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    _acting(token_info, workspace_id, "UpdateTraceProgress")
     return trace_progress(request_session(), token_info, workflow_id, body)
 
 
 def update_trace_heartbeat(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
+    _acting(token_info, workspace_id, "UpdateTraceHeartbeat")
     return trace_heartbeat(request_session(), token_info, workflow_id, body)
 
 
@@ -63,7 +72,12 @@ def update_trace_complete(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
     metrics.TRACE_CALLS.labels("complete").inc()
-    run = trace.complete(request_session(), principal(token_info), workflow_id, body)
+    run = trace.complete(
+        request_session(),
+        _acting(token_info, workspace_id, "UpdateTraceComplete"),
+        workflow_id,
+        body,
+    )
     return views.trace_ok(run.id)
 
 
@@ -78,7 +92,7 @@ def list_workflows(
 ):
     page = runs.list_workflows(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "ListWorkflows"),
         max_=max_,
         offset=offset,
         search=search,
@@ -94,14 +108,16 @@ def describe_workflow(
     workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
 ):
     session = request_session()
-    run = runs.get_run(session, principal(token_info), workflow_id)
+    run = runs.get_run(session, _acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
     tasks = runs.tasks_for_progress(session, run.id)
     return views.describe(run, tasks)
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
     session = request_session()
-    run = runs.get_run(session, principal(token_info), workflow_id)
+    run = runs.get_run(
+        session, _acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
+    )
     return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
 
 
@@ -117,7 +133,7 @@ def list_workflow_tasks(
 ):
     tasks, total = runs.list_workflow_tasks(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "ListWorkflowTasks"),
         workflow_id,
         max_=max_,
         offset=offset,
@@ -131,7 +147,12 @@ def list_workflow_tasks(
 def describe_workflow_task(
     workflow_id: str, task_id: int, token_info: dict, workspace_id: int | None = None
 ):
-    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        request_session(),
+        _acting(token_info, workspace_id, "DescribeWorkflowTask"),
+        workflow_id,
+        task_id,
+    )
     return {"task": views.task(task)}
 
 
@@ -141,20 +162,30 @@ describe_workflow_task_legacy = describe_workflow_task
 def cancel_workflow(
     workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
 ):
-    run = runs.cancel(request_session(), principal(token_info), workflow_id)
+    run = runs.cancel(
+        request_session(), _acting(token_info, workspace_id, "CancelWorkflow"), workflow_id
+    )
     dispatch.cancel(current().celery, run)
     return NoContent, 204
 
 
 def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
-    run = runs.delete_run(request_session(), principal(token_info), workflow_id, force=bool(force))
+    run = runs.delete_run(
+        request_session(),
+        _acting(token_info, workspace_id, "DeleteWorkflow"),
+        workflow_id,
+        force=bool(force),
+    )
     dispatch.deleted(current().celery, run)
     return NoContent, 204
 
 
 def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
     failed, deleted = runs.delete_many(
-        request_session(), principal(token_info), body["workflowIds"], force=bool(force)
+        request_session(),
+        _acting(token_info, workspace_id, "DeleteWorkflowMany"),
+        body["workflowIds"],
+        force=bool(force),
     )
     for run in deleted:
         dispatch.deleted(current().celery, run)
@@ -162,7 +193,9 @@ def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=No
 
 
 def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
+    )
     return views.metrics(run)
 
 
@@ -170,7 +203,9 @@ def get_workflow_log(
     workflow_id: str, token_info: dict, workspace_id=None, next_=None, max_length=None
 ):
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "GetWorkflowLog"), workflow_id
+    )
     dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     path = run_files.run_file(rt.run_dir(run.id), run.id, run_files.console_name(run.id))
     page = run_files.read_page(path, next_, max_length)
@@ -191,7 +226,9 @@ def get_workflow_task_log(
 ):
     rt = current()
     session = request_session()
-    task = runs.get_workflow_task(session, principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        session, _acting(token_info, workspace_id, "GetWorkflowTaskLog"), workflow_id, task_id
+    )
     path = run_files.task_file(rt.run_dir(workflow_id), task, ".command.out")
     page = run_files.read_page(path, next_, max_length)
     downloads = [
@@ -205,7 +242,9 @@ def get_workflow_task_log(
 
 def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "DownloadWorkflowLog"), workflow_id
+    )
     name = file_name or run_files.console_name(run.id)
     path = run_files.run_file(rt.run_dir(run.id), run.id, name)
     if path == run_files.console_file(rt.run_dir(run.id), run.id):
@@ -216,7 +255,12 @@ def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None,
 def download_workflow_task_log(
     workflow_id: str, task_id: int, token_info: dict, workspace_id=None, file_name=None
 ):
-    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        request_session(),
+        _acting(token_info, workspace_id, "DownloadWorkflowTaskLog"),
+        workflow_id,
+        task_id,
+    )
     name = file_name or ".command.out"
     return _file_response(run_files.task_file(current().run_dir(workflow_id), task, name), name)
 
@@ -228,7 +272,7 @@ def _file_response(path, name: str):
 
 
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
-    who = principal(token_info)
+    who = _acting(token_info, workspace_id, "DescribeWorkflowLaunch")
     run = runs.get_run(request_session(), who, workflow_id)
     return {"launch": views.launch_record(run, admin=who.acts_as_admin)}
 
@@ -242,7 +286,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     )
     run = runs.create_run(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "CreateWorkflowLaunch"),
         request,
         [],
         run_dir_of=rt.run_dir,
@@ -257,30 +301,39 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
 
 
 def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
-    principal(token_info)
-    envs = compute_envs.list_envs(request_session(), status)
+    who = _acting(token_info, workspace_id, "ListComputeEnvs")
+    envs = compute_envs.list_envs(request_session(), who, status)
     return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
 
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
-    env = compute_envs.create(request_session(), principal(token_info), body)
+    env = compute_envs.create(
+        request_session(), _acting(token_info, workspace_id, "CreateComputeEnv"), body
+    )
     if env.status == "CREATING":
         dispatch.check_compute_env(current().celery, env.id)
     return {"computeEnvId": env.id}
 
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
-    env = compute_envs.get(request_session(), compute_env_id)
-    return {"computeEnv": views.compute_env(env, admin=principal(token_info).acts_as_admin)}
+    who = _acting(token_info, workspace_id, "DescribeComputeEnv")
+    env = compute_envs.get(request_session(), compute_env_id, who)
+    return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
-    compute_envs.delete(request_session(), principal(token_info), compute_env_id)
+    compute_envs.delete(
+        request_session(), _acting(token_info, workspace_id, "DeleteComputeEnv"), compute_env_id
+    )
     return NoContent, 204
 
 
 def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
-    compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
+    compute_envs.make_primary(
+        request_session(),
+        _acting(token_info, workspace_id, "UpdateComputeEnvPrimary"),
+        compute_env_id,
+    )
     return NoContent, 204
 
 
