@@ -24,7 +24,7 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain.errors import Conflict, Forbidden, InvalidField, NotFound
+from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField
 from wes_gateway.domain.models import (
     ComputeEnv,
     Organization,
@@ -211,6 +211,21 @@ def _object(body: Any, field: str) -> Mapping[str, Any]:
     return body
 
 
+INT64_MAX = 2**63 - 1
+
+
+def _int64(value: Any, field: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
+        raise InvalidField(field, "must be an integer between 0 and 2^63-1")
+    return value
+
+
+def _ignored_id(spec: Mapping[str, Any], field: str) -> None:
+    """A read-only ``id`` sent back is ignored, but must still be an int64."""
+    if spec.get("id") is not None:
+        _int64(spec["id"], field)
+
+
 def _role(value: Any, field: str, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value.lower() not in allowed:
         raise InvalidField(field, f"must be one of {', '.join(allowed)}")
@@ -223,6 +238,12 @@ def _commit(session: Session, what: str) -> None:
     except IntegrityError:
         session.rollback()
         raise Conflict(f"{what} already exists") from None
+
+
+def _person(principal: Principal) -> None:
+    """Tenancy is for people: a run's own token (its head job's) may not touch it."""
+    if principal.run_id is not None:
+        raise Forbidden("a run-scoped token cannot act on organizations or workspaces")
 
 
 # --- organizations and members ------------------------------------------------------
@@ -239,6 +260,7 @@ def organization(
 ) -> tuple[Organization, OrgMember | None]:
     """The organization and the caller's membership; 403 as Seqera answers when the
     caller is no member (or, with ``owner``, not an owner). Administrators pass."""
+    _person(principal)
     org = session.get(Organization, org_id)
     member = _membership(session, org_id, principal.user_id) if org is not None else None
     if org is None or (member is None and not principal.acts_as_admin):
@@ -264,7 +286,9 @@ def _org_fields(org: Organization, spec: Mapping[str, Any], prefix: str) -> None
 def create_organization(
     session: Session, principal: Principal, body: Mapping[str, Any]
 ) -> tuple[Organization, OrgMember]:
+    _person(principal)
     spec = _object(body.get("organization"), "organization")
+    _ignored_id(spec, "organization.id")
     name = _name(spec, "organization.name")
     _text(spec, "fullName", "organization.fullName", 100, required=True)
     org = Organization(name=name)
@@ -284,6 +308,7 @@ def create_organization(
 def list_organizations(
     session: Session, principal: Principal, role: str | None = None
 ) -> list[tuple[Organization, OrgMember | None]]:
+    _person(principal)
     query = select(Organization, OrgMember).join(
         OrgMember,
         (OrgMember.org_id == Organization.id) & (OrgMember.user_id == principal.user_id),
@@ -310,7 +335,9 @@ def delete_organization(session: Session, principal: Principal, org_id: int) -> 
     org, _ = organization(session, principal, org_id, owner=True)
     held = select(func.count()).select_from(Run).join(Workspace, Workspace.id == Run.workspace_id)
     if session.execute(held.where(Workspace.org_id == org_id)).scalar_one():
-        raise Conflict(f"organization {org_id} has workspaces with runs: delete those first")
+        raise BadRequest(
+            f"orgId: organization {org_id} has workspaces with runs; delete those first"
+        )
     session.delete(org)
     session.commit()
 
@@ -341,7 +368,7 @@ def _user_named(session: Session, name: Any, field: str) -> User:
         raise InvalidField(field, "is required: a user name")
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
-        raise NotFound(f"{field}: no user named {name!r}")
+        raise InvalidField(field, f"no user named {name!r}")
     return user
 
 
@@ -361,7 +388,7 @@ def add_member(
 def _member(session: Session, org_id: int, member_id: int) -> OrgMember:
     member = session.get(OrgMember, member_id)
     if member is None or member.org_id != org_id:
-        raise NotFound(f"memberId: no member {member_id} in organization {org_id}")
+        raise InvalidField("memberId", f"no member {member_id} in organization {org_id}")
     return member
 
 
@@ -372,7 +399,7 @@ def _keep_an_owner(session: Session, member: OrgMember) -> None:
         OrgMember.org_id == member.org_id, OrgMember.role == "owner"
     )
     if session.execute(owners).scalar_one() <= 1:
-        raise Conflict("an organization keeps at least one owner")
+        raise BadRequest("memberId: an organization keeps at least one owner")
 
 
 def delete_member(session: Session, principal: Principal, org_id: int, member_id: int) -> None:
@@ -402,6 +429,7 @@ def workspace(
     session: Session, principal: Principal, org_id: int, workspace_id: int, operation: str
 ) -> tuple[Workspace, Principal]:
     """The workspace of the organization, if the caller's role allows ``operation``."""
+    _person(principal)
     who = acting(session, principal, workspace_id, operation)
     found = session.get(Workspace, workspace_id)
     if found is None or found.org_id != org_id:
@@ -426,6 +454,7 @@ def create_workspace(
 ) -> Workspace:
     organization(session, principal, org_id, owner=True)
     spec = _object(_object(body, "body").get("workspace"), "workspace")
+    _ignored_id(spec, "workspace.id")
     name = _name(spec, "workspace.name")
     _text(spec, "fullName", "workspace.fullName", 100, required=True)
     ws = Workspace(org_id=org_id, name=name, visibility="PRIVATE")
@@ -463,7 +492,7 @@ def delete_workspace(session: Session, principal: Principal, org_id: int, worksp
     ws, _ = workspace(session, principal, org_id, workspace_id, "DeleteWorkspace")
     held = select(func.count()).where(Run.workspace_id == ws.id)
     if session.execute(held).scalar_one():
-        raise Conflict(f"workspace {workspace_id} holds runs: delete them first")
+        raise BadRequest(f"workspaceId: workspace {workspace_id} holds runs; delete them first")
     session.execute(
         ComputeEnv.__table__.delete().where(ComputeEnv.workspace_id == ws.id)  # type: ignore[attr-defined]
     )
@@ -528,14 +557,12 @@ def add_participant(
     body = _object(body, "body")
     participant = Participant(workspace_id=ws.id, role="launch")
     if body.get("teamId") is not None:
-        team = session.get(Team, body["teamId"]) if isinstance(body["teamId"], int) else None
+        team = session.get(Team, _int64(body["teamId"], "teamId"))
         if team is None or team.org_id != org_id:
-            raise NotFound(f"teamId: no team {body['teamId']} in organization {org_id}")
+            raise InvalidField("teamId", f"no team {body['teamId']} in organization {org_id}")
         participant.team_id = team.id
     elif body.get("memberId") is not None:
-        member_id = body["memberId"]
-        if not isinstance(member_id, int):
-            raise InvalidField("memberId", "must be an integer")
+        member_id = _int64(body["memberId"], "memberId")
         participant.member_id = _member(session, org_id, member_id).id
     elif body.get("userNameOrEmail") is not None:
         user = _user_named(session, body["userNameOrEmail"], "userNameOrEmail")
@@ -558,7 +585,7 @@ def add_participant(
 def _participant(session: Session, workspace_id: int, participant_id: int) -> Participant:
     found = session.get(Participant, participant_id)
     if found is None or found.workspace_id != workspace_id:
-        raise NotFound(f"participantId: no participant {participant_id} in this workspace")
+        raise InvalidField("participantId", f"no participant {participant_id} in this workspace")
     return found
 
 
@@ -601,6 +628,7 @@ class Place:
 
 
 def places(session: Session, principal: Principal, user_id: int) -> list[Place]:
+    _person(principal)
     if user_id != principal.user_id and not principal.acts_as_admin:
         raise Forbidden("userId: you may list your own workspaces only")
     found: list[Place] = []

@@ -7,6 +7,7 @@ from typing import Any
 import flask
 from connexion import NoContent
 
+from wes_gateway import __version__
 from wes_gateway.domain import compute_envs, launch, run_files, runs, tenancy, trace
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
@@ -340,3 +341,138 @@ def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_
 def user_info(token_info: dict):
     who = principal(token_info)
     return views.user_info(who.user_id, who.user_name, who.acts_as_admin)
+
+
+# --- tenancy -----------------------------------------------------------------------
+
+
+def info():
+    return views.service_info(__version__)
+
+
+def list_workspaces_user(user_id: int, token_info: dict):
+    entries = tenancy.places(request_session(), principal(token_info), user_id)
+    return {"orgsAndWorkspaces": [views.place(entry) for entry in entries]}
+
+
+def list_organizations(token_info: dict, role: str | None = None):
+    rows = tenancy.list_organizations(request_session(), principal(token_info), role)
+    return {
+        "organizations": [views.organization(org, member) for org, member in rows],
+        "totalSize": len(rows),
+    }
+
+
+def create_organization(body: dict[str, Any], token_info: dict):
+    org, member = tenancy.create_organization(request_session(), principal(token_info), body)
+    return {"organization": views.organization(org, member)}
+
+
+def describe_organization(org_id: int, token_info: dict):
+    org, member = tenancy.organization(request_session(), principal(token_info), org_id)
+    return {"organization": views.organization(org, member)}
+
+
+def update_organization(org_id: int, body: dict[str, Any], token_info: dict):
+    tenancy.update_organization(request_session(), principal(token_info), org_id, body)
+    return NoContent, 204
+
+
+def delete_organization(org_id: int, token_info: dict):
+    tenancy.delete_organization(request_session(), principal(token_info), org_id)
+    return NoContent, 204
+
+
+def list_organization_members(org_id: int, token_info: dict, max_=None, offset=None, search=None):
+    rows, total = tenancy.list_members(
+        request_session(), principal(token_info), org_id, max_=max_, offset=offset, search=search
+    )
+    return {"members": [views.member(row, user) for row, user in rows], "totalSize": total}
+
+
+def create_organization_member(org_id: int, body: dict[str, Any], token_info: dict):
+    row, user = tenancy.add_member(request_session(), principal(token_info), org_id, body)
+    return {"member": views.member(row, user)}
+
+
+def delete_organization_member(org_id: int, member_id: int, token_info: dict):
+    tenancy.delete_member(request_session(), principal(token_info), org_id, member_id)
+    return NoContent, 204
+
+
+def update_organization_member_role(
+    org_id: int, member_id: int, body: dict[str, Any], token_info: dict
+):
+    tenancy.update_member_role(request_session(), principal(token_info), org_id, member_id, body)
+    return NoContent, 204
+
+
+def list_workspaces(org_id: int, token_info: dict):
+    found = tenancy.list_workspaces(request_session(), principal(token_info), org_id)
+    return {"workspaces": [views.workspace_entry(ws) for ws in found]}
+
+
+def create_workspace(org_id: int, body: dict[str, Any], token_info: dict):
+    ws = tenancy.create_workspace(request_session(), principal(token_info), org_id, body)
+    return {"workspace": views.workspace(ws)}
+
+
+def describe_workspace(org_id: int, workspace_id: int, token_info: dict):
+    ws, _ = tenancy.workspace(
+        request_session(), principal(token_info), org_id, workspace_id, "DescribeWorkspace"
+    )
+    return {"workspace": views.workspace(ws)}
+
+
+def update_workspace(org_id: int, workspace_id: int, body: dict[str, Any], token_info: dict):
+    ws = tenancy.update_workspace(
+        request_session(), principal(token_info), org_id, workspace_id, body
+    )
+    return {"workspace": views.workspace(ws)}
+
+
+def delete_workspace(org_id: int, workspace_id: int, token_info: dict):
+    tenancy.delete_workspace(request_session(), principal(token_info), org_id, workspace_id)
+    return NoContent, 204
+
+
+def list_workspace_participants(
+    org_id: int, workspace_id: int, token_info: dict, max_=None, offset=None, search=None
+):
+    found, total = tenancy.list_participants(
+        request_session(),
+        principal(token_info),
+        org_id,
+        workspace_id,
+        max_=max_,
+        offset=offset,
+        search=search,
+    )
+    return {"participants": [views.participant(view) for view in found], "totalSize": total}
+
+
+def create_workspace_participant(
+    org_id: int, workspace_id: int, body: dict[str, Any], token_info: dict
+):
+    view = tenancy.add_participant(
+        request_session(), principal(token_info), org_id, workspace_id, body
+    )
+    return {"participant": views.participant(view)}
+
+
+def delete_workspace_participant(
+    org_id: int, workspace_id: int, participant_id: int, token_info: dict
+):
+    tenancy.delete_participant(
+        request_session(), principal(token_info), org_id, workspace_id, participant_id
+    )
+    return NoContent, 204
+
+
+def update_workspace_participant_role(
+    org_id: int, workspace_id: int, participant_id: int, body: dict[str, Any], token_info: dict
+):
+    tenancy.update_participant_role(
+        request_session(), principal(token_info), org_id, workspace_id, participant_id, body
+    )
+    return NoContent, 204
