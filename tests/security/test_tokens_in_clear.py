@@ -78,6 +78,7 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                     "taskId": 1,
                     "computeEnvId": "local",
                 }
+                | dict.fromkeys(("orgId", "workspaceId", "memberId", "participantId", "userId"), 1)
             )
             for authorization in authorizations:
                 response = client.request(

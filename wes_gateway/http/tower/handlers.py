@@ -39,17 +39,23 @@ def update_trace_begin(
     return views.trace_begun(run.id, public_base_url())
 
 
-def trace_progress(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+def trace_progress(
+    session, claims: dict, workflow_id: str, body: dict[str, Any], workspace_id: int | None
+) -> dict:
     metrics.TRACE_CALLS.labels("progress").inc()
-    run = trace.progress(session, principal(claims), workflow_id, body)
+    who = tenancy.acting(session, principal(claims), workspace_id, "UpdateTraceProgress")
+    run = trace.progress(session, who, workflow_id, body)
     tasks = body.get("tasks")
     metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
     return views.trace_ok(run.id)
 
 
-def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+def trace_heartbeat(
+    session, claims: dict, workflow_id: str, body: dict[str, Any], workspace_id: int | None
+) -> dict:
     metrics.TRACE_CALLS.labels("heartbeat").inc()
-    trace.heartbeat(session, principal(claims), workflow_id, body)
+    who = tenancy.acting(session, principal(claims), workspace_id, "UpdateTraceHeartbeat")
+    trace.heartbeat(session, who, workflow_id, body)
     return views.heartbeat_ok()
 
 
@@ -58,15 +64,13 @@ def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any
 def update_trace_progress(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
-    _acting(token_info, workspace_id, "UpdateTraceProgress")
-    return trace_progress(request_session(), token_info, workflow_id, body)
+    return trace_progress(request_session(), token_info, workflow_id, body, workspace_id)
 
 
 def update_trace_heartbeat(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
-    _acting(token_info, workspace_id, "UpdateTraceHeartbeat")
-    return trace_heartbeat(request_session(), token_info, workflow_id, body)
+    return trace_heartbeat(request_session(), token_info, workflow_id, body, workspace_id)
 
 
 def update_trace_complete(
