@@ -1,4 +1,6 @@
-"""Compute environments: where head jobs run, shared by all users and managed by admins.
+"""Compute environments: where head jobs run. Global ones (no workspace) are offered in
+every workspace and managed by service administrators; a workspace's own are managed by
+its admins and offered there only.
 
 A compute environment names a platform and its config (see ``compute_config``). Every
 user may list them and launch on them; only administrators create, delete or make one

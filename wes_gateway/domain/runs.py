@@ -1,8 +1,9 @@
 """The run service: every operation on runs that the APIs offer, with the access rules.
 
 Handlers call these functions and shape the results with view functions; there is no SQL
-anywhere else on the API side. A user sees and acts on their own runs only (another
-user's run is reported as not found), admins on all, and a run-scoped token on its run.
+anywhere else on the API side. A caller sees the runs of the workspace it acts in
+(``tenancy.acting``; in the personal workspace their own, an administrator's all), a run
+elsewhere is reported as not found, and a run-scoped token sees its run.
 
 The Tower view of runs: offset listing with Tower's search syntax, tasks with sorting,
 the task records progress is aggregated from, and cancel with Tower's rule. Access is the
@@ -194,6 +195,8 @@ def list_runs(
     through sort before its cursor, so they never shift, repeat or hide older runs."""
     size = page_size_or_default(page_size)
     scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
+    if principal.workspace_id is not None:
+        scope += f":{principal.workspace_id}"
     query = visible(select(*SUMMARY_COLUMNS), principal)
     if page_token:
         created, run_id = decode_page_token(signing_key, scope, page_token)
