@@ -182,9 +182,9 @@ def test_trace_progress_is_served_from_the_asgi_stack(client, alice, db, monkeyp
     served: list[str] = []
     real = trace_reports.TraceReportsMiddleware._handle
 
-    def spy(self, handler, claims, run_id, body):
+    def spy(self, handler, claims, run_id, body, workspace_id):
         served.append(handler.__name__)
-        return real(self, handler, claims, run_id, body)
+        return real(self, handler, claims, run_id, body, workspace_id)
 
     monkeypatch.setattr(trace_reports.TraceReportsMiddleware, "_handle", spy)
     run_id = submit(client, alice)

@@ -20,7 +20,8 @@ operations that need it; CONFIG and TOWER_CONFIG say which, each with its reason
   leniently on purpose, and, in the coverage phase only, for the two task-by-id
   operations, whose taskId is pinned to a real task; allow_header_conformance is off for
   /workflow/launch and /workflow/delete, whose paths /workflow/{workflowId} also
-  matches.
+  matches; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
+  their schemas allow but the service refuses (names, roles, unknown members).
 - Both: generated strings hold no NUL character, which the service refuses in every URL
   and body (no database stores one).
 """
@@ -156,6 +157,14 @@ checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 # tracing a launch id that names no run, is a 400.
 [[operations]]
 include-operation-id = ["CancelWorkflow", "CreateTrace"]
+checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
+
+# Tenancy: Seqera's request schemas require nothing, but a name must follow Seqera's
+# rule, a role be one of the roles and a member, participant or user exist; what does
+# not is a 400 naming the field. A workspace or organization holding runs is not deleted
+# (a 400).
+[[operations]]
+include-path-regex = "^/(orgs|user/)"
 checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 
 # The trace endpoints read leniently on purpose: Nextflow sends nulls and fields the

@@ -31,6 +31,7 @@ def test_service_info_is_public_and_complete(client):
         "stub_run",
         "session_id",
         "work_dir",
+        "workspaceId",
         "head_job_cpus",
         "head_job_memory_mb",
     }

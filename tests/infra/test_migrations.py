@@ -7,7 +7,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import inspect
+from sqlalchemy import inspect, text
 
 from tests import conftest
 from wes_gateway.domain.models import Base
@@ -56,4 +56,78 @@ def test_every_step_goes_down_and_up_again(empty_database):
         migrations.downgrade(empty_database, down_to)
     assert _tables(empty_database) == set()
     migrations.upgrade(empty_database)
+    assert _pending_diff(empty_database) == []
+
+
+def test_the_upgrade_to_workspaces_keeps_every_run_with_its_owner(empty_database):
+    """Runs and compute environments of the schema before workspaces: each user's runs
+    stay theirs (personal workspace), the compute environments go to default/shared,
+    where every user of the time takes part."""
+    migrations.upgrade(empty_database, "0005")
+    engine = make_engine(empty_database, pooled=False)
+    now = "2026-01-01 00:00:00"
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, is_admin, created_at) VALUES "
+                    f"(1, 'ann', false, '{now}'), (2, 'ben', false, '{now}'), "
+                    f"(3, 'root', true, '{now}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO compute_envs (id, owner_id, name, platform, config, status,"
+                    ' "primary", deleted, created_at, updated_at) VALUES '
+                    f"('aws1', 3, 'aws', 'aws-batch', '{{}}', 'AVAILABLE', true, false,"
+                    f" '{now}', '{now}')"
+                )
+            )
+            connection.execute(text("UPDATE compute_envs SET \"primary\" = false WHERE id='local'"))
+            for run_id, owner in (("r1aaaaaaaaaaaa", 1), ("r2aaaaaaaaaaaa", 2)):
+                connection.execute(
+                    text(
+                        "INSERT INTO runs (id, owner_id, state, source, created_at, updated_at,"
+                        " request, tags, outputs, submit_attempts, compute_env_id) VALUES "
+                        f"('{run_id}', {owner}, 'COMPLETE', 'wes', '{now}', '{now}', '{{}}',"
+                        " '{}', '{}', 0, 'aws1')"
+                    )
+                )
+        migrations.upgrade(empty_database)
+        with engine.connect() as connection:
+            runs = connection.execute(
+                text("SELECT id, owner_id, workspace_id, compute_env_id FROM runs ORDER BY id")
+            ).all()
+            assert [tuple(row) for row in runs] == [
+                ("r1aaaaaaaaaaaa", 1, None, "aws1"),
+                ("r2aaaaaaaaaaaa", 2, None, "aws1"),
+            ]
+            envs = dict(connection.execute(text("SELECT id, workspace_id FROM compute_envs")).all())
+            assert envs["local"] is None and envs["aws1"] is not None
+            shared = connection.execute(
+                text(
+                    "SELECT o.name, w.name, w.visibility FROM workspaces w "
+                    "JOIN organizations o ON o.id = w.org_id WHERE w.id = :id"
+                ),
+                {"id": envs["aws1"]},
+            ).one()
+            assert tuple(shared) == ("default", "shared", "SHARED")
+            roles = connection.execute(
+                text(
+                    "SELECT u.name, m.role, p.role FROM participants p "
+                    "JOIN org_members m ON m.id = p.member_id JOIN users u ON u.id = m.user_id "
+                    "ORDER BY u.name"
+                )
+            ).all()
+            assert [tuple(row) for row in roles] == [
+                ("ann", "member", "launch"),
+                ("ben", "member", "launch"),
+                ("root", "owner", "owner"),
+            ]
+            primary = connection.execute(
+                text('SELECT id FROM compute_envs WHERE "primary" ORDER BY id')
+            ).scalars()
+            assert list(primary) == ["aws1", "local"]
+    finally:
+        engine.dispose()
     assert _pending_diff(empty_database) == []

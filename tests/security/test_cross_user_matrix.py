@@ -26,7 +26,7 @@ from tests.security.evidence import run_count, run_record, tree
 from tests.security.operations import Operation, all_operations
 from wes_gateway.domain import tokens
 from wes_gateway.domain.ids import new_run_id
-from wes_gateway.domain.models import ComputeEnv, Run, User
+from wes_gateway.domain.models import Base, ComputeEnv, Run, User
 
 
 class Kind(enum.Enum):
@@ -38,6 +38,7 @@ class Kind(enum.Enum):
     SHARED = "reads compute environments, which all users share by design"
     ADMIN = "changes compute environments: administrators only"
     TOKENS = "manages the caller's own API tokens: B neither sees nor revokes A's"
+    TENANCY = "organizations and workspaces: B is in none of A's, and learns nothing of them"
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,11 @@ class Targets:
     run_id: str
     task_id: int
     compute_env_id: str
+    org_id: int = 0
+    workspace_id: int = 0
+    member_id: int = 0
+    participant_id: int = 0
+    user_id: int = 0
     token_id: int = 1  # one of A's API tokens (the one A's requests carry)
 
 
@@ -139,6 +145,35 @@ DECISIONS: dict[str, Decision] = {
     # Tower: what nextflow -with-tower sends. Naming a run B cannot see is a 400 on create
     # (Tower's "Unknown workflow launch id"), a 404 on the others.
     "CreateTrace": Decision(Kind.RUN, refused=(400,), json=_trace("01-create")),
+    # Tenancy (tests/http/test_tenancy.py and tests/security/test_workspace_roles.py hold
+    # the rules; here B names ids of A's world and gets a refusal or only his own).
+    "Info": Decision(Kind.PUBLIC),
+    **{
+        operation_id: Decision(Kind.TENANCY, json=body)
+        for operation_id, body in {
+            "ListWorkspacesUser": None,
+            "ListOrganizations": None,
+            "CreateOrganization": lambda _: {"organization": {"name": "bobs", "fullName": "B"}},
+            "DescribeOrganization": None,
+            "UpdateOrganization": lambda _: {"fullName": "taken over"},
+            "DeleteOrganization": None,
+            "ListOrganizationMembers": None,
+            "CreateOrganizationMember": lambda _: {"user": "bob"},
+            "DeleteOrganizationMember": None,
+            "UpdateOrganizationMemberRole": lambda _: {"role": "owner"},
+            "ListWorkspaces": None,
+            "CreateWorkspace": lambda _: {
+                "workspace": {"name": "bobs", "fullName": "B", "visibility": "SHARED"}
+            },
+            "DescribeWorkspace": None,
+            "UpdateWorkspace": lambda _: {"visibility": "SHARED"},
+            "DeleteWorkspace": None,
+            "ListWorkspaceParticipants": None,
+            "CreateWorkspaceParticipant": lambda _: {"userNameOrEmail": "bob"},
+            "DeleteWorkspaceParticipant": None,
+            "UpdateWorkspaceParticipantRole": lambda _: {"role": "owner"},
+        }.items()
+    },
     "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
     "UpdateTraceProgress": Decision(Kind.RUN, json=_trace("03-progress")),
     "UpdateTraceHeartbeat": Decision(Kind.RUN, json=_trace("04-heartbeat")),
@@ -157,6 +192,11 @@ def path_values(targets: Targets) -> dict[str, object]:
         "taskId": targets.task_id,
         "computeEnvId": targets.compute_env_id,
         "tokenId": targets.token_id,
+        "orgId": targets.org_id,
+        "workspaceId": targets.workspace_id,
+        "memberId": targets.member_id,
+        "participantId": targets.participant_id,
+        "userId": targets.user_id,
     }
 
 
@@ -193,7 +233,33 @@ def world(client, admin, alice, victim: Victim):
     assert response.status_code == 200, response.text
     env_id = response.json()["computeEnvId"]
     token_id = int(tokens.parse_token(alice["Authorization"].split()[1])[0])
-    return Targets(victim.run_id, victim.task_ids[0], env_id, token_id), victim
+    # A's organization and workspace, where A is the one member and participant.
+    org_id = client.post(
+        "/api/orgs", headers=alice, json={"organization": {"name": "alices", "fullName": "A"}}
+    ).json()["organization"]["orgId"]
+    workspace_id = client.post(
+        f"/api/orgs/{org_id}/workspaces",
+        headers=alice,
+        json={"workspace": {"name": "lab", "fullName": "A's lab", "visibility": "PRIVATE"}},
+    ).json()["workspace"]["id"]
+    member = client.get(f"/api/orgs/{org_id}/members", headers=alice).json()["members"][0]
+    participant = client.put(
+        f"/api/orgs/{org_id}/workspaces/{workspace_id}/participants/add",
+        headers=alice,
+        json={"memberId": member["memberId"]},
+    ).json()["participant"]
+    targets = Targets(
+        victim.run_id,
+        victim.task_ids[0],
+        env_id,
+        org_id,
+        workspace_id,
+        member["memberId"],
+        participant["participantId"],
+        member["userId"],
+        token_id,
+    )
+    return targets, victim
 
 
 def _compute_envs(db) -> list[dict]:
@@ -206,6 +272,18 @@ def _token_ids(client, headers) -> list[int]:
     answer = client.get("/api/tokens", headers=headers)
     assert answer.status_code == 200, answer.text
     return [token["id"] for token in answer.json()["tokens"]]
+
+
+def _tenancy(db) -> dict[str, list]:
+    tables = ("organizations", "org_members", "workspaces", "participants")
+    with db.session() as session:
+        return {
+            table: [
+                tuple(row)
+                for row in session.execute(select(Base.metadata.tables[table]).order_by("id")).all()
+            ]
+            for table in tables
+        }
 
 
 def _owner_of(db, run_id: str) -> str:
@@ -277,6 +355,20 @@ def test_another_user_learns_and_changes_nothing(
         response = send(client, operation, targets, bob)
         assert response.status_code == 403, response.text
         assert _compute_envs(db) == envs_before
+    elif decision.kind is Kind.TENANCY:
+        before_tenancy = _tenancy(db)
+        response = send(client, operation, targets, bob)
+        assert response.status_code in (200, 403), response.text
+        assert "alice" not in response.text and "A's lab" not in response.text
+        if response.status_code == 200 and operation.method == "get":
+            assert str(targets.org_id) not in response.text.replace('"totalSize"', "")
+        after = _tenancy(db)
+        if operation.operation_id != "CreateOrganization":  # B's own organization
+            assert after == before_tenancy
+        kept = {t: {row[0] for row in rows} for t, rows in before_tenancy.items()}
+        assert {t: [r for r in rows if r[0] in kept[t]] for t, rows in after.items()} == (
+            before_tenancy
+        )
     else:  # pragma: no cover - a new Kind needs its check here
         pytest.fail(f"no check for {decision.kind}")
 
@@ -284,6 +376,8 @@ def test_another_user_learns_and_changes_nothing(
     assert tree(victim.run_dir) == files_before
     if decision.kind is Kind.ADMIN:
         assert send(client, operation, targets, admin).is_success  # the rule, not the request
+    elif decision.kind is Kind.TENANCY:
+        pass  # A's own rights are tests/security/test_workspace_roles.py's
     elif decision.kind is not Kind.PUBLIC:
         control = send(client, operation, targets, alice)
         assert control.is_success, (control.status_code, control.text)

@@ -1,5 +1,7 @@
-"""Compute environments: where head jobs run, shared by all users and managed by admins,
-and the configs each platform takes, checked on create.
+"""Compute environments: where head jobs run, and the configs each platform takes,
+checked on create. Global ones (no workspace) are offered in every workspace and managed
+by service administrators; a workspace's own are managed by its admins and offered there
+only.
 
 A compute environment names a platform and its config. Every user may list them and
 launch on them; only administrators create, delete or make one primary, because a
@@ -39,8 +41,20 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
 
 
 def _admin(principal: Principal, action: str) -> None:
-    if not principal.acts_as_admin:
+    """Global compute environments (the personal context's) are the service
+    administrators'; in a workspace, ``tenancy.acting`` has checked the caller's role."""
+    if principal.workspace_id is None and not principal.acts_as_admin:
         raise Forbidden(f"only administrators may {action} compute environments")
+
+
+def _in_scope(query, principal: Principal):
+    """Compute environments offered where the principal acts: the global ones, and in a
+    workspace that workspace's own."""
+    if principal.workspace_id is None:
+        return query.where(ComputeEnv.workspace_id.is_(None))
+    return query.where(
+        (ComputeEnv.workspace_id == principal.workspace_id) | ComputeEnv.workspace_id.is_(None)
+    )
 
 
 def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> ComputeEnv:
@@ -62,12 +76,15 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 2000):
         raise InvalidField("computeEnv.description", "must be a string of at most 2000 characters")
-    taken = select(ComputeEnv.id).where(ComputeEnv.name == name, ~ComputeEnv.deleted)
+    taken = _in_scope(
+        select(ComputeEnv.id).where(ComputeEnv.name == name, ~ComputeEnv.deleted), principal
+    )
     if session.execute(taken.limit(1)).first() is not None:
         raise Conflict(f"a compute environment named {name!r} already exists")
     env = ComputeEnv(
         id=random_id(ID_LENGTH),
         owner_id=principal.user_id,
+        workspace_id=principal.workspace_id,
         name=name,
         description=description,
         platform=platform,
@@ -85,8 +102,10 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
     return env
 
 
-def list_envs(session: Session, status: str | None = None) -> list[ComputeEnv]:
-    query = select(ComputeEnv).where(~ComputeEnv.deleted)
+def list_envs(
+    session: Session, principal: Principal, status: str | None = None
+) -> list[ComputeEnv]:
+    query = _in_scope(select(ComputeEnv).where(~ComputeEnv.deleted), principal)
     if status is not None:
         wanted = [part.strip().upper() for part in status.split(",") if part.strip()]
         unknown = set(wanted) - set(STATUSES)
@@ -96,10 +115,19 @@ def list_envs(session: Session, status: str | None = None) -> list[ComputeEnv]:
     return list(session.execute(query.order_by(ComputeEnv.created_at, ComputeEnv.id)).scalars())
 
 
-def get(session: Session, env_id: str) -> ComputeEnv:
+def get(session: Session, env_id: str, principal: Principal | None = None) -> ComputeEnv:
+    """The compute environment, if offered where ``principal`` acts (given one)."""
     env = session.get(ComputeEnv, env_id)
-    if env is None or env.deleted:
+    offered = principal is None or env is None or env.workspace_id is None
+    if env is None or env.deleted or not (offered or env.workspace_id == principal.workspace_id):
         raise NotFound(f"compute environment {env_id!r} not found")
+    return env
+
+
+def _managed(session: Session, principal: Principal, env_id: str, action: str) -> ComputeEnv:
+    env = get(session, env_id, principal)
+    if env.workspace_id != principal.workspace_id:
+        raise Forbidden(f"only administrators may {action} global compute environments")
     return env
 
 
@@ -107,7 +135,7 @@ def delete(session: Session, principal: Principal, env_id: str) -> None:
     """Retire a compute environment. Runs still on it keep being watched (the row stays,
     marked deleted); it takes no new runs."""
     _admin(principal, "delete")
-    env = get(session, env_id)
+    env = _managed(session, principal, env_id, "delete")
     env.deleted = True
     env.primary = False
     env.status = "DELETED"
@@ -117,23 +145,38 @@ def delete(session: Session, principal: Principal, env_id: str) -> None:
 
 def make_primary(session: Session, principal: Principal, env_id: str) -> None:
     _admin(principal, "choose the primary of")
-    env = get(session, env_id)
-    session.execute(update(ComputeEnv).where(ComputeEnv.id != env.id).values(primary=False))
+    env = _managed(session, principal, env_id, "choose the primary of")
+    same_place = (
+        ComputeEnv.workspace_id.is_(None)
+        if env.workspace_id is None
+        else ComputeEnv.workspace_id == env.workspace_id
+    )
+    session.execute(
+        update(ComputeEnv).where(ComputeEnv.id != env.id, same_place).values(primary=False)
+    )
     env.primary = True
     env.updated_at = utcnow()
     session.commit()
 
 
-def for_new_run(session: Session, env_id: str | None, field: str) -> str | None:
-    """The compute environment a new run goes to: the one named (``field`` says where),
-    else the primary; None means the workers' own machine."""
+def for_new_run(
+    session: Session, env_id: str | None, field: str, workspace_id: int | None = None
+) -> str | None:
+    """The compute environment a new run of ``workspace_id`` (None: personal) goes to:
+    the one named (``field`` says where), which must be offered there, else the
+    workspace's primary, else the global primary; None means the workers' own machine."""
     if env_id is None:
-        primary = session.execute(
-            select(ComputeEnv.id).where(ComputeEnv.primary, ~ComputeEnv.deleted)
-        ).scalar_one_or_none()
-        return primary
+        primaries = session.execute(
+            select(ComputeEnv.id, ComputeEnv.workspace_id).where(
+                ComputeEnv.primary,
+                ~ComputeEnv.deleted,
+                (ComputeEnv.workspace_id == workspace_id) | ComputeEnv.workspace_id.is_(None),
+            )
+        ).all()
+        ordered = sorted(primaries, key=lambda row: row.workspace_id is None)
+        return ordered[0].id if ordered else None
     env = session.get(ComputeEnv, env_id)
-    if env is None or env.deleted:
+    if env is None or env.deleted or env.workspace_id not in (None, workspace_id):
         raise InvalidField(field, f"no compute environment {env_id!r}")
     if env.status not in ("AVAILABLE", "CREATING"):
         why = f": {env.message}" if env.message else ""

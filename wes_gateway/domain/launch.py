@@ -58,7 +58,11 @@ _SESSION_ID = re.compile(
 
 _WORK_DIR = re.compile(r"^(/|s3://|gs://)[A-Za-z0-9_.,+=@~/-]{1,1000}$")
 # The bounds a compute environment's headJobCpus and headJobMemoryMb take.
-_INTEGER_OPTIONS = {"head_job_cpus": (1, 96), "head_job_memory_mb": (1000, 786_432)}
+_INTEGER_OPTIONS = {
+    "head_job_cpus": (1, 96),
+    "head_job_memory_mb": (1000, 786_432),
+    "workspaceId": (1, 2**63 - 1),
+}
 
 
 @dataclass(frozen=True)
@@ -94,6 +98,12 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
     ),
     LaunchOption("head_job_cpus", "integer", "", "Head job CPUs (cloud platforms)"),
     LaunchOption("head_job_memory_mb", "integer", "", "Head job memory in MiB (cloud platforms)"),
+    LaunchOption(
+        "workspaceId",
+        "integer",
+        "",
+        "The workspace the run belongs to (Seqera's workspaceId); the personal one if empty",
+    ),
 )
 LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
 
@@ -225,6 +235,12 @@ class RunRequest:
     workflow_engine: str | None = None
     workflow_engine_version: str | None = None
     attachments: list[str] = field(default_factory=list)
+
+    @property
+    def workspace_id(self) -> int | None:
+        """The workspace the run is submitted to; None: the submitter's personal one."""
+        value = self.option("workspaceId")
+        return int(value) if value else None
 
     def option(self, name: str) -> str | None:
         value = self.workflow_engine_parameters.get(name)

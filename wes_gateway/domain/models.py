@@ -1,5 +1,12 @@
 """The stored run model: users and their tokens, runs (one row is both a WES run and a
-Tower workflow), the tasks of a run, compute environments and the state history."""
+Tower workflow), the tasks of a run, compute environments and the state history; and the
+tenancy they live in: organizations, their members and teams, workspaces and their
+participants.
+
+A user's personal workspace (Seqera's user context, no ``workspaceId``) is not a row:
+a run or compute environment whose ``workspace_id`` is NULL is in it. For a run that is
+its owner's personal workspace; for a compute environment it means global (made by a
+service administrator, offered in every workspace, as the built-in ``local`` one)."""
 
 from __future__ import annotations
 
@@ -35,6 +42,10 @@ StateColumn = Enum(
 
 # A run with a head job not yet seen to end after the run did (ix_runs_unsettled).
 UNSETTLED = text("job_settled_at IS NULL AND backend_handle IS NOT NULL")
+
+
+# Tenancy ids are positive int64 (Seqera's); SQLite's integer key is its rowid.
+TenancyId = BigInteger().with_variant(Integer, "sqlite")
 
 
 class User(Base):
@@ -91,8 +102,105 @@ class ComputeEnv(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # NULL: global (a service administrator's, offered in every workspace).
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
 
     __table_args__ = (UniqueConstraint("owner_id", "name"),)
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(40), unique=True)
+    full_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    location: Mapped[str | None] = mapped_column(String(100))
+    website: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+
+class OrgMember(Base):
+    """A user's membership of an organization, with the org role (owner, member,
+    collaborator)."""
+
+    __tablename__ = "org_members"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    role: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (UniqueConstraint("org_id", "user_id"),)
+
+
+class Team(Base):
+    __tablename__ = "teams"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("organizations.id", ondelete="CASCADE")
+    )
+    name: Mapped[str] = mapped_column(String(40))
+    description: Mapped[str | None] = mapped_column(Text)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+
+class TeamMember(Base):
+    __tablename__ = "team_members"
+
+    team_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("teams.id", ondelete="CASCADE"), primary_key=True
+    )
+    member_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("org_members.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class Workspace(Base):
+    __tablename__ = "workspaces"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("organizations.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(40))
+    full_name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    visibility: Mapped[str] = mapped_column(String(8), default="PRIVATE")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+
+    __table_args__ = (UniqueConstraint("org_id", "name"),)
+
+
+class Participant(Base):
+    """A member or a team of the workspace's organization, with a workspace role."""
+
+    __tablename__ = "participants"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    workspace_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE")
+    )
+    member_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("org_members.id", ondelete="CASCADE"), index=True
+    )
+    team_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("teams.id", ondelete="CASCADE"), index=True
+    )
+    role: Mapped[str] = mapped_column(String(16))
+
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "member_id"),
+        UniqueConstraint("workspace_id", "team_id"),
+    )
 
 
 class Run(Base):
@@ -100,6 +208,10 @@ class Run(Base):
 
     id: Mapped[str] = mapped_column(String(14), primary_key=True)
     owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    # NULL: the owner's personal workspace. A workspace with runs is not deleted.
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="RESTRICT")
+    )
     state: Mapped[State] = mapped_column(StateColumn, default=State.QUEUED)
     # Where the run came from: "wes", "tower" (a launch) or "trace" (monitoring only:
     # started elsewhere with -with-tower, so it cannot be cancelled from here).
@@ -161,6 +273,7 @@ class Run(Base):
         # ListRuns: newest first, per owner (users) and overall (admins); keyset on both keys.
         Index("ix_runs_owner_created", "owner_id", "created_at", "id"),
         Index("ix_runs_created", "created_at", "id"),
+        Index("ix_runs_workspace_created", "workspace_id", "created_at", "id"),
         # State counts, and the workers' scans of active runs.
         Index("ix_runs_state", "state", "compute_env_id"),
         # The runs whose head job the poll still watches (active, or ended by their trace

@@ -1,8 +1,9 @@
 """The run service: every operation on runs that the APIs offer, with the access rules.
 
 Handlers call these functions and shape the results with view functions; there is no SQL
-anywhere else on the API side. A user sees and acts on their own runs only (another
-user's run is reported as not found), admins on all, and a run-scoped token on its run.
+anywhere else on the API side. A caller sees the runs of the workspace it acts in
+(``tenancy.acting``; in the personal workspace their own, an administrator's all), a run
+elsewhere is reported as not found, and a run-scoped token sees its run.
 
 The WES operations come first; then the Tower ones: offset listing with Tower's search
 syntax, tasks with sorting, the task records progress is aggregated from, and cancel
@@ -22,8 +23,8 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway.domain import compute_envs, placement, run_files, tokens
-from wes_gateway.domain.errors import BadRequest, InvalidField, NotFound
+from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
+from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.launch import RunRequest
 from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, Task, User
@@ -66,12 +67,12 @@ def page_size_or_default(page_size: int | None) -> int:
 
 
 def visible(query: Select, principal: Principal) -> Select:
+    """Runs not deleted in the principal's workspace (``tenancy.runs_in_scope``); a
+    run-scoped token's run only."""
     query = query.where(Run.deleted_at.is_(None))
     if principal.run_id is not None:
         return query.where(Run.id == principal.run_id)
-    if principal.is_admin:
-        return query
-    return query.where(Run.owner_id == principal.user_id)
+    return tenancy.runs_in_scope(query, principal)
 
 
 def get_run(session: Session, principal: Principal, run_id: str, *only: Any) -> Run:
@@ -115,7 +116,7 @@ def create_run(
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot submit runs")
     compute_env_id = compute_envs.for_new_run(
-        session, request.option("compute_env_id"), compute_env_field
+        session, request.option("compute_env_id"), compute_env_field, principal.workspace_id
     )
     env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
     platform = env.platform if env else compute_envs.LOCAL
@@ -143,6 +144,7 @@ def create_run(
     run = Run(
         id=run_id,
         owner_id=principal.user_id,
+        workspace_id=principal.workspace_id,
         state=State.QUEUED,
         source=source,
         run_name=run_name,
@@ -193,6 +195,8 @@ def list_runs(
     through sort before its cursor, so they never shift, repeat or hide older runs."""
     size = page_size_or_default(page_size)
     scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
+    if principal.workspace_id is not None:
+        scope += f":{principal.workspace_id}"
     query = visible(select(*SUMMARY_COLUMNS), principal)
     if page_token:
         created, run_id = decode_page_token(signing_key, scope, page_token)
@@ -256,6 +260,13 @@ def delete_run(session: Session, principal: Principal, run_id: str, *, force: bo
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot delete runs")
     run = get_run(session, principal, run_id)
+    if run.owner_id != principal.user_id and not tenancy.allows(
+        principal, tenancy.DELETE_OTHERS_RUNS
+    ):
+        raise Forbidden(
+            f"Cannot delete workflow {run_id}: deleting another user's run needs the role "
+            f"{tenancy.OPERATION_ROLE[tenancy.DELETE_OTHERS_RUNS]!r} or above"
+        )
     if not is_terminal(run.state) and not force:
         raise BadRequest(
             f"Cannot delete workflow {run_id}: it is still active (status: {run.state.value}); "
@@ -591,7 +602,7 @@ def delete_many(
     for run_id in dict.fromkeys(run_ids):
         try:
             deleted.append(delete_run(session, principal, run_id, force=force))
-        except (BadRequest, NotFound):
+        except (BadRequest, Forbidden, NotFound):
             session.rollback()
             failed.append(run_id)
     return failed, deleted

@@ -53,6 +53,10 @@ class Principal:
     token_id: str
     run_id: str | None = None  # set for a run-scoped token: it may touch that run only
     scope: str = SCOPE_ALL  # SCOPE_READ: safe methods only
+    # Where the request acts (tenancy.acting sets them): a workspace id, None for the
+    # personal workspace; the caller's role there.
+    workspace_id: int | None = None
+    workspace_role: str | None = None
 
     @property
     def acts_as_admin(self) -> bool:

@@ -120,6 +120,7 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> R
         run = Run(
             id=new_run_id(),
             owner_id=principal.user_id,
+            workspace_id=principal.workspace_id,
             state=State.INITIALIZING,
             source="trace",
             request={

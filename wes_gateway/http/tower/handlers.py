@@ -7,7 +7,8 @@ from typing import Any
 import flask
 from connexion import NoContent
 
-from wes_gateway.domain import compute_envs, launch, run_files, runs, tokens, trace
+from wes_gateway import __version__
+from wes_gateway.domain import compute_envs, launch, run_files, runs, tenancy, tokens, trace
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.http import dispatch
@@ -17,9 +18,14 @@ from wes_gateway.http.tower import views
 from wes_gateway.infra import metrics
 
 
+def _acting(token_info: dict, workspace_id: int | None, operation: str):
+    """The caller as it acts in ``workspace_id`` for ``operation`` (tenancy decides)."""
+    return tenancy.acting(request_session(), principal(token_info), workspace_id, operation)
+
+
 def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | None = None):
     metrics.TRACE_CALLS.labels("create").inc()
-    run = trace.create(request_session(), principal(token_info), body)
+    run = trace.create(request_session(), _acting(token_info, workspace_id, "CreateTrace"), body)
     return views.trace_created(run.id, public_base_url())
 
 
@@ -27,21 +33,29 @@ def update_trace_begin(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
     metrics.TRACE_CALLS.labels("begin").inc()
-    run = trace.begin(request_session(), principal(token_info), workflow_id, body)
+    run = trace.begin(
+        request_session(), _acting(token_info, workspace_id, "UpdateTraceBegin"), workflow_id, body
+    )
     return views.trace_begun(run.id, public_base_url())
 
 
-def trace_progress(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+def trace_progress(
+    session, claims: dict, workflow_id: str, body: dict[str, Any], workspace_id: int | None
+) -> dict:
     metrics.TRACE_CALLS.labels("progress").inc()
-    run = trace.progress(session, principal(claims), workflow_id, body)
+    who = tenancy.acting(session, principal(claims), workspace_id, "UpdateTraceProgress")
+    run = trace.progress(session, who, workflow_id, body)
     tasks = body.get("tasks")
     metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
     return views.trace_ok(run.id)
 
 
-def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any]) -> dict:
+def trace_heartbeat(
+    session, claims: dict, workflow_id: str, body: dict[str, Any], workspace_id: int | None
+) -> dict:
     metrics.TRACE_CALLS.labels("heartbeat").inc()
-    trace.heartbeat(session, principal(claims), workflow_id, body)
+    who = tenancy.acting(session, principal(claims), workspace_id, "UpdateTraceHeartbeat")
+    trace.heartbeat(session, who, workflow_id, body)
     return views.heartbeat_ok()
 
 
@@ -50,20 +64,25 @@ def trace_heartbeat(session, claims: dict, workflow_id: str, body: dict[str, Any
 def update_trace_progress(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
-    return trace_progress(request_session(), token_info, workflow_id, body)
+    return trace_progress(request_session(), token_info, workflow_id, body, workspace_id)
 
 
 def update_trace_heartbeat(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
-    return trace_heartbeat(request_session(), token_info, workflow_id, body)
+    return trace_heartbeat(request_session(), token_info, workflow_id, body, workspace_id)
 
 
 def update_trace_complete(
     workflow_id: str, body: dict[str, Any], token_info: dict, workspace_id: int | None = None
 ):
     metrics.TRACE_CALLS.labels("complete").inc()
-    run = trace.complete(request_session(), principal(token_info), workflow_id, body)
+    run = trace.complete(
+        request_session(),
+        _acting(token_info, workspace_id, "UpdateTraceComplete"),
+        workflow_id,
+        body,
+    )
     return views.trace_ok(run.id)
 
 
@@ -78,7 +97,7 @@ def list_workflows(
 ):
     page = runs.list_workflows(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "ListWorkflows"),
         max_=max_,
         offset=offset,
         search=search,
@@ -94,14 +113,16 @@ def describe_workflow(
     workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
 ):
     session = request_session()
-    run = runs.get_run(session, principal(token_info), workflow_id)
+    run = runs.get_run(session, _acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
     tasks = runs.tasks_for_progress(session, run.id)
     return views.describe(run, tasks)
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
     session = request_session()
-    run = runs.get_run(session, principal(token_info), workflow_id)
+    run = runs.get_run(
+        session, _acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
+    )
     return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
 
 
@@ -117,7 +138,7 @@ def list_workflow_tasks(
 ):
     tasks, total = runs.list_workflow_tasks(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "ListWorkflowTasks"),
         workflow_id,
         max_=max_,
         offset=offset,
@@ -131,7 +152,12 @@ def list_workflow_tasks(
 def describe_workflow_task(
     workflow_id: str, task_id: int, token_info: dict, workspace_id: int | None = None
 ):
-    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        request_session(),
+        _acting(token_info, workspace_id, "DescribeWorkflowTask"),
+        workflow_id,
+        task_id,
+    )
     return {"task": views.task(task)}
 
 
@@ -141,20 +167,30 @@ describe_workflow_task_legacy = describe_workflow_task
 def cancel_workflow(
     workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
 ):
-    run = runs.cancel(request_session(), principal(token_info), workflow_id)
+    run = runs.cancel(
+        request_session(), _acting(token_info, workspace_id, "CancelWorkflow"), workflow_id
+    )
     dispatch.cancel(current().celery, run)
     return NoContent, 204
 
 
 def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
-    run = runs.delete_run(request_session(), principal(token_info), workflow_id, force=bool(force))
+    run = runs.delete_run(
+        request_session(),
+        _acting(token_info, workspace_id, "DeleteWorkflow"),
+        workflow_id,
+        force=bool(force),
+    )
     dispatch.deleted(current().celery, run)
     return NoContent, 204
 
 
 def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
     failed, deleted = runs.delete_many(
-        request_session(), principal(token_info), body["workflowIds"], force=bool(force)
+        request_session(),
+        _acting(token_info, workspace_id, "DeleteWorkflowMany"),
+        body["workflowIds"],
+        force=bool(force),
     )
     for run in deleted:
         dispatch.deleted(current().celery, run)
@@ -162,7 +198,9 @@ def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=No
 
 
 def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
+    )
     return views.metrics(run)
 
 
@@ -170,7 +208,9 @@ def get_workflow_log(
     workflow_id: str, token_info: dict, workspace_id=None, next_=None, max_length=None
 ):
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "GetWorkflowLog"), workflow_id
+    )
     dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     path = run_files.run_file(rt.run_dir(run.id), run.id, run_files.console_name(run.id))
     page = run_files.read_page(path, next_, max_length)
@@ -191,7 +231,9 @@ def get_workflow_task_log(
 ):
     rt = current()
     session = request_session()
-    task = runs.get_workflow_task(session, principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        session, _acting(token_info, workspace_id, "GetWorkflowTaskLog"), workflow_id, task_id
+    )
     path = run_files.task_file(rt.run_dir(workflow_id), task, ".command.out")
     page = run_files.read_page(path, next_, max_length)
     downloads = [
@@ -205,7 +247,9 @@ def get_workflow_task_log(
 
 def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), workflow_id)
+    run = runs.get_run(
+        request_session(), _acting(token_info, workspace_id, "DownloadWorkflowLog"), workflow_id
+    )
     name = file_name or run_files.console_name(run.id)
     path = run_files.run_file(rt.run_dir(run.id), run.id, name)
     if path == run_files.console_file(rt.run_dir(run.id), run.id):
@@ -216,7 +260,12 @@ def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None,
 def download_workflow_task_log(
     workflow_id: str, task_id: int, token_info: dict, workspace_id=None, file_name=None
 ):
-    task = runs.get_workflow_task(request_session(), principal(token_info), workflow_id, task_id)
+    task = runs.get_workflow_task(
+        request_session(),
+        _acting(token_info, workspace_id, "DownloadWorkflowTaskLog"),
+        workflow_id,
+        task_id,
+    )
     name = file_name or ".command.out"
     return _file_response(run_files.task_file(current().run_dir(workflow_id), task, name), name)
 
@@ -228,7 +277,7 @@ def _file_response(path, name: str):
 
 
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
-    who = principal(token_info)
+    who = _acting(token_info, workspace_id, "DescribeWorkflowLaunch")
     run = runs.get_run(request_session(), who, workflow_id)
     return {"launch": views.launch_record(run, admin=who.acts_as_admin)}
 
@@ -242,7 +291,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     )
     run = runs.create_run(
         request_session(),
-        principal(token_info),
+        _acting(token_info, workspace_id, "CreateWorkflowLaunch"),
         request,
         [],
         run_dir_of=rt.run_dir,
@@ -257,30 +306,39 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
 
 
 def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
-    principal(token_info)
-    envs = compute_envs.list_envs(request_session(), status)
+    who = _acting(token_info, workspace_id, "ListComputeEnvs")
+    envs = compute_envs.list_envs(request_session(), who, status)
     return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
 
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
-    env = compute_envs.create(request_session(), principal(token_info), body)
+    env = compute_envs.create(
+        request_session(), _acting(token_info, workspace_id, "CreateComputeEnv"), body
+    )
     if env.status == "CREATING":
         dispatch.check_compute_env(current().celery, env.id)
     return {"computeEnvId": env.id}
 
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
-    env = compute_envs.get(request_session(), compute_env_id)
-    return {"computeEnv": views.compute_env(env, admin=principal(token_info).acts_as_admin)}
+    who = _acting(token_info, workspace_id, "DescribeComputeEnv")
+    env = compute_envs.get(request_session(), compute_env_id, who)
+    return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
-    compute_envs.delete(request_session(), principal(token_info), compute_env_id)
+    compute_envs.delete(
+        request_session(), _acting(token_info, workspace_id, "DeleteComputeEnv"), compute_env_id
+    )
     return NoContent, 204
 
 
 def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
-    compute_envs.make_primary(request_session(), principal(token_info), compute_env_id)
+    compute_envs.make_primary(
+        request_session(),
+        _acting(token_info, workspace_id, "UpdateComputeEnvPrimary"),
+        compute_env_id,
+    )
     return NoContent, 204
 
 
@@ -309,3 +367,138 @@ def delete_all_tokens(token_info: dict):
 def user_info(token_info: dict):
     who = principal(token_info)
     return views.user_info(who.user_id, who.user_name, who.acts_as_admin)
+
+
+# --- tenancy -----------------------------------------------------------------------
+
+
+def info():
+    return views.service_info(__version__)
+
+
+def list_workspaces_user(user_id: int, token_info: dict):
+    entries = tenancy.places(request_session(), principal(token_info), user_id)
+    return {"orgsAndWorkspaces": [views.place(entry) for entry in entries]}
+
+
+def list_organizations(token_info: dict, role: str | None = None):
+    rows = tenancy.list_organizations(request_session(), principal(token_info), role)
+    return {
+        "organizations": [views.organization(org, member) for org, member in rows],
+        "totalSize": len(rows),
+    }
+
+
+def create_organization(body: dict[str, Any], token_info: dict):
+    org, member = tenancy.create_organization(request_session(), principal(token_info), body)
+    return {"organization": views.organization(org, member)}
+
+
+def describe_organization(org_id: int, token_info: dict):
+    org, member = tenancy.organization(request_session(), principal(token_info), org_id)
+    return {"organization": views.organization(org, member)}
+
+
+def update_organization(org_id: int, body: dict[str, Any], token_info: dict):
+    tenancy.update_organization(request_session(), principal(token_info), org_id, body)
+    return NoContent, 204
+
+
+def delete_organization(org_id: int, token_info: dict):
+    tenancy.delete_organization(request_session(), principal(token_info), org_id)
+    return NoContent, 204
+
+
+def list_organization_members(org_id: int, token_info: dict, max_=None, offset=None, search=None):
+    rows, total = tenancy.list_members(
+        request_session(), principal(token_info), org_id, max_=max_, offset=offset, search=search
+    )
+    return {"members": [views.member(row, user) for row, user in rows], "totalSize": total}
+
+
+def create_organization_member(org_id: int, body: dict[str, Any], token_info: dict):
+    row, user = tenancy.add_member(request_session(), principal(token_info), org_id, body)
+    return {"member": views.member(row, user)}
+
+
+def delete_organization_member(org_id: int, member_id: int, token_info: dict):
+    tenancy.delete_member(request_session(), principal(token_info), org_id, member_id)
+    return NoContent, 204
+
+
+def update_organization_member_role(
+    org_id: int, member_id: int, body: dict[str, Any], token_info: dict
+):
+    tenancy.update_member_role(request_session(), principal(token_info), org_id, member_id, body)
+    return NoContent, 204
+
+
+def list_workspaces(org_id: int, token_info: dict):
+    found = tenancy.list_workspaces(request_session(), principal(token_info), org_id)
+    return {"workspaces": [views.workspace_entry(ws) for ws in found]}
+
+
+def create_workspace(org_id: int, body: dict[str, Any], token_info: dict):
+    ws = tenancy.create_workspace(request_session(), principal(token_info), org_id, body)
+    return {"workspace": views.workspace(ws)}
+
+
+def describe_workspace(org_id: int, workspace_id: int, token_info: dict):
+    ws, _ = tenancy.workspace(
+        request_session(), principal(token_info), org_id, workspace_id, "DescribeWorkspace"
+    )
+    return {"workspace": views.workspace(ws)}
+
+
+def update_workspace(org_id: int, workspace_id: int, body: dict[str, Any], token_info: dict):
+    ws = tenancy.update_workspace(
+        request_session(), principal(token_info), org_id, workspace_id, body
+    )
+    return {"workspace": views.workspace(ws)}
+
+
+def delete_workspace(org_id: int, workspace_id: int, token_info: dict):
+    tenancy.delete_workspace(request_session(), principal(token_info), org_id, workspace_id)
+    return NoContent, 204
+
+
+def list_workspace_participants(
+    org_id: int, workspace_id: int, token_info: dict, max_=None, offset=None, search=None
+):
+    found, total = tenancy.list_participants(
+        request_session(),
+        principal(token_info),
+        org_id,
+        workspace_id,
+        max_=max_,
+        offset=offset,
+        search=search,
+    )
+    return {"participants": [views.participant(view) for view in found], "totalSize": total}
+
+
+def create_workspace_participant(
+    org_id: int, workspace_id: int, body: dict[str, Any], token_info: dict
+):
+    view = tenancy.add_participant(
+        request_session(), principal(token_info), org_id, workspace_id, body
+    )
+    return {"participant": views.participant(view)}
+
+
+def delete_workspace_participant(
+    org_id: int, workspace_id: int, participant_id: int, token_info: dict
+):
+    tenancy.delete_participant(
+        request_session(), principal(token_info), org_id, workspace_id, participant_id
+    )
+    return NoContent, 204
+
+
+def update_workspace_participant_role(
+    org_id: int, workspace_id: int, participant_id: int, body: dict[str, Any], token_info: dict
+):
+    tenancy.update_participant_role(
+        request_session(), principal(token_info), org_id, workspace_id, participant_id, body
+    )
+    return NoContent, 204

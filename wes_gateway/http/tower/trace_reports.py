@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import parse_qs
 
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -47,7 +48,10 @@ class TraceReportsMiddleware:
             return
         claims = extensions["connexion_context"]["token_info"]
         run_id = scope["path_params"]["workflowId"]
-        result = await run_in_threadpool(self._handle, handler, claims, run_id, body)
+        # Connexion has checked it is an int64 when present.
+        workspace = parse_qs(scope.get("query_string", b"").decode()).get("workspaceId")
+        workspace_id = int(workspace[-1]) if workspace else None
+        result = await run_in_threadpool(self._handle, handler, claims, run_id, body, workspace_id)
         payload = json.dumps(result, separators=(",", ":")).encode()
         await send(
             {
@@ -61,6 +65,8 @@ class TraceReportsMiddleware:
         )
         await send({"type": "http.response.body", "body": payload})
 
-    def _handle(self, handler, claims: dict, run_id: str, body: dict) -> dict[str, Any]:
+    def _handle(
+        self, handler, claims: dict, run_id: str, body: dict, workspace_id: int | None
+    ) -> dict[str, Any]:
         with about_run(run_id), self.runtime.db.session() as session:
-            return handler(session, claims, run_id, body)
+            return handler(session, claims, run_id, body, workspace_id)

@@ -417,20 +417,11 @@ def access_token(row: ApiToken) -> dict[str, Any]:
 
 
 def user_info(user_id: int, user_name: str, admin: bool) -> dict[str, Any]:
+    """Seqera's DescribeUserResponse: no ``defaultWorkspaceId`` (the default is the
+    personal workspace, which has no id), and no fields without a value."""
     return {
-        "user": {
-            "id": user_id,
-            "userName": user_name,
-            "email": None,
-            "firstName": None,
-            "lastName": None,
-            "organization": None,
-            "description": None,
-            "avatar": None,
-            "admin": admin,
-        },
+        "user": {"id": user_id, "userName": user_name, "admin": admin},
         "needConsent": False,
-        "defaultWorkspaceId": None,
     }
 
 
@@ -468,3 +459,109 @@ def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
         "runName": run.run_name,
         "dateCreated": run.created_at.isoformat().replace("+00:00", "Z"),
     }
+
+
+# --- tenancy (Seqera's DTOs; a field with no value is left out, as Seqera's
+# non-nullable ones must be) ---------------------------------------------------------
+
+# The Seqera API version this service answers as: the one current tw requires.
+API_VERSION = "1.198.0"
+
+
+def _present(body: dict[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in body.items() if value is not None}
+
+
+def service_info(version: str, heartbeat_seconds: int | None = None) -> dict[str, Any]:
+    return {
+        "serviceInfo": _present(
+            {
+                "version": version,
+                "apiVersion": API_VERSION,
+                "commitId": "unknown",
+                "authTypes": ["token"],
+                "loginPath": "/login",
+                "allowInstanceCredentials": True,
+                "allowLocalRepos": False,
+                "allowNextflowCliLogs": True,
+                "userWorkspaceEnabled": True,
+                "waveEnabled": False,
+                "groundswellEnabled": False,
+                "seqeraCloud": False,
+                "seqeraComputeEnabled": False,
+                "llmEnabled": False,
+                "evalWorkspaceIds": [],
+                "groundswellAllowedWorkspaces": [],
+                "heartbeatInterval": heartbeat_seconds,
+            }
+        )
+    }
+
+
+def organization(org: Any, member: Any | None) -> dict[str, Any]:
+    return _present(
+        {
+            "orgId": org.id,
+            "name": org.name,
+            "fullName": org.full_name,
+            "description": org.description,
+            "location": org.location,
+            "website": org.website,
+            "memberId": member.id if member is not None else None,
+            "memberRole": member.role if member is not None else None,
+        }
+    )
+
+
+def member(row: Any, user: Any) -> dict[str, Any]:
+    return {"memberId": row.id, "userId": user.id, "userName": user.name, "role": row.role}
+
+
+def workspace_entry(ws: Any) -> dict[str, Any]:
+    return _present(
+        {
+            "id": ws.id,
+            "name": ws.name,
+            "fullName": ws.full_name,
+            "description": ws.description,
+            "visibility": ws.visibility,
+        }
+    )
+
+
+def workspace(ws: Any) -> dict[str, Any]:
+    return {
+        **workspace_entry(ws),
+        "dateCreated": tower_time(ws.created_at),
+        "lastUpdated": tower_time(ws.updated_at),
+    }
+
+
+def participant(view: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {"participantId": view.participant.id, "wspRole": view.participant.role}
+    if view.team is not None:
+        body.update(type="TEAM", teamId=view.team.id, teamName=view.team.name)
+    else:
+        body.update(
+            type="COLLABORATOR" if view.member.role == "collaborator" else "MEMBER",
+            memberId=view.member.id,
+            orgRole=view.member.role,
+            userName=view.user.name,
+        )
+    return body
+
+
+def place(entry: Any) -> dict[str, Any]:
+    body = {
+        "orgId": entry.org.id,
+        "orgName": entry.org.name,
+        "roles": entry.roles,
+    }
+    if entry.workspace is not None:
+        body.update(
+            workspaceId=entry.workspace.id,
+            workspaceName=entry.workspace.name,
+            workspaceFullName=entry.workspace.full_name,
+            visibility=entry.workspace.visibility,
+        )
+    return body

@@ -6,7 +6,7 @@ from typing import Any
 
 import flask
 
-from wes_gateway.domain import parsing, run_files, runs
+from wes_gateway.domain import parsing, run_files, runs, tenancy
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
@@ -37,10 +37,16 @@ def get_service_info() -> dict[str, Any]:
     )
 
 
-def list_runs(token_info: dict, page_size: int | None = None, page_token: str | None = None):
+def list_runs(
+    token_info: dict,
+    page_size: int | None = None,
+    page_token: str | None = None,
+    workspace_id: int | None = None,
+):
+    session = request_session()
     page = runs.list_runs(
-        request_session(),
-        principal(token_info),
+        session,
+        tenancy.acting(session, principal(token_info), workspace_id, "ListRuns"),
         page_size=page_size,
         page_token=page_token,
         signing_key=current().settings.signing_key,
@@ -58,9 +64,10 @@ def run_workflow(token_info: dict):
         engine_versions=[rt.engine_version.value],
         max_field_bytes=rt.settings.max_field_bytes,
     )
+    session = request_session()
     run = runs.create_run(
-        request_session(),
-        principal(token_info),
+        session,
+        tenancy.acting(session, principal(token_info), request.workspace_id, "RunWorkflow"),
         request,
         [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
         run_dir_of=rt.run_dir,

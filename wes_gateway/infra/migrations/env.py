@@ -25,6 +25,11 @@ def run_migrations_offline() -> None:
 def run_migrations_online() -> None:
     engine = make_engine(config.get_main_option("sqlalchemy.url"), pooled=False)
     with engine.connect() as connection:
+        if connection.dialect.name == "sqlite":
+            # A batch rebuild drops and renames a table; with foreign keys on, SQLite
+            # would apply the ON DELETE rules of every row pointing at it on the way.
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

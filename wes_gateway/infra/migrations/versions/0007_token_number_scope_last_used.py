@@ -1,8 +1,8 @@
 """api_tokens.number, scope, last_used_at, expires_at: Seqera's token list, read-only
 tokens and the short-lived tokens of single sign-on
 
-Revision ID: 0006
-Revises: 0005
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-12-04 08:20:00
 
 Additive: three nullable columns and one with a server default, so the previous release keeps
@@ -19,8 +19,8 @@ from alembic import op
 
 from wes_gateway.infra.db import UTCDateTime
 
-revision = "0006"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 
