@@ -33,6 +33,10 @@ NOT_WORKSPACE_SCOPED = {
     "UpdateOrganizationMemberRole": "org owners",
     "ListWorkspaces": "org members (collaborators: their workspaces)",
     "CreateWorkspace": "org owners",
+    "TokenList": "the caller's own API tokens",
+    "CreateToken": "the caller's own API tokens",
+    "DeleteToken": "the caller's own API tokens",
+    "DeleteAllTokens": "the caller's own API tokens",
 }
 
 TOWER_OPERATIONS = [op for op in all_operations() if op.spec == "tower.openapi.yaml"]
