@@ -254,3 +254,86 @@ def test_an_admin_adds_a_compute_environment_and_sees_it_checked(page, gateway):
     page.fill("#env-config", json.dumps({**config, "region": "moon"}))
     page.click("button:has-text('Create')")
     page.locator("form .field-error", has_text="computeEnv.config.region").wait_for()
+
+
+def _lab_workspace(gateway, name: str) -> dict:
+    """An organization and a workspace made through the API by the admin, who owns both."""
+    admin = {"Authorization": f"Bearer {gateway['admin']}"}
+    api = gateway["base"] + "/api"
+    org = httpx.post(
+        f"{api}/orgs", headers=admin, json={"organization": {"name": name, "fullName": name}}
+    )
+    assert org.status_code == 200, org.text
+    org_id = org.json()["organization"]["orgId"]
+    workspace = httpx.post(
+        f"{api}/orgs/{org_id}/workspaces",
+        headers=admin,
+        json={"workspace": {"name": "shared", "fullName": "Shared", "visibility": "PRIVATE"}},
+    )
+    assert workspace.status_code == 200, workspace.text
+    return {"orgId": org_id, "workspaceId": workspace.json()["workspace"]["id"]}
+
+
+def test_a_workspace_is_chosen_shared_with_a_participant_and_keeps_its_runs(page, gateway, browser):
+    lab = _lab_workspace(gateway, "lab-dashboard")
+    sign_in(page, gateway)
+    page.select_option("#workspace", label="lab-dashboard / shared")
+    page.wait_for_selector("h1:has-text('Runs')")
+    run_id = launch_from_form(page, standin_tasks=1)
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    # The run is the workspace's: listed there, not in the personal workspace.
+    page.click("nav >> text=Runs")
+    page.locator(f"a[href='#/runs/{run_id}']").wait_for()
+    page.select_option("#workspace", label="Personal")
+    page.wait_for_selector("h1:has-text('Runs')")
+    page.locator("table.runs tbody tr").first.wait_for()
+    assert page.locator(f"a[href='#/runs/{run_id}']").count() == 0
+    # Its owner adds bob, who joins with the role launch, then makes him a viewer.
+    page.select_option("#workspace", label="lab-dashboard / shared")
+    page.click("nav >> text=Participants")
+    page.fill("#participant-name", "bob")
+    page.click("button:has-text('Add')")
+    row = page.locator("table.participants tr", has_text="bob")
+    row.wait_for()
+    assert row.locator("select").input_value() == "launch"
+    row.locator("select").select_option("view")
+    page.locator("#notice", has_text="bob is now view").wait_for()
+    shot(page, "participants")
+    # Bob sees the workspace, and the run in it.
+    other = browser.new_context(viewport={"width": 1280, "height": 900}).new_page()
+    other.set_default_timeout(WAIT)
+    sign_in(other, gateway, "bob")
+    assert other.locator("#participants-link").is_hidden()  # a viewer manages nobody
+    other.select_option("#workspace", label="lab-dashboard / shared")
+    other.locator(f"a[href='#/runs/{run_id}']").wait_for()
+    other.context.close()
+    participants = httpx.get(
+        f"{gateway['base']}/api/orgs/{lab['orgId']}/workspaces/{lab['workspaceId']}/participants",
+        headers={"Authorization": f"Bearer {gateway['admin']}"},
+    ).json()["participants"]
+    assert {p["userName"]: p["wspRole"] for p in participants if "userName" in p}["bob"] == "view"
+    assert page.problems == []
+
+
+def test_an_api_token_is_made_shown_once_used_and_revoked(page, gateway):
+    sign_in(page, gateway, "bob")
+    page.click("nav >> text=API tokens")
+    page.fill("#token-name", "reader")
+    page.check("#token-read-only")
+    page.click("button:has-text('Create token')")
+    secret = page.locator("#new-token").inner_text().strip()
+    page.locator("table.tokens tr", has_text="reader").filter(has_text="read only").wait_for()
+    shot(page, "api-tokens")
+    headers = {"Authorization": f"Bearer {secret}"}
+    api = gateway["base"] + "/api"
+    assert httpx.get(f"{api}/user-info", headers=headers).json()["user"]["userName"] == "bob"
+    launch = {"launch": {"pipeline": "nf-core/demo"}}
+    assert httpx.post(f"{api}/workflow/launch", headers=headers, json=launch).status_code == 403
+    # Shown once: after a reload the page lists the token without its secret.
+    page.reload()
+    page.locator("table.tokens tr", has_text="reader").wait_for()
+    assert secret not in page.content()
+    page.locator("table.tokens tr", has_text="reader").locator("button:has-text('Revoke')").click()
+    page.locator("#notice", has_text="revoked").wait_for()
+    assert httpx.get(f"{api}/user-info", headers=headers).status_code == 401
+    assert page.problems == []

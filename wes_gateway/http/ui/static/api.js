@@ -12,8 +12,24 @@ export const token = {
   clear: () => sessionStorage.removeItem(KEY),
 };
 
-// Who is signed in (from /api/user-info).
-export const me = { userName: null, admin: false };
+// Who is signed in (from /api/user-info), and the workspaces they take part in.
+export const me = { id: null, userName: null, admin: false, places: [] };
+
+// The workspace the pages act in: its id, or none for the user's personal workspace.
+// Kept per tab, like the token; every workspace-scoped Tower call carries it.
+const WORKSPACE_KEY = "wes-gateway-workspace";
+export const workspace = {
+  get: () => sessionStorage.getItem(WORKSPACE_KEY),
+  set: (id) => (id ? sessionStorage.setItem(WORKSPACE_KEY, String(id)) : sessionStorage.removeItem(WORKSPACE_KEY)),
+  // The orgsAndWorkspaces entry of the current workspace (null: personal).
+  place: () => me.places.find((entry) => String(entry.workspaceId) === workspace.get()) || null,
+};
+
+function scoped(path) {
+  const id = workspace.get();
+  if (!id) return path;
+  return `${path}${path.includes("?") ? "&" : "?"}workspaceId=${encodeURIComponent(id)}`;
+}
 
 export class ApiError extends Error {
   constructor(status, message) {
@@ -81,7 +97,10 @@ export async function call(path, { method = "GET", body, raw = false, tokenValue
   return response.json();
 }
 
-export const tower = (path, options) => call(`${TOWER}${path}`, options);
+// A Tower call in the current workspace; account() for the calls about the user and
+// their organizations, which belong to no workspace.
+export const tower = (path, options) => call(`${TOWER}${scoped(path)}`, options);
+export const account = (path, options) => call(`${TOWER}${path}`, options);
 export const wes = (path, options) => call(`${WES}${path}`, options);
 
 // Save a file the API serves (with the token, so not through a plain link).

@@ -1,11 +1,13 @@
 // The dashboard's router: one view at a time, chosen by the URL's #fragment.
 
-import { ApiError, SSO, claimSignOn, endSignOn, me, token, tower } from "./api.js";
+import { account, ApiError, SSO, claimSignOn, endSignOn, me, token, workspace } from "./api.js";
 import { h, notice, replace } from "./dom.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
+import { participantsView } from "./participants.js";
 import { runView } from "./run.js";
 import { runsView } from "./runs.js";
+import { tokensView } from "./tokens.js";
 
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
@@ -60,7 +62,7 @@ function signInView(ctx, message) {
     event.preventDefault();
     const value = input.value.trim();
     try {
-      const info = await tower("/user-info", { tokenValue: value });
+      const info = await account("/user-info", { tokenValue: value });
       token.set(value);
       Object.assign(me, info.user);
       location.hash = "#/runs";
@@ -81,14 +83,19 @@ async function render() {
     signInView(ctx, ctx.route.params.get("why"));
     return;
   }
-  if (me.userName === null) {
+  if (me.userName === null || me.id === null) {
     try {
-      Object.assign(me, (await tower("/user-info")).user);
+      Object.assign(me, (await account("/user-info")).user);
+      me.places = (await account(`/user/${encodeURIComponent(me.id)}/workspaces`)).orgsAndWorkspaces.filter(
+        (entry) => entry.workspaceId !== null && entry.workspaceId !== undefined,
+      );
     } catch (failure) {
       if (failure.status !== 401) notice(`The service did not answer: ${failure.message}`, "error");
       return;
     }
+    if (workspace.get() && !workspace.place()) workspace.set(null); // no longer a participant
   }
+  showWorkspaces();
   nav.hidden = false;
   replace(document.getElementById("who"), me.userName, me.admin ? " (admin)" : "");
   for (const link of nav.querySelectorAll("a[data-route]")) {
@@ -103,6 +110,10 @@ async function render() {
       await launchView(view, ctx);
     } else if (page === "compute-envs") {
       await computeEnvsView(view, ctx);
+    } else if (page === "participants") {
+      await participantsView(view, ctx);
+    } else if (page === "tokens") {
+      await tokensView(view, ctx);
     } else {
       replace(view, h("h1", {}, "Not found"), h("p", {}, h("a", { href: "#/runs" }, "Go to your runs")));
     }
@@ -112,15 +123,44 @@ async function render() {
   }
 }
 
+// The workspace switcher: the personal workspace and every workspace the user is in.
+function showWorkspaces() {
+  const select = document.getElementById("workspace");
+  const current = workspace.get() || "";
+  replace(
+    select,
+    h("option", { value: "", selected: current === "" }, "Personal"),
+    me.places.map((entry) =>
+      h(
+        "option",
+        { value: entry.workspaceId, selected: String(entry.workspaceId) === current },
+        `${entry.orgName} / ${entry.workspaceName}`,
+      ),
+    ),
+  );
+  const place = workspace.place();
+  const manages = place && (place.roles || []).some((role) => role === "owner" || role === "admin");
+  document.getElementById("participants-link").hidden = !manages;
+}
+
+document.getElementById("workspace").addEventListener("change", (event) => {
+  workspace.set(event.target.value || null);
+  if (location.hash.startsWith("#/runs/") || location.hash.startsWith("#/participants")) location.hash = "#/runs";
+  else render();
+});
+
 window.addEventListener("hashchange", render);
 window.addEventListener("signed-out", (event) => {
   me.userName = null;
+  me.id = null;
   location.hash = `#/signin?why=${encodeURIComponent(event.detail)}`;
 });
 document.getElementById("signout").addEventListener("click", async () => {
   await endSignOn();
   token.clear();
+  workspace.set(null);
   me.userName = null;
+  me.id = null;
   location.hash = "#/signin";
 });
 claimSignOn().catch(() => false).finally(render);
