@@ -12,6 +12,7 @@ import { tokensView } from "./tokens.js";
 const view = document.getElementById("view");
 const nav = document.getElementById("nav");
 let generation = 0;
+let placesLoaded = false; // the workspaces of the signed-in user, read once per sign-in
 
 function route() {
   const [path, query = ""] = location.hash.replace(/^#/, "").split("?");
@@ -83,12 +84,13 @@ async function render() {
     signInView(ctx, ctx.route.params.get("why"));
     return;
   }
-  if (me.userName === null || me.id === null) {
+  if (me.userName === null || me.id === null || !placesLoaded) {
     try {
       Object.assign(me, (await account("/user-info")).user);
       me.places = (await account(`/user/${encodeURIComponent(me.id)}/workspaces`)).orgsAndWorkspaces.filter(
         (entry) => entry.workspaceId !== null && entry.workspaceId !== undefined,
       );
+      placesLoaded = true;
     } catch (failure) {
       if (failure.status !== 401) notice(`The service did not answer: ${failure.message}`, "error");
       return;
@@ -153,6 +155,7 @@ window.addEventListener("hashchange", render);
 window.addEventListener("signed-out", (event) => {
   me.userName = null;
   me.id = null;
+  placesLoaded = false;
   location.hash = `#/signin?why=${encodeURIComponent(event.detail)}`;
 });
 document.getElementById("signout").addEventListener("click", async () => {
@@ -161,6 +164,7 @@ document.getElementById("signout").addEventListener("click", async () => {
   workspace.set(null);
   me.userName = null;
   me.id = null;
+  placesLoaded = false;
   location.hash = "#/signin";
 });
 claimSignOn().catch(() => false).finally(render);
