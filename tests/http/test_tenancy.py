@@ -331,3 +331,12 @@ def test_wes_submits_to_a_workspace_and_lists_it(client, make_user):
     response = client.post("/ga4gh/wes/v1/runs", headers=ann, data=bad, files=files)
     assert response.status_code == 400
     assert response.json()["msg"].startswith("workflow_engine_parameters.workspaceId")
+
+
+@pytest.mark.parametrize("user_id", [2**31, 2**63 - 2, 987654])
+def test_the_workspaces_of_a_user_that_does_not_exist_are_a_404(client, admin, user_id):
+    """An administrator may name any user id Seqera's int64 allows; one that is no user,
+    however large, is a 404 naming userId (never a database error)."""
+    answer = client.get(f"/api/user/{user_id}/workspaces", headers=admin)
+    assert answer.status_code == 404, answer.text
+    assert answer.json()["message"].startswith("userId:")

@@ -23,7 +23,7 @@ const programs = {
   'alice-cli': { claims: { preferred_username: 'alice.sso' }, ttl: 600 },
   'carol-cli': { claims: { preferred_username: 'carol', groups: ['wes-admins'] }, ttl: 600 },
   'odd-cli': { claims: { preferred_username: 'Ann Lee <ann@example.org>' }, ttl: 600 },
-  'short-cli': { claims: { preferred_username: 'brief' }, ttl: 1 },
+  'short-cli': { claims: { preferred_username: 'brief' }, ttl: 5 },
 };
 
 const people = {

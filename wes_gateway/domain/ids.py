@@ -19,3 +19,7 @@ def new_run_id() -> str:
 
 def is_run_id(value: str) -> bool:
     return len(value) == RUN_ID_LENGTH and all(char in BASE62 for char in value)
+
+
+# The largest integer id or count a 32-bit database column holds (user ids, offsets).
+INT32_MAX = 2**31 - 1

@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
-from wes_gateway.domain.ids import new_run_id
+from wes_gateway.domain.ids import INT32_MAX, new_run_id
 from wes_gateway.domain.launch import RunRequest
 from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, Task, User
 from wes_gateway.domain.pagination import decode_page_token, encode_page_token
@@ -400,9 +400,6 @@ class WorkflowPage:
     runs: list[Run]
     has_more: bool
     total: int | None
-
-
-INT32_MAX = 2**31 - 1
 
 
 def _page_bounds(max_: int | None, offset: int | None) -> tuple[int, int]:

@@ -24,7 +24,8 @@ from sqlalchemy import Select, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField
+from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField, NotFound
+from wes_gateway.domain.ids import INT32_MAX
 from wes_gateway.domain.models import (
     ComputeEnv,
     Organization,
@@ -631,6 +632,9 @@ def places(session: Session, principal: Principal, user_id: int) -> list[Place]:
     _person(principal)
     if user_id != principal.user_id and not principal.acts_as_admin:
         raise Forbidden("userId: you may list your own workspaces only")
+    # User ids are 32-bit integers (a larger one would not reach the database's column).
+    if not 0 < user_id <= INT32_MAX or session.get(User, user_id) is None:
+        raise NotFound(f"userId: no user {user_id}")
     found: list[Place] = []
     memberships = session.execute(
         select(OrgMember, Organization)
