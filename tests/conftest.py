@@ -91,8 +91,12 @@ def database_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Settings:
+    # The data folder sits alone in a folder of its own, so a test can watch everything
+    # around it (the path-traversal tests) without seeing the other tests' files.
+    data_dir = tmp_path_factory.mktemp("service") / "data"
+    data_dir.mkdir()
     return Settings(
-        data_dir=tmp_path_factory.mktemp("data"),
+        data_dir=data_dir,
         database_url=database_url,
         secret_key="test-signing-key",
         validate_responses=True,

@@ -79,7 +79,7 @@ def _post(client, headers, body: bytes):
 
 @pytest.fixture
 def outside(settings) -> Path:
-    """The folder that holds the data folder (and the other tests' files)."""
+    """The folder that holds the data folder: nothing in it may change but the data folder."""
     return settings.data_dir.parent
 
 
