@@ -19,7 +19,7 @@ from wes_gateway.http import errors, oidc, readiness, ui, validation
 from wes_gateway.http.request_metrics import RequestMetricsMiddleware
 from wes_gateway.http.runtime import EXTENSION_KEY, Runtime, close_request_session
 from wes_gateway.http.security import BodyLimitMiddleware, RuntimeMiddleware
-from wes_gateway.http.tower import handlers as tower_handlers
+from wes_gateway.http.tower import HANDLER_MODULES as TOWER_HANDLER_MODULES
 from wes_gateway.http.tower.trace_reports import TraceReportsMiddleware
 from wes_gateway.http.wes import handlers as wes_handlers
 from wes_gateway.infra import metrics
@@ -63,10 +63,18 @@ def _snake_case(operation_id: str) -> str:
     return re.sub(r"(?<!^)(?=[A-Z])", "_", operation_id).lower()
 
 
-def _resolver(module) -> Resolver:
-    return Resolver(
-        function_resolver=lambda operation_id: getattr(module, _snake_case(operation_id))
-    )
+def _resolver(*modules) -> Resolver:
+    """Each operationId answered by the function of its snake-case name in the first of
+    ``modules`` that has one."""
+
+    def resolve(operation_id: str):
+        name = _snake_case(operation_id)
+        for module in modules:
+            if hasattr(module, name):
+                return getattr(module, name)
+        raise AttributeError(f"no handler {name} for operation {operation_id}")
+
+    return Resolver(function_resolver=resolve)
 
 
 def _healthz():
@@ -120,7 +128,7 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
         "tower.openapi.yaml",
         base_path=TOWER_BASE_PATH,
         name="tower",
-        resolver=_resolver(tower_handlers),
+        resolver=_resolver(*TOWER_HANDLER_MODULES),
         pythonic_params=True,
         validate_responses=settings.validate_responses,
         swagger_ui_options=SwaggerUIOptions(swagger_ui_path="/ui"),

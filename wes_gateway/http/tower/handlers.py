@@ -15,17 +15,13 @@ from wes_gateway.http import dispatch
 from wes_gateway.http.context import principal, public_base_url
 from wes_gateway.http.runtime import current, request_session
 from wes_gateway.http.tower import views
+from wes_gateway.http.tower.acting import acting
 from wes_gateway.infra import metrics
-
-
-def _acting(token_info: dict, workspace_id: int | None, operation: str):
-    """The caller as it acts in ``workspace_id`` for ``operation`` (tenancy decides)."""
-    return tenancy.acting(request_session(), principal(token_info), workspace_id, operation)
 
 
 def create_trace(body: dict[str, Any], token_info: dict, workspace_id: int | None = None):
     metrics.TRACE_CALLS.labels("create").inc()
-    run = trace.create(request_session(), _acting(token_info, workspace_id, "CreateTrace"), body)
+    run = trace.create(request_session(), acting(token_info, workspace_id, "CreateTrace"), body)
     return views.trace_created(run.id, public_base_url())
 
 
@@ -34,7 +30,7 @@ def update_trace_begin(
 ):
     metrics.TRACE_CALLS.labels("begin").inc()
     run = trace.begin(
-        request_session(), _acting(token_info, workspace_id, "UpdateTraceBegin"), workflow_id, body
+        request_session(), acting(token_info, workspace_id, "UpdateTraceBegin"), workflow_id, body
     )
     return views.trace_begun(run.id, public_base_url())
 
@@ -79,7 +75,7 @@ def update_trace_complete(
     metrics.TRACE_CALLS.labels("complete").inc()
     run = trace.complete(
         request_session(),
-        _acting(token_info, workspace_id, "UpdateTraceComplete"),
+        acting(token_info, workspace_id, "UpdateTraceComplete"),
         workflow_id,
         body,
     )
@@ -97,7 +93,7 @@ def list_workflows(
 ):
     page = runs.list_workflows(
         request_session(),
-        _acting(token_info, workspace_id, "ListWorkflows"),
+        acting(token_info, workspace_id, "ListWorkflows"),
         max_=max_,
         offset=offset,
         search=search,
@@ -113,7 +109,7 @@ def describe_workflow(
     workflow_id: str, token_info: dict, workspace_id: int | None = None, attributes=None
 ):
     session = request_session()
-    run = runs.get_run(session, _acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
+    run = runs.get_run(session, acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
     tasks = runs.tasks_for_progress(session, run.id)
     return views.describe(run, tasks)
 
@@ -121,7 +117,7 @@ def describe_workflow(
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
     session = request_session()
     run = runs.get_run(
-        session, _acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
+        session, acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
     )
     return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
 
@@ -138,7 +134,7 @@ def list_workflow_tasks(
 ):
     tasks, total = runs.list_workflow_tasks(
         request_session(),
-        _acting(token_info, workspace_id, "ListWorkflowTasks"),
+        acting(token_info, workspace_id, "ListWorkflowTasks"),
         workflow_id,
         max_=max_,
         offset=offset,
@@ -154,7 +150,7 @@ def describe_workflow_task(
 ):
     task = runs.get_workflow_task(
         request_session(),
-        _acting(token_info, workspace_id, "DescribeWorkflowTask"),
+        acting(token_info, workspace_id, "DescribeWorkflowTask"),
         workflow_id,
         task_id,
     )
@@ -168,7 +164,7 @@ def cancel_workflow(
     workflow_id: str, token_info: dict, workspace_id=None, force: bool | None = None, body=None
 ):
     run = runs.cancel(
-        request_session(), _acting(token_info, workspace_id, "CancelWorkflow"), workflow_id
+        request_session(), acting(token_info, workspace_id, "CancelWorkflow"), workflow_id
     )
     dispatch.cancel(current().celery, run)
     return NoContent, 204
@@ -177,7 +173,7 @@ def cancel_workflow(
 def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force=None):
     run = runs.delete_run(
         request_session(),
-        _acting(token_info, workspace_id, "DeleteWorkflow"),
+        acting(token_info, workspace_id, "DeleteWorkflow"),
         workflow_id,
         force=bool(force),
     )
@@ -188,7 +184,7 @@ def delete_workflow(workflow_id: str, token_info: dict, workspace_id=None, force
 def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=None, force=None):
     failed, deleted = runs.delete_many(
         request_session(),
-        _acting(token_info, workspace_id, "DeleteWorkflowMany"),
+        acting(token_info, workspace_id, "DeleteWorkflowMany"),
         body["workflowIds"],
         force=bool(force),
     )
@@ -199,7 +195,7 @@ def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=No
 
 def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
     run = runs.get_run(
-        request_session(), _acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
+        request_session(), acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
     )
     return views.metrics(run)
 
@@ -209,7 +205,7 @@ def get_workflow_log(
 ):
     rt = current()
     run = runs.get_run(
-        request_session(), _acting(token_info, workspace_id, "GetWorkflowLog"), workflow_id
+        request_session(), acting(token_info, workspace_id, "GetWorkflowLog"), workflow_id
     )
     dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     path = run_files.run_file(rt.run_dir(run.id), run.id, run_files.console_name(run.id))
@@ -232,7 +228,7 @@ def get_workflow_task_log(
     rt = current()
     session = request_session()
     task = runs.get_workflow_task(
-        session, _acting(token_info, workspace_id, "GetWorkflowTaskLog"), workflow_id, task_id
+        session, acting(token_info, workspace_id, "GetWorkflowTaskLog"), workflow_id, task_id
     )
     path = run_files.task_file(rt.run_dir(workflow_id), task, ".command.out")
     page = run_files.read_page(path, next_, max_length)
@@ -248,7 +244,7 @@ def get_workflow_task_log(
 def download_workflow_log(workflow_id: str, token_info: dict, workspace_id=None, file_name=None):
     rt = current()
     run = runs.get_run(
-        request_session(), _acting(token_info, workspace_id, "DownloadWorkflowLog"), workflow_id
+        request_session(), acting(token_info, workspace_id, "DownloadWorkflowLog"), workflow_id
     )
     name = file_name or run_files.console_name(run.id)
     path = run_files.run_file(rt.run_dir(run.id), run.id, name)
@@ -262,7 +258,7 @@ def download_workflow_task_log(
 ):
     task = runs.get_workflow_task(
         request_session(),
-        _acting(token_info, workspace_id, "DownloadWorkflowTaskLog"),
+        acting(token_info, workspace_id, "DownloadWorkflowTaskLog"),
         workflow_id,
         task_id,
     )
@@ -277,7 +273,7 @@ def _file_response(path, name: str):
 
 
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
-    who = _acting(token_info, workspace_id, "DescribeWorkflowLaunch")
+    who = acting(token_info, workspace_id, "DescribeWorkflowLaunch")
     run = runs.get_run(request_session(), who, workflow_id)
     return {"launch": views.launch_record(run, admin=who.acts_as_admin)}
 
@@ -291,7 +287,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     )
     run = runs.create_run(
         request_session(),
-        _acting(token_info, workspace_id, "CreateWorkflowLaunch"),
+        acting(token_info, workspace_id, "CreateWorkflowLaunch"),
         request,
         [],
         run_dir_of=rt.run_dir,
@@ -306,14 +302,14 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
 
 
 def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
-    who = _acting(token_info, workspace_id, "ListComputeEnvs")
+    who = acting(token_info, workspace_id, "ListComputeEnvs")
     envs = compute_envs.list_envs(request_session(), who, status)
     return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
 
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
     env = compute_envs.create(
-        request_session(), _acting(token_info, workspace_id, "CreateComputeEnv"), body
+        request_session(), acting(token_info, workspace_id, "CreateComputeEnv"), body
     )
     if env.status == "CREATING":
         dispatch.check_compute_env(current().celery, env.id)
@@ -321,14 +317,14 @@ def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None
 
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
-    who = _acting(token_info, workspace_id, "DescribeComputeEnv")
+    who = acting(token_info, workspace_id, "DescribeComputeEnv")
     env = compute_envs.get(request_session(), compute_env_id, who)
     return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):
     compute_envs.delete(
-        request_session(), _acting(token_info, workspace_id, "DeleteComputeEnv"), compute_env_id
+        request_session(), acting(token_info, workspace_id, "DeleteComputeEnv"), compute_env_id
     )
     return NoContent, 204
 
@@ -336,7 +332,7 @@ def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None,
 def update_compute_env_primary(compute_env_id: str, token_info: dict, workspace_id=None, body=None):
     compute_envs.make_primary(
         request_session(),
-        _acting(token_info, workspace_id, "UpdateComputeEnvPrimary"),
+        acting(token_info, workspace_id, "UpdateComputeEnvPrimary"),
         compute_env_id,
     )
     return NoContent, 204
