@@ -1,10 +1,10 @@
 """The request sequences tw (seqeralabs/tower-cli) makes, replayed call by call as its
 commands make them: `tw info`, `tw workspaces list`, `tw organizations list`,
 `tw runs list|view|cancel|delete -w <org>/<ws>`, `tw participants list|add`,
-`tw members list|add`. A workspace reference `org/ws` is resolved as AbstractApiCmd
-does: GET /user-info for the user id, then GET /user/{userId}/workspaces and the entry
-whose orgName and workspaceName match. Every tenancy answer is checked against Seqera's
-spec (the `tower` fixture)."""
+`tw members list|add`, `tw teams add|list|members|delete`. A workspace reference
+`org/ws` is resolved as AbstractApiCmd does: GET /user-info for the user id, then
+GET /user/{userId}/workspaces and the entry whose orgName and workspaceName match.
+Every tenancy answer is checked against Seqera's spec (the `tower` fixture)."""
 
 from __future__ import annotations
 
@@ -144,3 +144,38 @@ def test_tw_members_list_and_add(tower, make_user):
         ("ben", "collaborator"),
         ("cy", "member"),
     ]
+
+
+def test_tw_teams_add_list_members_and_delete(tower, make_user):
+    """`tw teams add -n bio -o acme`, `tw teams list -o acme --max 10`,
+    `tw teams members -t bio -o acme add -m ben` and `... delete -m ben`,
+    `tw teams delete -i <id> -o acme`, each as AbstractTeamsCmd makes its calls."""
+    ann, ben, org, ws, _ = _world(tower, make_user)
+    tw = Tw(tower, ann)
+    org_id = tw.organization("acme")
+    created = tower.post(
+        f"{API}/orgs/{org_id}/teams",
+        headers=ann,
+        json={"team": {"name": "bio", "description": None}},
+    )
+    assert created.status_code == 200, created.text
+    listed = tw.get(f"/orgs/{org_id}/teams", max=10, offset=0)
+    assert listed["totalSize"] == 1
+    (team,) = [t for t in listed["teams"] if t["name"] == "bio"]  # findTeamByName
+    team_id = team["teamId"]
+    added = tower.post(
+        f"{API}/orgs/{org_id}/teams/{team_id}/members",
+        headers=ann,
+        json={"userNameOrEmail": "ben"},
+    )
+    assert added.status_code == 200, added.text
+    assert added.json()["member"]["userName"] == "ben"
+    # members delete: findMemberByUsername (max 25, offset 0, search = the name)
+    found = tw.get(f"/orgs/{org_id}/teams/{team_id}/members", max=25, offset=0, search="ben")
+    (member,) = [m for m in found["members"] if m["userName"] == "ben"]
+    removed = tower.delete(
+        f"{API}/orgs/{org_id}/teams/{team_id}/members/{member['memberId']}/delete", headers=ann
+    )
+    assert removed.status_code == 204, removed.text
+    assert tower.delete(f"{API}/orgs/{org_id}/teams/{team_id}", headers=ann).status_code == 204
+    assert tw.get(f"/orgs/{org_id}/teams")["teams"] == []

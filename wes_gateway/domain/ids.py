@@ -23,3 +23,5 @@ def is_run_id(value: str) -> bool:
 
 # The largest integer id or count a 32-bit database column holds (user ids, offsets).
 INT32_MAX = 2**31 - 1
+# The largest id or count Seqera's API takes (its int64 fields and parameters).
+INT64_MAX = 2**63 - 1

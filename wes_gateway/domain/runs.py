@@ -25,7 +25,7 @@ from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
-from wes_gateway.domain.ids import INT32_MAX, new_run_id
+from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
 from wes_gateway.domain.launch import RunRequest
 from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, Task, User
 from wes_gateway.domain.pagination import decode_page_token, encode_page_token
@@ -45,7 +45,6 @@ from wes_gateway.infra.db import utcnow
 
 DEFAULT_PAGE_SIZE = 20
 MAX_PAGE_SIZE = 1000
-INT64_MAX = 2**63 - 1
 SUMMARY_COLUMNS = (Run.id, Run.state, Run.start_time, Run.end_time, Run.tags, Run.created_at)
 
 

@@ -15,15 +15,15 @@ their view of every run.
 from __future__ import annotations
 
 import dataclasses
-import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from wes_gateway.domain import tenancy_fields as fields
 from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX
 from wes_gateway.domain.models import (
@@ -43,12 +43,6 @@ from wes_gateway.domain.tokens import Principal
 ROLES = ("view", "launch", "connect", "maintain", "admin", "owner")
 ORG_ROLES = ("owner", "member", "collaborator")
 VISIBILITIES = ("PRIVATE", "SHARED")
-# Seqera's rule for organization and workspace names.
-NAME = re.compile(r"^[a-zA-Z\d](?:[a-zA-Z\d]|[-_](?=[a-zA-Z\d])){1,38}$")
-NAME_RULE = (
-    "2 to 40 letters, digits, '-' or '_', starting and ending with a letter or digit, "
-    "no two '-' or '_' in a row"
-)
 
 # The least workspace role of each operation that acts in a workspace (operationIds of
 # both specs, and the one rule that is not an operation: deleting another's run).
@@ -183,74 +177,10 @@ def runs_in_scope(query: Select, principal: Principal) -> Select:
     return query.where(Run.owner_id == principal.user_id, Run.workspace_id.is_(None))
 
 
-# --- names and fields ---------------------------------------------------------------
-
-
-def _text(body: Mapping[str, Any], key: str, field: str, limit: int, required=False):
-    value = body.get(key)
-    if value is None:
-        if required:
-            raise InvalidField(field, "is required")
-        return None
-    if not isinstance(value, str) or len(value) > limit:
-        raise InvalidField(field, f"must be a string of at most {limit} characters")
-    return value
-
-
-def _name(body: Mapping[str, Any], field: str, required=True) -> str | None:
-    value = body.get("name")
-    if value is None and not required:
-        return None
-    if not isinstance(value, str) or not NAME.fullmatch(value):
-        raise InvalidField(field, f"must be {NAME_RULE}")
-    return value
-
-
-def _object(body: Any, field: str) -> Mapping[str, Any]:
-    if not isinstance(body, Mapping):
-        raise InvalidField(field, "is required (an object)")
-    return body
-
-
-INT64_MAX = 2**63 - 1
-
-
-def _int64(value: Any, field: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= INT64_MAX:
-        raise InvalidField(field, "must be an integer between 0 and 2^63-1")
-    return value
-
-
-def _ignored_id(spec: Mapping[str, Any], field: str) -> None:
-    """A read-only ``id`` sent back is ignored, but must still be an int64."""
-    if spec.get("id") is not None:
-        _int64(spec["id"], field)
-
-
-def _role(value: Any, field: str, allowed: tuple[str, ...]) -> str:
-    if not isinstance(value, str) or value.lower() not in allowed:
-        raise InvalidField(field, f"must be one of {', '.join(allowed)}")
-    return value.lower()
-
-
-def _commit(session: Session, what: str) -> None:
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"{what} already exists") from None
-
-
-def _person(principal: Principal) -> None:
-    """Tenancy is for people: a run's own token (its head job's) may not touch it."""
-    if principal.run_id is not None:
-        raise Forbidden("a run-scoped token cannot act on organizations or workspaces")
-
-
 # --- organizations and members ------------------------------------------------------
 
 
-def _membership(session: Session, org_id: int, user_id: int) -> OrgMember | None:
+def membership(session: Session, org_id: int, user_id: int) -> OrgMember | None:
     return session.execute(
         select(OrgMember).where(OrgMember.org_id == org_id, OrgMember.user_id == user_id)
     ).scalar_one_or_none()
@@ -261,9 +191,9 @@ def organization(
 ) -> tuple[Organization, OrgMember | None]:
     """The organization and the caller's membership; 403 as Seqera answers when the
     caller is no member (or, with ``owner``, not an owner). Administrators pass."""
-    _person(principal)
+    fields.for_people(principal)
     org = session.get(Organization, org_id)
-    member = _membership(session, org_id, principal.user_id) if org is not None else None
+    member = membership(session, org_id, principal.user_id) if org is not None else None
     if org is None or (member is None and not principal.acts_as_admin):
         raise Forbidden(f"orgId: you are not a member of organization {org_id}")
     if owner and not principal.acts_as_admin and member.role != "owner":
@@ -272,7 +202,7 @@ def organization(
 
 
 def _org_fields(org: Organization, spec: Mapping[str, Any], prefix: str) -> None:
-    full_name = _text(spec, "fullName", f"{prefix}fullName", 100)
+    full_name = fields.text(spec, "fullName", f"{prefix}fullName", 100)
     if full_name is not None:
         org.full_name = full_name
     for key, column, limit in (
@@ -281,17 +211,17 @@ def _org_fields(org: Organization, spec: Mapping[str, Any], prefix: str) -> None
         ("website", "website", 255),
     ):
         if key in spec:
-            setattr(org, column, _text(spec, key, prefix + key, limit))
+            setattr(org, column, fields.text(spec, key, prefix + key, limit))
 
 
 def create_organization(
     session: Session, principal: Principal, body: Mapping[str, Any]
 ) -> tuple[Organization, OrgMember]:
-    _person(principal)
-    spec = _object(body.get("organization"), "organization")
-    _ignored_id(spec, "organization.id")
-    name = _name(spec, "organization.name")
-    _text(spec, "fullName", "organization.fullName", 100, required=True)
+    fields.for_people(principal)
+    spec = fields.required_object(body.get("organization"), "organization")
+    fields.ignored_id(spec, "organization.id")
+    name = fields.name(spec, "organization.name")
+    fields.text(spec, "fullName", "organization.fullName", 100, required=True)
     org = Organization(name=name)
     _org_fields(org, spec, "organization.")
     session.add(org)
@@ -302,21 +232,21 @@ def create_organization(
         raise Conflict(f"an organization named {name!r} already exists") from None
     member = OrgMember(org_id=org.id, user_id=principal.user_id, role="owner")
     session.add(member)
-    _commit(session, f"organization {name!r}")
+    fields.commit_unique(session, f"organization {name!r}")
     return org, member
 
 
 def list_organizations(
     session: Session, principal: Principal, role: str | None = None
 ) -> list[tuple[Organization, OrgMember | None]]:
-    _person(principal)
+    fields.for_people(principal)
     query = select(Organization, OrgMember).join(
         OrgMember,
         (OrgMember.org_id == Organization.id) & (OrgMember.user_id == principal.user_id),
         isouter=principal.acts_as_admin,
     )
     if role is not None:
-        query = query.where(OrgMember.role == _role(role, "role", ORG_ROLES))
+        query = query.where(OrgMember.role == fields.one_of(role, "role", ORG_ROLES))
     rows = session.execute(query.order_by(Organization.name)).all()
     return [(org, member) for org, member in rows]
 
@@ -325,11 +255,11 @@ def update_organization(
     session: Session, principal: Principal, org_id: int, body: Mapping[str, Any]
 ) -> None:
     org, _ = organization(session, principal, org_id, owner=True)
-    body = _object(body, "body")
+    body = fields.required_object(body, "body")
     if body.get("name") is not None:
-        org.name = _name(body, "name")
+        org.name = fields.name(body, "name")
     _org_fields(org, body, "")
-    _commit(session, f"an organization named {org.name!r}")
+    fields.commit_unique(session, f"an organization named {org.name!r}")
 
 
 def delete_organization(session: Session, principal: Principal, org_id: int) -> None:
@@ -364,7 +294,7 @@ def list_members(
     return [(member, user) for member, user in session.execute(query).all()], total
 
 
-def _user_named(session: Session, name: Any, field: str) -> User:
+def user_named(session: Session, name: Any, field: str) -> User:
     if not isinstance(name, str) or not name:
         raise InvalidField(field, "is required: a user name")
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
@@ -377,16 +307,16 @@ def add_member(
     session: Session, principal: Principal, org_id: int, body: Mapping[str, Any]
 ) -> tuple[OrgMember, User]:
     organization(session, principal, org_id, owner=True)
-    user = _user_named(session, _object(body, "body").get("user"), "user")
-    if _membership(session, org_id, user.id) is not None:
+    user = user_named(session, fields.required_object(body, "body").get("user"), "user")
+    if membership(session, org_id, user.id) is not None:
         raise Conflict(f"user {user.name!r} is already a member of organization {org_id}")
     member = OrgMember(org_id=org_id, user_id=user.id, role="member")
     session.add(member)
-    _commit(session, f"member {user.name!r}")
+    fields.commit_unique(session, f"member {user.name!r}")
     return member, user
 
 
-def _member(session: Session, org_id: int, member_id: int) -> OrgMember:
+def org_member(session: Session, org_id: int, member_id: int) -> OrgMember:
     member = session.get(OrgMember, member_id)
     if member is None or member.org_id != org_id:
         raise InvalidField("memberId", f"no member {member_id} in organization {org_id}")
@@ -405,7 +335,7 @@ def _keep_an_owner(session: Session, member: OrgMember) -> None:
 
 def delete_member(session: Session, principal: Principal, org_id: int, member_id: int) -> None:
     organization(session, principal, org_id, owner=True)
-    member = _member(session, org_id, member_id)
+    member = org_member(session, org_id, member_id)
     _keep_an_owner(session, member)
     session.delete(member)
     session.commit()
@@ -415,8 +345,8 @@ def update_member_role(
     session: Session, principal: Principal, org_id: int, member_id: int, body: Mapping[str, Any]
 ) -> None:
     organization(session, principal, org_id, owner=True)
-    member = _member(session, org_id, member_id)
-    role = _role(_object(body, "body").get("role"), "role", ORG_ROLES)
+    member = org_member(session, org_id, member_id)
+    role = fields.one_of(fields.required_object(body, "body").get("role"), "role", ORG_ROLES)
     if role != "owner":
         _keep_an_owner(session, member)
     member.role = role
@@ -430,7 +360,7 @@ def workspace(
     session: Session, principal: Principal, org_id: int, workspace_id: int, operation: str
 ) -> tuple[Workspace, Principal]:
     """The workspace of the organization, if the caller's role allows ``operation``."""
-    _person(principal)
+    fields.for_people(principal)
     who = acting(session, principal, workspace_id, operation)
     found = session.get(Workspace, workspace_id)
     if found is None or found.org_id != org_id:
@@ -440,9 +370,9 @@ def workspace(
 
 def _workspace_fields(ws: Workspace, spec: Mapping[str, Any], prefix: str) -> None:
     if spec.get("fullName") is not None:
-        ws.full_name = _text(spec, "fullName", prefix + "fullName", 100)
+        ws.full_name = fields.text(spec, "fullName", prefix + "fullName", 100)
     if "description" in spec:
-        ws.description = _text(spec, "description", prefix + "description", 1000)
+        ws.description = fields.text(spec, "description", prefix + "description", 1000)
     if spec.get("visibility") is not None:
         visibility = spec["visibility"]
         if visibility not in VISIBILITIES:
@@ -454,14 +384,16 @@ def create_workspace(
     session: Session, principal: Principal, org_id: int, body: Mapping[str, Any]
 ) -> Workspace:
     organization(session, principal, org_id, owner=True)
-    spec = _object(_object(body, "body").get("workspace"), "workspace")
-    _ignored_id(spec, "workspace.id")
-    name = _name(spec, "workspace.name")
-    _text(spec, "fullName", "workspace.fullName", 100, required=True)
+    spec = fields.required_object(
+        fields.required_object(body, "body").get("workspace"), "workspace"
+    )
+    fields.ignored_id(spec, "workspace.id")
+    name = fields.name(spec, "workspace.name")
+    fields.text(spec, "fullName", "workspace.fullName", 100, required=True)
     ws = Workspace(org_id=org_id, name=name, visibility="PRIVATE")
     _workspace_fields(ws, spec, "workspace.")
     session.add(ws)
-    _commit(session, f"a workspace named {name!r} in organization {org_id}")
+    fields.commit_unique(session, f"a workspace named {name!r} in organization {org_id}")
     return ws
 
 
@@ -481,11 +413,11 @@ def update_workspace(
     session: Session, principal: Principal, org_id: int, workspace_id: int, body: Mapping
 ) -> Workspace:
     ws, _ = workspace(session, principal, org_id, workspace_id, "UpdateWorkspace")
-    body = _object(body, "body")
+    body = fields.required_object(body, "body")
     if body.get("name") is not None:
-        ws.name = _name(body, "name")
+        ws.name = fields.name(body, "name")
     _workspace_fields(ws, body, "")
-    _commit(session, f"a workspace named {ws.name!r}")
+    fields.commit_unique(session, f"a workspace named {ws.name!r}")
     return ws
 
 
@@ -494,9 +426,7 @@ def delete_workspace(session: Session, principal: Principal, org_id: int, worksp
     held = select(func.count()).where(Run.workspace_id == ws.id)
     if session.execute(held).scalar_one():
         raise BadRequest(f"workspaceId: workspace {workspace_id} holds runs; delete them first")
-    session.execute(
-        ComputeEnv.__table__.delete().where(ComputeEnv.workspace_id == ws.id)  # type: ignore[attr-defined]
-    )
+    session.execute(delete(ComputeEnv).where(ComputeEnv.workspace_id == ws.id))
     session.delete(ws)
     session.commit()
 
@@ -555,19 +485,19 @@ def add_participant(
     collaborator of the organization if they were not in it) or a team (``teamId``),
     with the role ``launch`` as Seqera does; the role is changed afterwards."""
     ws, _ = workspace(session, principal, org_id, workspace_id, "CreateWorkspaceParticipant")
-    body = _object(body, "body")
+    body = fields.required_object(body, "body")
     participant = Participant(workspace_id=ws.id, role="launch")
     if body.get("teamId") is not None:
-        team = session.get(Team, _int64(body["teamId"], "teamId"))
+        team = session.get(Team, fields.int64(body["teamId"], "teamId"))
         if team is None or team.org_id != org_id:
             raise InvalidField("teamId", f"no team {body['teamId']} in organization {org_id}")
         participant.team_id = team.id
     elif body.get("memberId") is not None:
-        member_id = _int64(body["memberId"], "memberId")
-        participant.member_id = _member(session, org_id, member_id).id
+        member_id = fields.int64(body["memberId"], "memberId")
+        participant.member_id = org_member(session, org_id, member_id).id
     elif body.get("userNameOrEmail") is not None:
-        user = _user_named(session, body["userNameOrEmail"], "userNameOrEmail")
-        member = _membership(session, org_id, user.id)
+        user = user_named(session, body["userNameOrEmail"], "userNameOrEmail")
+        member = membership(session, org_id, user.id)
         if member is None:
             member = OrgMember(org_id=org_id, user_id=user.id, role="collaborator")
             session.add(member)
@@ -576,7 +506,7 @@ def add_participant(
     else:
         raise InvalidField("memberId", "one of memberId, teamId or userNameOrEmail is required")
     session.add(participant)
-    _commit(session, "this participant")
+    fields.commit_unique(session, "this participant")
     (view,) = _participant_views(
         session, select(Participant).where(Participant.id == participant.id)
     )
@@ -608,7 +538,7 @@ def update_participant_role(
 ) -> None:
     _, who = workspace(session, principal, org_id, workspace_id, "UpdateWorkspaceParticipantRole")
     found = _participant(session, workspace_id, participant_id)
-    role = _role(_object(body, "body").get("role"), "role", ROLES)
+    role = fields.one_of(fields.required_object(body, "body").get("role"), "role", ROLES)
     if role == "owner" and who.workspace_role != "owner":
         raise Forbidden("role: only an owner may make another owner")
     found.role = role
@@ -629,7 +559,7 @@ class Place:
 
 
 def places(session: Session, principal: Principal, user_id: int) -> list[Place]:
-    _person(principal)
+    fields.for_people(principal)
     if user_id != principal.user_id and not principal.acts_as_admin:
         raise Forbidden("userId: you may list your own workspaces only")
     # User ids are 32-bit integers (a larger one would not reach the database's column).

@@ -565,3 +565,26 @@ def place(entry: Any) -> dict[str, Any]:
             visibility=entry.workspace.visibility,
         )
     return body
+
+
+def team(view: Any) -> dict[str, Any]:
+    return _present(
+        {
+            "teamId": view.team.id,
+            "name": view.team.name,
+            "description": view.team.description,
+            "membersCount": view.members_count,
+        }
+    )
+
+
+def team_place(place: Any) -> dict[str, Any]:
+    return {
+        "orgId": place.workspace.org_id,
+        "orgName": place.org_name,
+        "workspaceId": place.workspace.id,
+        "workspaceName": place.workspace.name,
+        "workspaceFullName": place.workspace.full_name,
+        "participantId": place.participant.id,
+        "participantRole": place.participant.role,
+    }
