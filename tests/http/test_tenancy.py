@@ -340,3 +340,45 @@ def test_the_workspaces_of_a_user_that_does_not_exist_are_a_404(client, admin, u
     answer = client.get(f"/api/user/{user_id}/workspaces", headers=admin)
     assert answer.status_code == 404, answer.text
     assert answer.json()["message"].startswith("userId:")
+
+
+def test_wes_calls_on_a_workspace_run_follow_the_caller_s_role_there(client, make_user):
+    """WES's per-run calls name no workspace: the run's own decides. A participant
+    reads it as their role allows, anyone else finds no such run."""
+    ann, ben, cy, dee = (make_user(name) for name in ("ann", "ben", "cy", "dee"))
+    org = create_org(client, ann)
+    ws = create_workspace(client, ann, org)
+    add_participant(client, ann, org, ws, "ben", "view")
+    add_participant(client, ann, org, ws, "cy", "launch")
+    fields = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+        "workflow_engine_parameters": f'{{"workspaceId": {ws}}}',
+    }
+    submitted = client.post("/ga4gh/wes/v1/runs", headers=ann, data=fields)
+    assert submitted.status_code == 200, submitted.text
+    run = f"/ga4gh/wes/v1/runs/{submitted.json()['run_id']}"
+    for who in (ann, ben, cy):
+        log = client.get(run, headers=who)
+        assert log.status_code == 200, log.text
+        assert log.json()["workspace_id"] == ws
+        assert client.get(f"{run}/status", headers=who).json()["state"] == "QUEUED"
+        assert client.get(f"{run}/tasks", headers=who).json()["task_logs"] == []
+        assert client.get(f"{run}/stderr", headers=who).status_code == 200
+    for path in ("", "/status", "/tasks", "/stdout", "/stderr"):
+        hidden = client.get(f"{run}{path}", headers=dee)
+        assert hidden.status_code == 404, (path, hidden.text)
+    assert client.post(f"{run}/cancel", headers=dee).status_code == 404
+    refused = client.post(f"{run}/cancel", headers=ben)  # view cannot cancel
+    assert refused.status_code == 403, refused.text
+    assert refused.json()["msg"].startswith("workspaceId:")
+    assert client.get(f"{run}/status", headers=ann).json()["state"] == "QUEUED"
+    cancelled = client.post(f"{run}/cancel", headers=cy)
+    assert cancelled.status_code == 200, cancelled.text
+    assert client.get(f"{run}/status", headers=ben).json()["state"] == "CANCELED"
+    # A personal run carries no workspace and stays its owner's alone.
+    personal = dict(fields, workflow_engine_parameters="{}")
+    mine = client.post("/ga4gh/wes/v1/runs", headers=ben, data=personal).json()["run_id"]
+    assert "workspace_id" not in client.get(f"/ga4gh/wes/v1/runs/{mine}", headers=ben).json()
+    assert client.get(f"/ga4gh/wes/v1/runs/{mine}", headers=ann).status_code == 404

@@ -167,6 +167,24 @@ def acting(
     return dataclasses.replace(principal, workspace_id=workspace_id, workspace_role=role)
 
 
+def acting_on_run(session: Session, principal: Principal, run_id: str, operation: str) -> Principal:
+    """The principal as it acts in the workspace of run ``run_id``, for the calls that
+    name a run and no workspace (WES's per-run calls). A run of a workspace the caller
+    takes no part in is as absent as a run that does not exist (404); a participant
+    whose role is below the operation's gets the 403 of ``acting``. A run of no
+    workspace (or none at all) is looked up in the personal workspace."""
+    if principal.run_id is not None or operation not in OPERATION_ROLE:
+        return principal
+    workspace_id = session.execute(
+        select(Run.workspace_id).where(Run.id == run_id, Run.deleted_at.is_(None))
+    ).scalar_one_or_none()
+    if workspace_id is not None and not principal.acts_as_admin:
+        workspace = session.get(Workspace, workspace_id)
+        if workspace is None or workspace_role(session, principal.user_id, workspace) is None:
+            raise NotFound(f"run {run_id!r} not found")
+    return acting(session, principal, workspace_id, operation)
+
+
 def runs_in_scope(query: Select, principal: Principal) -> Select:
     """``query`` on runs, narrowed to the principal's workspace: a workspace's runs, or
     in the personal workspace the caller's own (a service administrator's: all)."""

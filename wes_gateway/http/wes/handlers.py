@@ -115,18 +115,23 @@ def _read_submission(
     return fields, files
 
 
+def _on_run(token_info: dict, run_id: str, operation: str):
+    """The caller as it acts on the run, in the run's own workspace."""
+    return tenancy.acting_on_run(request_session(), principal(token_info), run_id, operation)
+
+
 def get_run_log(token_info: dict, run_id: str):
-    run = runs.get_run(request_session(), principal(token_info), run_id)
+    run = runs.get_run(request_session(), _on_run(token_info, run_id, "GetRunLog"), run_id)
     return views.run_log(run, run_url=f"{_wes_url()}/runs/{run.id}")
 
 
 def get_run_status(token_info: dict, run_id: str):
-    run = runs.get_run(request_session(), principal(token_info), run_id)
+    run = runs.get_run(request_session(), _on_run(token_info, run_id, "GetRunStatus"), run_id)
     return views.run_status(run)
 
 
 def cancel_run(token_info: dict, run_id: str):
-    run = runs.cancel_run(request_session(), principal(token_info), run_id)
+    run = runs.cancel_run(request_session(), _on_run(token_info, run_id, "CancelRun"), run_id)
     dispatch.cancel(current().celery, run)
     return views.run_id(run.id)
 
@@ -134,12 +139,13 @@ def cancel_run(token_info: dict, run_id: str):
 def list_tasks(
     token_info: dict, run_id: str, page_size: int | None = None, page_token: str | None = None
 ):
+    who = _on_run(token_info, run_id, "ListTasks")
     if (problem := deferred_query_error()) is not None:
-        runs.get_run(request_session(), principal(token_info), run_id)
+        runs.get_run(request_session(), who, run_id)
         raise problem
     page = runs.list_tasks(
         request_session(),
-        principal(token_info),
+        who,
         run_id,
         page_size=page_size,
         page_token=page_token,
@@ -149,7 +155,8 @@ def list_tasks(
 
 
 def get_task(token_info: dict, run_id: str, task_id: str):
-    task = runs.get_task(request_session(), principal(token_info), run_id, task_id)
+    who = _on_run(token_info, run_id, "GetTask")
+    task = runs.get_task(request_session(), who, run_id, task_id)
     return views.task_log(task, workflow_url=_workflow_url(run_id))
 
 
@@ -158,16 +165,16 @@ def _workflow_url(run_id: str) -> str:
 
 
 def get_run_stdout(token_info: dict, run_id: str):
-    return _log_text(token_info, run_id, "stdout")
+    return _log_text(_on_run(token_info, run_id, "GetRunStdout"), run_id, "stdout")
 
 
 def get_run_stderr(token_info: dict, run_id: str):
-    return _log_text(token_info, run_id, "stderr")
+    return _log_text(_on_run(token_info, run_id, "GetRunStderr"), run_id, "stderr")
 
 
-def _log_text(token_info: dict, run_id: str, stream: str):
+def _log_text(who, run_id: str, stream: str):
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), run_id)
+    run = runs.get_run(request_session(), who, run_id)
     if stream == "stdout":
         dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     text = runs.read_log_text(run.id, stream, rt.run_dir(run.id))

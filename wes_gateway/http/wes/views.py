@@ -106,7 +106,7 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
             "system_logs": system_logs,
         }
     )
-    return {
+    body = {
         "run_id": run.id,
         "request": dict(run.request),
         "state": run.state.value,
@@ -115,6 +115,9 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
         "task_logs": None,
         "outputs": dict(run.outputs or {}),
     }
+    if run.workspace_id is not None:
+        body["workspace_id"] = run.workspace_id
+    return body
 
 
 def task_log(task: Task, *, workflow_url: str) -> dict[str, Any]:
