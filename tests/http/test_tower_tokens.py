@@ -156,3 +156,89 @@ def test_a_read_only_token_may_not_write_on_either_api(client, alice, reader):
     # Nothing happened.
     assert client.get(f"{WES}/runs/{run_id}/status", headers=alice).json()["state"] != "CANCELING"
     assert client.get("/api/user-info", headers=reader).status_code == 200
+
+
+def test_a_token_limited_to_a_workspace_acts_there_and_nowhere_else(client, make_user):
+    from tests.http.test_tenancy import add_participant, create_org, create_workspace, launch
+
+    ann, ben = make_user("ann"), make_user("ben")
+    org = create_org(client, ann)
+    lab = create_workspace(client, ann, org, "lab")
+    bench = create_workspace(client, ann, org, "bench")
+    add_participant(client, ann, org, lab, "ben", "launch")
+    add_participant(client, ann, org, bench, "ben", "launch")
+    personal = launch(client, ben, None).json()["workflowId"]
+    in_bench = launch(client, ann, bench).json()["workflowId"]
+
+    made = create(client, ben, "lab only", workspaceId=lab)
+    assert made["token"]["workspaceId"] == lab
+    listed = {t["name"]: t for t in client.get("/api/tokens", headers=ben).json()["tokens"]}
+    assert listed["lab only"]["workspaceId"] == lab and "workspaceId" not in listed.get(
+        "laptop", {}
+    )
+    limited = bearer(made["accessKey"])
+
+    # Named or not, the workspace is the token's.
+    launched = launch(client, limited, None)
+    assert launched.status_code == 200, launched.text
+    run = launched.json()["workflowId"]
+    for params in ({}, {"workspaceId": lab}):
+        runs = client.get("/api/workflow", headers=limited, params=params).json()["workflows"]
+        assert [w["workflow"]["id"] for w in runs] == [run]
+    assert (
+        client.get("/api/workflow", headers=ben, params={"workspaceId": lab}).json()["workflows"][
+            0
+        ]["workflow"]["id"]
+        == run
+    )
+    elsewhere = client.get("/api/workflow", headers=limited, params={"workspaceId": bench})
+    assert elsewhere.status_code == 403
+    assert elsewhere.json()["message"] == f"workspaceId: this token is limited to workspace {lab}"
+    # Its user's other runs are out of its reach, on both APIs.
+    for other in (personal, in_bench):
+        assert client.get(f"/api/workflow/{other}", headers=limited).status_code in (403, 404)
+        assert client.get(f"{WES}/runs/{other}", headers=limited).status_code == 404
+        assert client.get(f"{WES}/runs/{other}", headers=ben).status_code in (200, 404)
+    assert client.get(f"{WES}/runs/{run}", headers=limited).status_code == 200
+    assert [r["run_id"] for r in client.get(f"{WES}/runs", headers=limited).json()["runs"]] == [run]
+    # tw resolves workspaces through the user's places: the token shows its own only.
+    uid = client.get("/api/user-info", headers=limited).json()["user"]["id"]
+    places = client.get(f"/api/user/{uid}/workspaces", headers=limited).json()
+    assert [(p["orgId"], p.get("workspaceId")) for p in places["orgsAndWorkspaces"]] == [
+        (org, None),
+        (org, lab),
+    ]
+    # It manages no organization, and makes no token wider than itself.
+    made_org = client.post(
+        "/api/orgs", headers=limited, json={"organization": {"name": "x1", "fullName": "X"}}
+    )
+    assert made_org.status_code == 403
+    assert client.get(f"/api/orgs/{org}/members", headers=limited).status_code == 403
+    wider = client.post("/api/tokens", headers=limited, json={"name": "wider"})
+    assert wider.status_code == 403 and wider.json()["message"].startswith("workspaceId:")
+    same = client.post("/api/tokens", headers=limited, json={"name": "same", "workspaceId": lab})
+    assert same.status_code == 200, same.text
+
+
+def test_a_token_is_limited_only_to_a_workspace_of_its_user(client, make_user):
+    from tests.http.test_tenancy import create_org, create_workspace
+
+    ann, ben = make_user("ann"), make_user("ben")
+    lab = create_workspace(client, ann, create_org(client, ann))
+    refused = client.post("/api/tokens", headers=ben, json={"name": "t", "workspaceId": lab})
+    assert refused.status_code == 403 and refused.json()["message"].startswith("workspaceId:")
+    bad = client.post("/api/tokens", headers=ben, json={"name": "t", "workspaceId": "lab"})
+    assert bad.status_code == 400 and bad.json()["message"].startswith("workspaceId")
+    assert "t" not in {t["name"] for t in client.get("/api/tokens", headers=ben).json()["tokens"]}
+
+
+def test_a_limited_token_goes_with_its_workspace(client, make_user):
+    from tests.http.test_tenancy import create_org, create_workspace
+
+    ann = make_user("ann")
+    org = create_org(client, ann)
+    lab = create_workspace(client, ann, org)
+    limited = bearer(create(client, ann, "lab", workspaceId=lab)["accessKey"])
+    assert client.get("/api/user-info", headers=limited).status_code == 200
+    assert client.delete(f"/api/orgs/{org}/workspaces/{lab}", headers=ann).status_code == 204
+    assert client.get("/api/user-info", headers=limited).status_code == 401

@@ -75,9 +75,12 @@ class ApiToken(Base):
     # The Seqera-style public id (an int64 in /api/tokens). A token made since this
     # column exists has id == str(number), and its text carries the number as its tid.
     number: Mapped[int | None] = mapped_column(BigInteger, unique=True)
-    # What the token may do: "all", or "read" (GET/HEAD/OPTIONS only). A later limit to
-    # one workspace is a separate nullable column beside it, not a new value here.
+    # What the token may do: "all", or "read" (GET/HEAD/OPTIONS only).
     scope: Mapped[str] = mapped_column(String(16), default="all", server_default="all")
+    # The one workspace the token may act in; None: wherever its user may.
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # A token that ends by itself (the dashboard's single sign-on session); None: never.
     expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

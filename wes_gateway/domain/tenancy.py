@@ -146,6 +146,13 @@ def acting(
     if principal.run_id is not None or operation not in OPERATION_ROLE:
         # A run's own token acts on its run, wherever that is.
         return principal
+    if principal.limited_to is not None:
+        # A token limited to a workspace acts there, named or not, and nowhere else.
+        if workspace_id is not None and workspace_id != principal.limited_to:
+            raise Forbidden(
+                f"workspaceId: this token is limited to workspace {principal.limited_to}"
+            )
+        workspace_id = principal.limited_to
     if workspace_id is None:
         return dataclasses.replace(principal, workspace_id=None, workspace_role="owner")
     workspace = session.get(Workspace, workspace_id)
@@ -178,11 +185,23 @@ def acting_on_run(session: Session, principal: Principal, run_id: str, operation
     workspace_id = session.execute(
         select(Run.workspace_id).where(Run.id == run_id, Run.deleted_at.is_(None))
     ).scalar_one_or_none()
+    if principal.limited_to is not None and workspace_id != principal.limited_to:
+        raise NotFound(f"run {run_id!r} not found")
     if workspace_id is not None and not principal.acts_as_admin:
         workspace = session.get(Workspace, workspace_id)
         if workspace is None or workspace_role(session, principal.user_id, workspace) is None:
             raise NotFound(f"run {run_id!r} not found")
     return acting(session, principal, workspace_id, operation)
+
+
+def token_workspace(session: Session, principal: Principal, workspace_id: Any) -> int | None:
+    """The workspace a new API token is to be limited to (None: not limited): one the
+    caller takes part in (a 403 as ``acting`` answers otherwise)."""
+    if workspace_id is None:
+        return None
+    checked = fields.int64(workspace_id, "workspaceId")
+    acting(session, principal, checked, "DescribeWorkspace")
+    return checked
 
 
 def runs_in_scope(query: Select, principal: Principal) -> Select:
@@ -378,7 +397,7 @@ def workspace(
     session: Session, principal: Principal, org_id: int, workspace_id: int, operation: str
 ) -> tuple[Workspace, Principal]:
     """The workspace of the organization, if the caller's role allows ``operation``."""
-    fields.for_people(principal)
+    fields.for_people(principal, limited_ok=True)
     who = acting(session, principal, workspace_id, operation)
     found = session.get(Workspace, workspace_id)
     if found is None or found.org_id != org_id:
@@ -577,7 +596,9 @@ class Place:
 
 
 def places(session: Session, principal: Principal, user_id: int) -> list[Place]:
-    fields.for_people(principal)
+    """The organizations and workspaces of ``user_id``; for a token limited to a
+    workspace, that workspace and its organization only."""
+    fields.for_people(principal, limited_ok=True)
     if user_id != principal.user_id and not principal.acts_as_admin:
         raise Forbidden("userId: you may list your own workspaces only")
     # User ids are 32-bit integers (a larger one would not reach the database's column).
@@ -599,4 +620,12 @@ def places(session: Session, principal: Principal, user_id: int) -> list[Place]:
             role = workspace_role(session, user_id, ws)
             if role is not None:
                 found.append(Place(org, ws, [role]))
+    if principal.limited_to is not None:
+        limit = principal.limited_to
+        orgs = {p.org.id for p in found if p.workspace is not None and p.workspace.id == limit}
+        found = [
+            p
+            for p in found
+            if (p.workspace.id == limit if p.workspace is not None else p.org.id in orgs)
+        ]
     return found

@@ -75,7 +75,14 @@ def commit_unique(session: Session, what: str) -> None:
         raise Conflict(f"{what} already exists") from None
 
 
-def for_people(principal: Principal) -> None:
-    """Tenancy is for people: a run's own token (its head job's) may not touch it."""
+def for_people(principal: Principal, *, limited_ok: bool = False) -> None:
+    """Tenancy is for people: a run's own token (its head job's) may not touch it, nor
+    may a token limited to one workspace manage organizations (``limited_ok``: the
+    calls that stay inside its workspace, where ``acting`` holds it)."""
     if principal.run_id is not None:
         raise Forbidden("a run-scoped token cannot act on organizations or workspaces")
+    if principal.limited_to is not None and not limited_ok:
+        raise Forbidden(
+            f"this token is limited to workspace {principal.limited_to}: "
+            "it cannot manage organizations"
+        )

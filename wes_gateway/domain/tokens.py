@@ -57,6 +57,8 @@ class Principal:
     # personal workspace; the caller's role there.
     workspace_id: int | None = None
     workspace_role: str | None = None
+    # The one workspace the token may act in (None: wherever its user may).
+    limited_to: int | None = None
 
     @property
     def acts_as_admin(self) -> bool:
@@ -73,6 +75,7 @@ class Principal:
             "tid": self.token_id,
             "run": self.run_id,
             "scope": self.scope,
+            "wsp": self.limited_to,
         }
 
     @classmethod
@@ -84,6 +87,7 @@ class Principal:
             token_id=str(claims["tid"]),
             run_id=claims.get("run"),  # type: ignore[arg-type]
             scope=str(claims.get("scope") or SCOPE_ALL),
+            limited_to=claims.get("wsp"),  # type: ignore[arg-type]
         )
 
     def scope_refusal(self, method: str) -> str | None:
@@ -181,6 +185,7 @@ def create_token(
     description: str | None = None,
     scope: str = SCOPE_ALL,
     lifetime: timedelta | None = None,
+    workspace_id: int | None = None,
 ) -> tuple[ApiToken, str]:
     """Store a new token for ``user``; returns the row and the token text (shown once).
     Its id is the decimal text of its public number, which its text carries as ``tid``."""
@@ -196,6 +201,7 @@ def create_token(
         description=description,
         scope=scope,
         expires_at=datetime.now(UTC) + lifetime if lifetime is not None else None,
+        workspace_id=workspace_id,
     )
     session.add(row)
     session.flush()
@@ -231,22 +237,33 @@ def list_tokens(session: Session, who: Principal) -> list[ApiToken]:
 
 
 def create_personal_token(
-    session: Session, who: Principal, name: object, scope: object = None
+    session: Session,
+    who: Principal,
+    name: object,
+    scope: object = None,
+    workspace_id: int | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token for the caller, named ``name`` (unique among the caller's live tokens,
-    as Seqera's 409 says). A read-only caller cannot mint a token that may write."""
+    as Seqera's 409 says), limited to ``workspace_id`` when given (the caller's part in
+    it is checked by tenancy before). A read-only caller cannot mint a token that may
+    write, nor a token limited to a workspace one that is not."""
     _check_personal(who)
     name = check_token_name(name)
     scope = check_scope(SCOPE_ALL if scope is None else scope)
     if who.scope != SCOPE_ALL and scope != who.scope:
         raise Forbidden(f"token scope '{who.scope}': cannot create a token of scope '{scope}'")
+    if who.limited_to is not None and workspace_id != who.limited_to:
+        raise Forbidden(
+            f"workspaceId: this token is limited to workspace {who.limited_to}; "
+            "so is every token it makes"
+        )
     for row in session.execute(_personal_tokens(session, who.user_id)).scalars():
         if token_name(row) == name:
             raise Conflict(f"name: a token named {name!r} already exists")
     user = session.get(User, who.user_id)
     if user is None:
         raise NotFound("no such user")
-    made = create_token(session, user, description=name, scope=scope)
+    made = create_token(session, user, description=name, scope=scope, workspace_id=workspace_id)
     session.commit()
     return made
 
@@ -333,6 +350,7 @@ def authenticate(session: Session, token: str) -> Principal | None:
         token_id=token_row.id,
         run_id=token_row.run_id,
         scope=token_row.scope or SCOPE_ALL,
+        limited_to=token_row.workspace_id,
     )
 
 

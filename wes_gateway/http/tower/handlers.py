@@ -344,8 +344,10 @@ def token_list(token_info: dict):
 
 
 def create_token(body: dict[str, Any], token_info: dict):
+    session, who = request_session(), principal(token_info)
+    workspace_id = tenancy.token_workspace(session, who, body.get("workspaceId"))
     row, secret = tokens.create_personal_token(
-        request_session(), principal(token_info), body.get("name"), body.get("scope")
+        session, who, body.get("name"), body.get("scope"), workspace_id
     )
     return {"accessKey": secret, "token": views.access_token(row)}
 

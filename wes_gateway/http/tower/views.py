@@ -413,6 +413,8 @@ def access_token(row: ApiToken) -> dict[str, Any]:
     }
     if row.last_used_at is not None:
         body["lastUsed"] = tower_time(row.last_used_at)
+    if row.workspace_id is not None:
+        body["workspaceId"] = row.workspace_id
     return body
 
 
