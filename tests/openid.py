@@ -64,6 +64,8 @@ class Provider:
         self.redirect_uri = redirect_uri
         self.process: subprocess.Popen | None = None
         self.log = folder / f"provider-{self.port}.log"
+        # client id -> groups, read by the provider at each token (see provider.mjs)
+        self.groups_file = folder / f"groups-{self.port}.json"
 
     def start(self, keys: dict) -> None:
         keys_file = self.folder / f"keys-{self.port}-{time.monotonic_ns()}.json"
@@ -74,6 +76,7 @@ class Provider:
             "ISSUER": self.issuer,
             "KEYS_FILE": str(keys_file),
             "REDIRECT_URI": self.redirect_uri,
+            "GROUPS_FILE": str(self.groups_file),
         }
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
@@ -103,6 +106,12 @@ class Provider:
     def restart(self, keys: dict) -> None:
         self.stop()
         self.start(keys)
+
+    def set_groups(self, client_id: str, groups: list[str]) -> None:
+        """The groups the next tokens of ``client_id`` carry."""
+        known = json.loads(self.groups_file.read_text()) if self.groups_file.exists() else {}
+        known[client_id] = groups
+        self.groups_file.write_text(json.dumps(known))
 
     def client_token(self, client_id: str, *, resource: str | None = None) -> str:
         """A JWT access token for a program client (client credentials)."""

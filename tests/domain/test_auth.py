@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.conftest import BY_ID_ENDPOINTS, WES, submit
-from wes_gateway.domain import tokens
+from wes_gateway.domain import identities, tokens
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.models import ApiToken, User
 
@@ -140,10 +140,10 @@ def test_user_names_outside_the_pattern_make_no_user(db, name):
 
 
 def test_provider_user_names_that_do_not_fit_are_mapped_apart():
-    assert tokens.user_name_for_claim("alice.sso") == "alice.sso"
-    assert tokens.user_name_for_claim("Ann Lee") == "Ann-Lee-a36e143c"
-    assert tokens.user_name_for_claim("ann@example.org") == "ann-example.org-438c4c7a"
+    assert identities.user_name_for_claim("alice.sso") == "alice.sso"
+    assert identities.user_name_for_claim("Ann Lee") == "Ann-Lee-a36e143c"
+    assert identities.user_name_for_claim("ann@example.org") == "ann-example.org-438c4c7a"
     # Two claims that read alike once mapped stay two users; every result is a user name.
-    assert tokens.user_name_for_claim("a b") != tokens.user_name_for_claim("a-b")
+    assert identities.user_name_for_claim("a b") != identities.user_name_for_claim("a-b")
     for claim in ("é", "@@@", "x" * 200, "-lead", "a b c " * 20):
-        assert tokens.USER_NAME.fullmatch(tokens.user_name_for_claim(claim)), claim
+        assert tokens.USER_NAME.fullmatch(identities.user_name_for_claim(claim)), claim

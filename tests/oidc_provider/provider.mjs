@@ -2,13 +2,15 @@
 //
 // Environment: PORT (to listen on 127.0.0.1), ISSUER (default http://127.0.0.1:PORT),
 // KEYS_FILE (a JSON Web Key Set with private keys: the signing keys; the tests rotate
-// them by restarting with another file), REDIRECT_URI (the dashboard's callback).
+// them by restarting with another file), REDIRECT_URI (the dashboard's callback),
+// GROUPS_FILE (optional: a JSON object of client id -> groups, read at each token, so a
+// test moves a program in and out of a group).
 //
 // Clients: "dashboard" (authorization code with PKCE, secret "dashboard-secret") and, for
 // programs, client-credentials clients named below; their JWT access tokens carry the
 // audience asked for with `resource` (default "urn:wes-gateway:api"). People sign in through the
 // development login form: any login name, any password; "carol" is in group wes-admins.
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 
 import Provider from 'oidc-provider';
 
@@ -24,7 +26,17 @@ const programs = {
   'carol-cli': { claims: { preferred_username: 'carol', groups: ['wes-admins'] }, ttl: 600 },
   'odd-cli': { claims: { preferred_username: 'Ann Lee <ann@example.org>' }, ttl: 600 },
   'short-cli': { claims: { preferred_username: 'brief' }, ttl: 5 },
+  // Another account (its own sub) claiming alice-cli's user name.
+  'mallory-cli': { claims: { preferred_username: 'alice.sso' }, ttl: 600 },
+  // Its groups come from GROUPS_FILE.
+  'dave-cli': { claims: { preferred_username: 'dave' }, ttl: 600 },
 };
+
+function groupsOf(clientId) {
+  const file = process.env.GROUPS_FILE;
+  if (!file || !existsSync(file)) return undefined;
+  return JSON.parse(readFileSync(file, 'utf8'))[clientId];
+}
 
 const people = {
   carol: { groups: ['wes-admins'] },
@@ -70,7 +82,9 @@ const provider = new Provider(issuer, {
     },
   },
   async extraTokenClaims(ctx, token) {
-    return programs[token.clientId]?.claims;
+    const claims = programs[token.clientId]?.claims;
+    const groups = groupsOf(token.clientId);
+    return groups === undefined ? claims : { ...claims, groups };
   },
   async findAccount(ctx, id) {
     return {

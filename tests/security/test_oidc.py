@@ -247,3 +247,104 @@ def test_a_forged_code_is_refused(sso, idp):
     forged = sso.get(f"/sso/callback?code=forged&state={state}", follow_redirects=False)
     assert forged.status_code == 401
     assert sso.post("/sso/session").status_code == 404
+
+
+def test_a_provider_account_is_its_issuer_and_subject_not_its_name(sso, idp, make_user):
+    """A second account claiming a user name already held gets a name of its own; so
+    does an account claiming the name of a user the operator made (unless the operator
+    allows linking them)."""
+    alice = sso.get("/api/user-info", headers=bearer(idp.client_token("alice-cli"))).json()
+    mallory = sso.get("/api/user-info", headers=bearer(idp.client_token("mallory-cli")))
+    assert mallory.status_code == 200, mallory.text
+    theirs = mallory.json()["user"]
+    assert theirs["id"] != alice["user"]["id"]
+    assert re.fullmatch(r"alice\.sso-[0-9a-f]{8}", theirs["userName"]), theirs
+    # alice's run stays hers.
+    alices = bearer(idp.client_token("alice-cli"))
+    run_id = submit(sso, alices)
+    malloryh = bearer(idp.client_token("mallory-cli"))
+    assert sso.get(f"{WES}/runs/{run_id}", headers=malloryh).status_code == 404
+    # Each account keeps reaching its own user.
+    again = sso.get("/api/user-info", headers=bearer(idp.client_token("mallory-cli")))
+    assert again.json()["user"]["id"] == theirs["id"]
+
+    local = make_user("dave")  # made by the operator before single sign-on
+    dave = sso.get("/api/user-info", headers=bearer(idp.client_token("dave-cli"))).json()
+    assert dave["user"]["userName"] != "dave"
+    assert dave["user"]["id"] != sso.get("/api/user-info", headers=local).json()["user"]["id"]
+
+
+def test_linking_existing_users_is_the_operator_s_choice(settings, idp, db, make_user):
+    local = make_user("alice.sso")
+    linking = create_app(
+        settings.model_copy(
+            update={
+                "oidc_issuer": idp.issuer,
+                "oidc_audience": openid.AUDIENCE,
+                "oidc_link_existing_users": True,
+            }
+        )
+    )
+    with linking.test_client() as client:
+        mine = client.get("/api/user-info", headers=local).json()["user"]
+        linked = client.get("/api/user-info", headers=bearer(idp.client_token("alice-cli")))
+        assert linked.json()["user"] == mine
+        # Once held, the user is that account's: another claiming the name gets its own.
+        other = client.get("/api/user-info", headers=bearer(idp.client_token("mallory-cli")))
+        assert other.json()["user"]["id"] != mine["id"]
+
+
+def test_leaving_the_admin_group_ends_the_rights_it_gave(sso, idp, admin):
+    idp.set_groups("dave-cli", ["wes-admins", "lab"])
+    first = sso.get("/api/user-info", headers=bearer(idp.client_token("dave-cli"))).json()
+    assert first["user"]["admin"] is True
+    others = submit(sso, admin)
+    assert (
+        sso.get(f"{WES}/runs/{others}", headers=bearer(idp.client_token("dave-cli"))).status_code
+        == 200
+    )
+    idp.set_groups("dave-cli", ["lab"])
+    later = bearer(idp.client_token("dave-cli"))
+    assert sso.get("/api/user-info", headers=later).json()["user"]["admin"] is False
+    assert sso.get(f"{WES}/runs/{others}", headers=later).status_code == 404
+    idp.set_groups("dave-cli", ["wes-admins"])
+    back = bearer(idp.client_token("dave-cli"))
+    assert sso.get("/api/user-info", headers=back).json()["user"]["admin"] is True
+
+
+def test_an_administrator_made_by_the_operator_stays_one(settings, idp, make_user):
+    """The group takes away only what it gave: an operator's administrator, linked to a
+    provider account outside the group, keeps the rights."""
+    local = make_user("dave", admin=True)
+    linking = create_app(
+        settings.model_copy(
+            update={
+                "oidc_issuer": idp.issuer,
+                "oidc_audience": openid.AUDIENCE,
+                "oidc_admin_group": "wes-admins",
+                "oidc_link_existing_users": True,
+            }
+        )
+    )
+    idp.set_groups("dave-cli", [])
+    with linking.test_client() as client:
+        me = client.get("/api/user-info", headers=bearer(idp.client_token("dave-cli"))).json()
+        assert (me["user"]["userName"], me["user"]["admin"]) == ("dave", True)
+        assert client.get("/api/user-info", headers=local).json()["user"]["admin"] is True
+
+
+def test_a_provider_that_cannot_be_reached_is_a_503_not_a_401(settings, idp, db):
+    unreachable = create_app(
+        settings.model_copy(
+            update={"oidc_issuer": "http://127.0.0.1:9", "oidc_audience": openid.AUDIENCE}
+        )
+    )
+    token = idp.client_token("alice-cli")
+    with unreachable.test_client() as client:
+        for url in ("/api/user-info", f"{WES}/runs"):
+            answer = client.get(url, headers=bearer(token))
+            assert answer.status_code == 503, answer.text
+            assert answer.headers["Retry-After"] == "30"
+            assert "OpenID provider cannot be reached" in answer.text
+        # A local token does not need the provider.
+        assert client.get("/api/user-info", headers=bearer("not-a-jwt")).status_code == 401

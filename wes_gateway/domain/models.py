@@ -57,6 +57,23 @@ class User(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 
+class UserIdentity(Base):
+    """A provider account (issuer and subject) linked to the user it signs in as."""
+
+    __tablename__ = "user_identities"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    issuer: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # Whether the user's administrator rights came from the provider's admin group (and
+    # so go when the account leaves it).
+    admin_granted: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+    __table_args__ = (UniqueConstraint("issuer", "subject"),)
+
+
 class ApiToken(Base):
     """A bearer token. Only a hash of its secret is stored; the id is public (it is how a
     token is named for revocation). A token with a ``run_id`` may act on that run only."""

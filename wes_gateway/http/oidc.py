@@ -16,12 +16,14 @@ from datetime import timedelta
 from urllib.parse import quote, urlencode
 
 import flask
+from connexion.exceptions import ProblemException
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain.errors import InvalidField
+from wes_gateway.domain.identities import oidc_principal
 from wes_gateway.domain.models import User
-from wes_gateway.domain.tokens import Principal, create_token, oidc_principal
+from wes_gateway.domain.tokens import Principal, create_token
 from wes_gateway.http.context import public_base_url
 from wes_gateway.http.runtime import Runtime, current
 from wes_gateway.infra.config import Settings
@@ -46,11 +48,14 @@ class OidcAuth:
             claims,
             username_claim=self.settings.oidc_username_claim,
             admin_group=self.settings.oidc_admin_group,
+            link_existing=self.settings.oidc_link_existing_users,
         )
 
     def authenticate(self, session: Session, token: str) -> Principal | None:
         """The principal of a bearer JWT the provider signed for one of our audiences, or
-        None (a 401) when it is not one, is expired, or the provider cannot be reached."""
+        None (a 401) when it is not one or is expired. When the provider's keys cannot be
+        read the token cannot be judged: a 503 (try again), not a 401 that would tell a
+        client its good token is bad."""
         try:
             claims = self.provider.verify(token)
         except InvalidToken as exc:
@@ -58,7 +63,13 @@ class OidcAuth:
             return None
         except ProviderUnavailable as exc:
             log.warning("OpenID provider unavailable: %s", exc)
-            return None
+            raise ProblemException(
+                status=503,
+                title="Service Unavailable",
+                detail="single sign-on: the OpenID provider cannot be reached to check this "
+                "token; try again",
+                headers={"Retry-After": "30"},
+            ) from None
         try:
             return self.principal_for(session, claims)
         except InvalidField as exc:

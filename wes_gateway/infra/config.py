@@ -120,7 +120,14 @@ class Settings(BaseSettings):
     )
     oidc_admin_group: str | None = Field(
         default=None,
-        description="A value of the `groups` claim that makes a service administrator.",
+        description="A value of the `groups` claim that makes a service administrator "
+        "(and leaving it ends what it gave).",
+    )
+    oidc_link_existing_users: bool = Field(
+        default=False,
+        description="Let a provider account's first sign-in take over the existing user of "
+        "the same name that no provider account holds yet (users made before single "
+        "sign-on); off, such an account gets a name of its own.",
     )
     max_request_mb: int = Field(default=256, description="Largest accepted request body.")
     max_field_kb: int = Field(
