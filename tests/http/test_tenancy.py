@@ -382,3 +382,61 @@ def test_wes_calls_on_a_workspace_run_follow_the_caller_s_role_there(client, mak
     mine = client.post("/ga4gh/wes/v1/runs", headers=ben, data=personal).json()["run_id"]
     assert "workspace_id" not in client.get(f"/ga4gh/wes/v1/runs/{mine}", headers=ben).json()
     assert client.get(f"/ga4gh/wes/v1/runs/{mine}", headers=ann).status_code == 404
+
+
+def test_a_workspace_shows_one_primary_compute_environment(tower, make_user):
+    """The workspace's own primary, once it has one, is the only one shown primary
+    there (and is where runs that name none go); elsewhere the global one stays."""
+    ann = make_user("ann")
+    org = create_org(tower, ann)
+    ws = create_workspace(tower, ann, org)
+
+    def primaries(params):
+        listed = tower.get(f"{API}/compute-envs", headers=ann, params=params).json()
+        return [env["name"] for env in listed["computeEnvs"] if env["primary"]]
+
+    assert primaries({"workspaceId": ws}) == ["local"]
+    body = {"computeEnv": {"name": "lab-local", "platform": "local-platform"}}
+    env = tower.post(
+        f"{API}/compute-envs", headers=ann, params={"workspaceId": ws}, json=body
+    ).json()["computeEnvId"]
+    made = tower.post(f"{API}/compute-envs/{env}/primary", headers=ann, params={"workspaceId": ws})
+    assert made.status_code == 204, made.text
+    assert primaries({"workspaceId": ws}) == ["lab-local"]
+    assert primaries({}) == ["local"]
+    described = tower.get(
+        f"{API}/compute-envs/{env}", headers=ann, params={"workspaceId": ws}
+    ).json()["computeEnv"]
+    assert described["primary"] is True and described["workspaceId"] == ws
+    local = next(
+        e["id"]
+        for e in tower.get(f"{API}/compute-envs", headers=ann).json()["computeEnvs"]
+        if e["name"] == "local"
+    )
+    in_ws = tower.get(
+        f"{API}/compute-envs/{local}", headers=ann, params={"workspaceId": ws}
+    ).json()["computeEnv"]
+    assert in_ws["primary"] is False
+    run = launch(tower, ann, ws).json()["workflowId"]
+    launched = tower.get(f"{API}/workflow/{run}/launch", headers=ann, params={"workspaceId": ws})
+    assert launched.json()["launch"]["computeEnv"]["id"] == env
+
+
+def test_members_see_the_shared_workspaces_and_their_own(tower, make_user):
+    ann, ben, cy = make_user("ann"), make_user("ben"), make_user("cy")
+    org = create_org(tower, ann)
+    create_workspace(tower, ann, org, "open", "SHARED")
+    create_workspace(tower, ann, org, "closed", "PRIVATE")
+    mine = create_workspace(tower, ann, org, "bens", "PRIVATE")
+    tower.put(f"{API}/orgs/{org}/members/add", headers=ann, json={"user": "ben"})
+    add_participant(tower, ann, org, mine, "ben", "view")
+    add_participant(tower, ann, org, mine, "cy", "view")  # cy: a collaborator
+
+    def names(who):
+        answer = tower.get(f"{API}/orgs/{org}/workspaces", headers=who)
+        assert answer.status_code == 200, answer.text
+        return sorted(ws["name"] for ws in answer.json()["workspaces"])
+
+    assert names(ann) == ["bens", "closed", "open"]
+    assert names(ben) == ["bens", "open"]
+    assert names(cy) == ["bens"]

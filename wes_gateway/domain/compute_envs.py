@@ -159,6 +159,21 @@ def make_primary(session: Session, principal: Principal, env_id: str) -> None:
     session.commit()
 
 
+def primary_of(session: Session, workspace_id: int | None) -> str | None:
+    """The primary compute environment where ``workspace_id`` (None: personal) acts: the
+    workspace's own, else the global one. It is the one shown as primary there: a
+    workspace with a primary of its own shows the global primary as not primary."""
+    primaries = session.execute(
+        select(ComputeEnv.id, ComputeEnv.workspace_id).where(
+            ComputeEnv.primary,
+            ~ComputeEnv.deleted,
+            (ComputeEnv.workspace_id == workspace_id) | ComputeEnv.workspace_id.is_(None),
+        )
+    ).all()
+    ordered = sorted(primaries, key=lambda row: row.workspace_id is None)
+    return ordered[0].id if ordered else None
+
+
 def for_new_run(
     session: Session, env_id: str | None, field: str, workspace_id: int | None = None
 ) -> str | None:
@@ -166,15 +181,7 @@ def for_new_run(
     the one named (``field`` says where), which must be offered there, else the
     workspace's primary, else the global primary; None means the workers' own machine."""
     if env_id is None:
-        primaries = session.execute(
-            select(ComputeEnv.id, ComputeEnv.workspace_id).where(
-                ComputeEnv.primary,
-                ~ComputeEnv.deleted,
-                (ComputeEnv.workspace_id == workspace_id) | ComputeEnv.workspace_id.is_(None),
-            )
-        ).all()
-        ordered = sorted(primaries, key=lambda row: row.workspace_id is None)
-        return ordered[0].id if ordered else None
+        return primary_of(session, workspace_id)
     env = session.get(ComputeEnv, env_id)
     if env is None or env.deleted or env.workspace_id not in (None, workspace_id):
         raise InvalidField(field, f"no compute environment {env_id!r}")

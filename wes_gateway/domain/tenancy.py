@@ -435,15 +435,21 @@ def create_workspace(
 
 
 def list_workspaces(session: Session, principal: Principal, org_id: int) -> list[Workspace]:
-    """The organization's workspaces: all for its owners and members (Seqera shows
-    members the shared ones and their own; here every member sees the names), those a
-    collaborator takes part in for a collaborator."""
+    """The organization's workspaces as Seqera shows them: all to its owners, the
+    ``SHARED`` ones and those they take part in to its members, only those they take
+    part in to its collaborators."""
     _, member = organization(session, principal, org_id)
     query = select(Workspace).where(Workspace.org_id == org_id).order_by(Workspace.name)
     found = list(session.execute(query).scalars())
-    if member is not None and member.role == "collaborator" and not principal.acts_as_admin:
-        found = [ws for ws in found if workspace_role(session, principal.user_id, ws)]
-    return found
+    if principal.acts_as_admin or member is None or member.role == "owner":
+        return found
+    shared_shown = member.role == "member"
+    return [
+        ws
+        for ws in found
+        if (shared_shown and ws.visibility == "SHARED")
+        or workspace_role(session, principal.user_id, ws) is not None
+    ]
 
 
 def update_workspace(

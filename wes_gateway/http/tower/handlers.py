@@ -303,8 +303,10 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
 
 def list_compute_envs(token_info: dict, workspace_id=None, status=None, attributes=None):
     who = acting(token_info, workspace_id, "ListComputeEnvs")
-    envs = compute_envs.list_envs(request_session(), who, status)
-    return {"computeEnvs": [views.compute_env_entry(env) for env in envs]}
+    session = request_session()
+    envs = compute_envs.list_envs(session, who, status)
+    primary = compute_envs.primary_of(session, who.workspace_id)
+    return {"computeEnvs": [views.compute_env_entry(env, primary) for env in envs]}
 
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
@@ -318,8 +320,10 @@ def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None
 
 def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, attributes=None):
     who = acting(token_info, workspace_id, "DescribeComputeEnv")
-    env = compute_envs.get(request_session(), compute_env_id, who)
-    return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin)}
+    session = request_session()
+    env = compute_envs.get(session, compute_env_id, who)
+    primary = compute_envs.primary_of(session, who.workspace_id)
+    return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin, primary_id=primary)}
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):

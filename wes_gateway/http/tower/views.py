@@ -361,9 +361,10 @@ def metrics(run: Run) -> dict[str, Any]:
     return {"metrics": entries}
 
 
-def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
+def compute_env(env: ComputeEnv, *, admin: bool, primary_id: str | None) -> dict[str, Any]:
     """Seqera's ComputeEnv shape; the config with defaults shown, secrets masked, and the
-    execution settings masked unless the caller is an ``admin``."""
+    execution settings masked unless the caller is an ``admin``; ``primary_id`` as for
+    ``compute_env_entry``."""
     return {
         "id": env.id,
         "name": env.name,
@@ -371,11 +372,11 @@ def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
         "platform": env.platform,
         "config": compute_envs.shown(env.platform, env.config or {}, admin=admin),
         "credentialsId": None,
-        "workspaceId": None,
+        "workspaceId": env.workspace_id,
         "orgId": None,
         "status": env.status,
         "message": env.message,
-        "primary": bool(env.primary),
+        "primary": env.id == primary_id,
         "deleted": bool(env.deleted),
         "dateCreated": tower_time(env.created_at),
         "lastUpdated": tower_time(env.updated_at),
@@ -383,7 +384,12 @@ def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
     }
 
 
-def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
+def _launch_env(env: ComputeEnv, admin: bool) -> dict[str, Any]:
+    return compute_env(env, admin=admin, primary_id=env.id if env.primary else None)
+
+
+def compute_env_entry(env: ComputeEnv, primary_id: str | None) -> dict[str, Any]:
+    """``primary_id``: the primary where the caller acts (``compute_envs.primary_of``)."""
     config = env.config or {}
     return {
         "id": env.id,
@@ -393,7 +399,7 @@ def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
         "status": env.status,
         "message": env.message,
         "lastUsed": tower_time(env.last_used_at),
-        "primary": bool(env.primary),
+        "primary": env.id == primary_id,
         "workspaceName": None,
         "visibility": "SHARED",
         "workDir": config.get("workDir"),
@@ -440,7 +446,7 @@ def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
 
     return {
         "id": run.id,
-        "computeEnv": compute_env(run.compute_env, admin=admin) if run.compute_env else None,
+        "computeEnv": _launch_env(run.compute_env, admin) if run.compute_env else None,
         "pipeline": run.pipeline,
         "revision": options.get("revision") or run.revision,
         "commitId": run.commit_id,
