@@ -22,12 +22,18 @@ const DEFAULT_AUDIENCE = 'urn:wes-gateway:api';
 
 // Program clients: their token claims, and how long their tokens live (seconds).
 const programs = {
-  'alice-cli': { claims: { preferred_username: 'alice.sso' }, ttl: 600 },
+  'alice-cli': {
+    claims: { preferred_username: 'alice.sso', email: 'Alice@Example.org', email_verified: true },
+    ttl: 600,
+  },
   'carol-cli': { claims: { preferred_username: 'carol', groups: ['wes-admins'] }, ttl: 600 },
   'odd-cli': { claims: { preferred_username: 'Ann Lee <ann@example.org>' }, ttl: 600 },
   'short-cli': { claims: { preferred_username: 'brief' }, ttl: 5 },
   // Another account (its own sub) claiming alice-cli's user name.
-  'mallory-cli': { claims: { preferred_username: 'alice.sso' }, ttl: 600 },
+  'mallory-cli': {
+    claims: { preferred_username: 'alice.sso', email: 'boss@example.org', email_verified: false },
+    ttl: 600,
+  },
   // Its groups come from GROUPS_FILE.
   'dave-cli': { claims: { preferred_username: 'dave' }, ttl: 600 },
 };

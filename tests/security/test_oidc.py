@@ -348,3 +348,33 @@ def test_a_provider_that_cannot_be_reached_is_a_503_not_a_401(settings, idp, db)
             assert "OpenID provider cannot be reached" in answer.text
         # A local token does not need the provider.
         assert client.get("/api/user-info", headers=bearer("not-a-jwt")).status_code == 401
+
+
+def test_users_made_before_accounts_were_linked_are_found_by_name(sso, idp, make_user, db):
+    from sqlalchemy import update
+
+    from wes_gateway.domain.models import User
+
+    earlier = make_user("alice.sso")
+    with db.session() as session:
+        session.execute(update(User).where(User.name == "alice.sso").values(made_by=None))
+    mine = sso.get("/api/user-info", headers=earlier).json()["user"]
+    signed = sso.get("/api/user-info", headers=bearer(idp.client_token("alice-cli")))
+    assert signed.json()["user"] == mine
+
+
+def test_a_verified_address_finds_the_user_for_members_and_participants(sso, idp, make_user):
+    ann = make_user("ann")
+    sso.get("/api/user-info", headers=bearer(idp.client_token("alice-cli")))  # verified
+    sso.get("/api/user-info", headers=bearer(idp.client_token("mallory-cli")))  # unverified
+    org = sso.post(
+        "/api/orgs", headers=ann, json={"organization": {"name": "acme", "fullName": "A"}}
+    ).json()["organization"]["orgId"]
+    added = sso.put(f"/api/orgs/{org}/members/add", headers=ann, json={"user": "alice@example.org"})
+    assert added.status_code == 200, added.text
+    member = added.json()["member"]
+    assert (member["userName"], member["email"]) == ("alice.sso", "alice@example.org")
+    unverified = sso.put(
+        f"/api/orgs/{org}/members/add", headers=ann, json={"user": "boss@example.org"}
+    )
+    assert unverified.status_code == 400 and unverified.json()["message"].startswith("user")

@@ -69,6 +69,16 @@ def _in_group(claims: dict[str, object], group: str | None) -> bool:
     return bool(group) and isinstance(groups, list) and group in groups
 
 
+def _verified_email(claims: dict[str, object]) -> str | None:
+    """The account's address, unless the provider says it is not verified."""
+    email = claims.get("email")
+    if not isinstance(email, str) or "@" not in email or len(email) > 255:
+        return None
+    if claims.get("email_verified") is False:
+        return None
+    return email.strip().lower()
+
+
 def _user_for_new_account(
     session: Session, value: str, issuer: str, subject: str, *, link_existing: bool
 ) -> User:
@@ -79,13 +89,15 @@ def _user_for_new_account(
         linked = session.execute(
             select(UserIdentity.id).where(UserIdentity.user_id == taken.id).limit(1)
         ).first()
-        if link_existing and linked is None:
+        # Users made before accounts were linked (made_by unknown) were matched by name
+        # then: their account still finds them.
+        if linked is None and (link_existing or taken.made_by is None):
             return taken
         name = _own_name(value, issuer, subject)
         mine = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
         if mine is not None:
             return mine  # made for this account before its link was kept
-    user = User(name=name, is_admin=False)
+    user = User(name=name, is_admin=False, made_by="sso")
     session.add(user)
     session.flush()
     return user
@@ -102,7 +114,8 @@ def oidc_principal(
     """The principal of a verified OpenID token: the user linked to its account (``iss``
     and ``sub``), made on first sign-in and named by ``username_claim`` (else ``sub``);
     ``link_existing`` lets a first sign-in take over a user of the same name that no
-    provider account holds yet (users the operator made before single sign-on)."""
+    provider account holds yet (users the operator made before single sign-on); users
+    made before accounts were kept are linked so, whatever the setting."""
     issuer, subject = claims.get("iss"), claims.get("sub")
     if not isinstance(issuer, str) or not isinstance(subject, str) or not subject:
         raise InvalidField("sub", "the token names no issuer and subject")
@@ -123,6 +136,9 @@ def oidc_principal(
         user = session.get(User, identity.user_id)
         if user is None:  # pragma: no cover - the link goes with its user
             raise InvalidField("sub", "the account's user is gone")
+    email = _verified_email(claims)
+    if email is not None and user.email != email:
+        user.email = email
     if admin_group:
         in_group = _in_group(claims, admin_group)
         if in_group and not user.is_admin:

@@ -54,6 +54,11 @@ class User(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     name: Mapped[str] = mapped_column(String(255), unique=True)
     is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The verified address the OpenID provider gave at the last sign-in (None: unknown).
+    email: Mapped[str | None] = mapped_column(String(255), index=True)
+    # Who made the user: "operator" (the command line), "sso" (a first sign-in); None for
+    # users made before this was kept, whom a provider account of their name may claim.
+    made_by: Mapped[str | None] = mapped_column(String(16))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
 
 

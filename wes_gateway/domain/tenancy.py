@@ -332,9 +332,18 @@ def list_members(
 
 
 def user_named(session: Session, name: Any, field: str) -> User:
+    """The user of that name, or of that e-mail address (known from single sign-on)."""
     if not isinstance(name, str) or not name:
-        raise InvalidField(field, "is required: a user name")
+        raise InvalidField(field, "is required: a user name or e-mail address")
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
+    if user is None and "@" in name:
+        found = session.execute(
+            select(User).where(User.email == name.strip().lower()).limit(2)
+        ).scalars()
+        matches = list(found)
+        if len(matches) > 1:
+            raise InvalidField(field, f"more than one user has the address {name!r}; name one")
+        user = matches[0] if matches else None
     if user is None:
         raise InvalidField(field, f"no user named {name!r}")
     return user

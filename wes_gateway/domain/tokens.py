@@ -145,7 +145,7 @@ def ensure_user(
     check_user_name(name, field)
     user = session.execute(select(User).where(User.name == name)).scalar_one_or_none()
     if user is None:
-        user = User(name=name, is_admin=admin)
+        user = User(name=name, is_admin=admin, made_by="operator")
         session.add(user)
         session.flush()
     elif admin and not user.is_admin:

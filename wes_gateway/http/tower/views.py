@@ -522,7 +522,15 @@ def organization(org: Any, member: Any | None) -> dict[str, Any]:
 
 
 def member(row: Any, user: Any) -> dict[str, Any]:
-    return {"memberId": row.id, "userId": user.id, "userName": user.name, "role": row.role}
+    return _present(
+        {
+            "memberId": row.id,
+            "userId": user.id,
+            "userName": user.name,
+            "email": user.email,
+            "role": row.role,
+        }
+    )
 
 
 def workspace_entry(ws: Any) -> dict[str, Any]:
@@ -556,6 +564,8 @@ def participant(view: Any) -> dict[str, Any]:
             orgRole=view.member.role,
             userName=view.user.name,
         )
+        if view.user.email:
+            body["email"] = view.user.email
     return body
 
 

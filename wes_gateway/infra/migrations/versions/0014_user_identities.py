@@ -1,12 +1,14 @@
-"""user_identities: provider accounts (issuer, subject) linked to users
+"""user_identities: provider accounts (issuer, subject) linked to users; users.email and
+users.made_by
 
 Revision ID: 0014
 Revises: 0008
 Create Date: 2026-12-04 11:10:00
 
-Additive: a new table. Users made by single sign-on before it have no link yet: their
-account's next sign-in links to them as to a user of the same name (the name was made
-from that account's claim), unless another account is linked to that user first.
+Additive: a new table and two nullable columns. Users made before it keep made_by
+NULL: the first sign-in of a provider account claiming one's name links to it, as
+accounts were matched by name before; users made after it are linked so only when the
+operator allows it (WES_GATEWAY_OIDC_LINK_EXISTING_USERS).
 """
 
 from __future__ import annotations
@@ -39,8 +41,16 @@ def upgrade() -> None:
         sa.UniqueConstraint("issuer", "subject"),
     )
     op.create_index("ix_user_identities_user_id", "user_identities", ["user_id"])
+    with op.batch_alter_table("users") as batch:
+        batch.add_column(sa.Column("email", sa.String(255), nullable=True))
+        batch.add_column(sa.Column("made_by", sa.String(16), nullable=True))
+        batch.create_index("ix_users_email", ["email"])
 
 
 def downgrade() -> None:
+    with op.batch_alter_table("users") as batch:
+        batch.drop_index("ix_users_email")
+        batch.drop_column("made_by")
+        batch.drop_column("email")
     op.drop_index("ix_user_identities_user_id", table_name="user_identities")
     op.drop_table("user_identities")
