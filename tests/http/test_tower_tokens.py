@@ -242,3 +242,30 @@ def test_a_limited_token_goes_with_its_workspace(client, make_user):
     assert client.get("/api/user-info", headers=limited).status_code == 200
     assert client.delete(f"/api/orgs/{org}/workspaces/{lab}", headers=ann).status_code == 204
     assert client.get("/api/user-info", headers=limited).status_code == 401
+
+
+def test_a_token_may_end_by_itself(client, alice, db):
+    from datetime import UTC, datetime, timedelta
+
+    from sqlalchemy import update
+
+    from wes_gateway.domain.models import ApiToken
+
+    made = create(client, alice, "week", expiresInDays=7)
+    ends = datetime.fromisoformat(made["token"]["expiresAt"].replace("Z", "+00:00"))
+    assert timedelta(days=6, hours=23) < ends - datetime.now(UTC) <= timedelta(days=7)
+    assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 200
+    with db.session() as session:
+        session.execute(
+            update(ApiToken)
+            .where(ApiToken.number == made["token"]["id"])
+            .values(expires_at=datetime.now(UTC) - timedelta(seconds=1))
+        )
+    assert client.get("/api/user-info", headers=bearer(made["accessKey"])).status_code == 401
+    names = {t["name"] for t in client.get("/api/tokens", headers=alice).json()["tokens"]}
+    assert "week" not in names
+    for days in (0, 3651, "7"):
+        bad = client.post("/api/tokens", headers=alice, json={"name": "x", "expiresInDays": days})
+        assert bad.status_code == 400 and bad.json()["message"].startswith("expiresInDays"), (
+            bad.text
+        )

@@ -242,11 +242,13 @@ def create_personal_token(
     name: object,
     scope: object = None,
     workspace_id: int | None = None,
+    expires_in_days: int | None = None,
 ) -> tuple[ApiToken, str]:
     """A new token for the caller, named ``name`` (unique among the caller's live tokens,
     as Seqera's 409 says), limited to ``workspace_id`` when given (the caller's part in
-    it is checked by tenancy before). A read-only caller cannot mint a token that may
-    write, nor a token limited to a workspace one that is not."""
+    it is checked by tenancy before), ending after ``expires_in_days`` when given. A
+    read-only caller cannot mint a token that may write, nor a token limited to a
+    workspace one that is not."""
     _check_personal(who)
     name = check_token_name(name)
     scope = check_scope(SCOPE_ALL if scope is None else scope)
@@ -263,7 +265,15 @@ def create_personal_token(
     user = session.get(User, who.user_id)
     if user is None:
         raise NotFound("no such user")
-    made = create_token(session, user, description=name, scope=scope, workspace_id=workspace_id)
+    lifetime = timedelta(days=expires_in_days) if expires_in_days is not None else None
+    made = create_token(
+        session,
+        user,
+        description=name,
+        scope=scope,
+        workspace_id=workspace_id,
+        lifetime=lifetime,
+    )
     session.commit()
     return made
 

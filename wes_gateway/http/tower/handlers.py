@@ -351,7 +351,7 @@ def create_token(body: dict[str, Any], token_info: dict):
     session, who = request_session(), principal(token_info)
     workspace_id = tenancy.token_workspace(session, who, body.get("workspaceId"))
     row, secret = tokens.create_personal_token(
-        session, who, body.get("name"), body.get("scope"), workspace_id
+        session, who, body.get("name"), body.get("scope"), workspace_id, body.get("expiresInDays")
     )
     return {"accessKey": secret, "token": views.access_token(row)}
 

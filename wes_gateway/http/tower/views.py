@@ -421,6 +421,8 @@ def access_token(row: ApiToken) -> dict[str, Any]:
         body["lastUsed"] = tower_time(row.last_used_at)
     if row.workspace_id is not None:
         body["workspaceId"] = row.workspace_id
+    if row.expires_at is not None:
+        body["expiresAt"] = tower_time(row.expires_at)
     return body
 
 
