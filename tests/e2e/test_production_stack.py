@@ -306,12 +306,19 @@ def serving_pid(response: httpx.Response, candidates: set[int]) -> int | None:
 def pinned_clients(
     base: str, serve: subprocess.Popen, processes: int, per_process: int
 ) -> dict[int, list[httpx.Client]]:
-    """Kept-alive connections, ``per_process`` to each API process of ``serve``, by pid."""
+    """Kept-alive connections, ``per_process`` to each API process of ``serve``, by pid.
+    An API process that is still starting (on a busy machine one may be seconds behind
+    the other) takes no connection yet: new ones are opened for up to a minute."""
     candidates = descendants(serve.pid)
     pinned: dict[int, list[httpx.Client]] = {}
-    for _ in range(200):
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
         client = httpx.Client(base_url=base, timeout=30)
-        pid = serving_pid(client.get("/healthz"), candidates)
+        answer = client.get("/healthz")
+        pid = serving_pid(answer, candidates)
+        if pid is None:  # a process serve started since
+            candidates = descendants(serve.pid)
+            pid = serving_pid(answer, candidates)
         if pid is not None and len(pinned.setdefault(pid, [])) < per_process:
             pinned[pid].append(client)
         else:

@@ -83,11 +83,6 @@ def _views(session: Session, teams: list[Team]) -> list[TeamView]:
     return [TeamView(team, counts.get(team.id, 0)) for team in teams]
 
 
-def _page(query, max_: int | None, offset: int | None):
-    query = query.offset(max(offset or 0, 0))
-    return query if max_ is None else query.limit(max(max_, 0))
-
-
 def _description(spec: Mapping[str, Any], field: str) -> str | None:
     return fields.text(spec, "description", field, DESCRIPTION_LIMIT)
 
@@ -109,12 +104,16 @@ def list_teams(
     search: str | None = None,
 ) -> tuple[list[TeamView], int]:
     _reader(session, principal, org_id)
-    query = select(Team).where(Team.org_id == org_id)
-    if search:
-        query = query.where(func.lower(Team.name).startswith(search.lower(), autoescape=True))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    teams = list(session.execute(_page(query.order_by(Team.name), max_, offset)).scalars())
-    return _views(session, teams), total
+    rows, total = fields.page(
+        session,
+        select(Team).where(Team.org_id == org_id),
+        Team.name,
+        max_=max_,
+        offset=offset,
+        search=search,
+        named=Team.name,
+    )
+    return _views(session, [team for (team,) in rows]), total
 
 
 def validate_name(session: Session, principal: Principal, org_id: int, name: Any) -> None:
@@ -197,10 +196,9 @@ def list_team_members(
         .join(User, User.id == OrgMember.user_id)
         .where(TeamMember.team_id == team.id)
     )
-    if search:
-        query = query.where(func.lower(User.name).startswith(search.lower(), autoescape=True))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(_page(query.order_by(User.name), max_, offset)).all()
+    rows, total = fields.page(
+        session, query, User.name, max_=max_, offset=offset, search=search, named=User.name
+    )
     return [(member, user) for member, user in rows], total
 
 
@@ -255,8 +253,13 @@ def team_workspaces(
         .join(Workspace, Workspace.id == Participant.workspace_id)
         .where(Participant.team_id == team.id)
     )
-    if search:
-        query = query.where(func.lower(Workspace.name).startswith(search.lower(), autoescape=True))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    rows = session.execute(_page(query.order_by(Workspace.name), max_, offset)).all()
+    rows, total = fields.page(
+        session,
+        query,
+        Workspace.name,
+        max_=max_,
+        offset=offset,
+        search=search,
+        named=Workspace.name,
+    )
     return [TeamPlace(participant, ws, org.name) for participant, ws in rows], total

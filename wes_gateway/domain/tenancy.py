@@ -321,14 +321,16 @@ def list_members(
 ) -> tuple[list[tuple[OrgMember, User]], int]:
     organization(session, principal, org_id)
     query = select(OrgMember, User).join(User, User.id == OrgMember.user_id)
-    query = query.where(OrgMember.org_id == org_id)
-    if search:
-        query = query.where(func.lower(User.name).startswith(search.lower(), autoescape=True))
-    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
-    query = query.order_by(User.name).offset(max(offset or 0, 0))
-    if max_ is not None:
-        query = query.limit(max(max_, 0))
-    return [(member, user) for member, user in session.execute(query).all()], total
+    rows, total = fields.page(
+        session,
+        query.where(OrgMember.org_id == org_id),
+        User.name,
+        max_=max_,
+        offset=offset,
+        search=search,
+        named=User.name,
+    )
+    return [(member, user) for member, user in rows], total
 
 
 def user_named(session: Session, name: Any, field: str) -> User:

@@ -8,6 +8,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
+from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -86,3 +87,24 @@ def for_people(principal: Principal, *, limited_ok: bool = False) -> None:
             f"this token is limited to workspace {principal.limited_to}: "
             "it cannot manage organizations"
         )
+
+
+def page(
+    session: Session,
+    query: Select,
+    *order_by: Any,
+    max_: int | None,
+    offset: int | None,
+    search: str | None = None,
+    named: Any = None,
+) -> tuple[list[Any], int]:
+    """One page of ``query`` as Seqera's lists page (``max``, ``offset``) and how many
+    rows there are in all; ``search`` keeps the rows whose ``named`` column starts with
+    it, in any case."""
+    if search:
+        query = query.where(func.lower(named).startswith(search.lower(), autoescape=True))
+    total = session.execute(select(func.count()).select_from(query.subquery())).scalar_one()
+    query = query.order_by(*order_by).offset(max(offset or 0, 0))
+    if max_ is not None:
+        query = query.limit(max(max_, 0))
+    return list(session.execute(query).all()), total
