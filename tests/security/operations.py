@@ -18,6 +18,15 @@ BASE_PATHS = {"wes.openapi.yaml": "/ga4gh/wes/v1", "tower.openapi.yaml": "/api"}
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
+# The integer ids of tenancy objects the Tower paths name; a test that only needs some
+# id in each fills them all with one value (``ids_of``).
+TENANCY_IDS = ("orgId", "workspaceId", "memberId", "participantId", "userId", "teamId")
+
+
+def ids_of(value: int) -> dict[str, int]:
+    return dict.fromkeys(TENANCY_IDS, value)
+
+
 @dataclass(frozen=True)
 class Operation:
     spec: str

@@ -54,6 +54,7 @@ class Targets:
     participant_id: int = 0
     user_id: int = 0
     token_id: int = 1  # one of A's API tokens (the one A's requests carry)
+    team_id: int = 0
 
 
 Body = Callable[[Targets], Any]
@@ -172,6 +173,16 @@ DECISIONS: dict[str, Decision] = {
             "CreateWorkspaceParticipant": lambda _: {"userNameOrEmail": "bob"},
             "DeleteWorkspaceParticipant": None,
             "UpdateWorkspaceParticipantRole": lambda _: {"role": "owner"},
+            "ListOrganizationTeams": None,
+            "CreateOrganizationTeam": lambda _: {"team": {"name": "bobs"}},
+            "ValidateTeamName": None,
+            "DescribeOrganizationTeam": None,
+            "UpdateOrganizationTeam": lambda _: {"name": "taken"},
+            "DeleteOrganizationTeam": None,
+            "ListOrganizationTeamMembers": None,
+            "CreateOrganizationTeamMember": lambda _: {"userNameOrEmail": "bob"},
+            "DeleteOrganizationTeamMember": None,
+            "ListWorkspacesByTeam": None,
         }.items()
     },
     "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
@@ -197,6 +208,7 @@ def path_values(targets: Targets) -> dict[str, object]:
         "memberId": targets.member_id,
         "participantId": targets.participant_id,
         "userId": targets.user_id,
+        "teamId": targets.team_id,
     }
 
 
@@ -248,6 +260,14 @@ def world(client, admin, alice, victim: Victim):
         headers=alice,
         json={"memberId": member["memberId"]},
     ).json()["participant"]
+    team_id = client.post(
+        f"/api/orgs/{org_id}/teams", headers=alice, json={"team": {"name": "alices"}}
+    ).json()["team"]["teamId"]
+    client.post(
+        f"/api/orgs/{org_id}/teams/{team_id}/members",
+        headers=alice,
+        json={"userNameOrEmail": "alice"},
+    )
     targets = Targets(
         victim.run_id,
         victim.task_ids[0],
@@ -258,6 +278,7 @@ def world(client, admin, alice, victim: Victim):
         participant["participantId"],
         member["userId"],
         token_id,
+        team_id,
     )
     return targets, victim
 
@@ -275,15 +296,15 @@ def _token_ids(client, headers) -> list[int]:
 
 
 def _tenancy(db) -> dict[str, list]:
-    tables = ("organizations", "org_members", "workspaces", "participants")
+    tables = ("organizations", "org_members", "workspaces", "participants", "teams")
+    tables += ("team_members",)
     with db.session() as session:
-        return {
-            table: [
-                tuple(row)
-                for row in session.execute(select(Base.metadata.tables[table]).order_by("id")).all()
-            ]
-            for table in tables
-        }
+        found = {}
+        for name in tables:
+            table = Base.metadata.tables[name]
+            query = select(table).order_by(*table.primary_key.columns)
+            found[name] = [tuple(row) for row in session.execute(query).all()]
+        return found
 
 
 def _owner_of(db, run_id: str) -> str:

@@ -146,7 +146,9 @@ def test_off_the_trace_endpoints_a_run_token_reads_its_run_and_nothing_else(
         assert response.status_code == 403, response.text
         assert response.json() == {"message": "a run's token cannot manage API tokens"}
     elif decision.kind is Kind.TENANCY:
-        ids = Targets(admins_run.run_id, admins_run.task_ids[0], BUILTIN_ID, 1, 1, 1, 1, 1)
+        ids = Targets(
+            admins_run.run_id, admins_run.task_ids[0], BUILTIN_ID, 1, 1, 1, 1, 1, team_id=1
+        )
         response = send(client, operation, ids, headers)
         assert response.status_code == 403, response.text
         assert "run-scoped token" in response.text

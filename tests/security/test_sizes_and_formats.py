@@ -19,7 +19,7 @@ import pytest
 from tests import oracle
 from tests.conftest import WES, submit
 from tests.security.evidence import run_count, tree
-from tests.security.operations import Operation, all_operations
+from tests.security.operations import Operation, all_operations, ids_of
 from wes_gateway.domain.compute_envs import BUILTIN_ID
 from wes_gateway.http.app import create_app
 
@@ -34,9 +34,8 @@ def _ids(operation: Operation) -> str:
 
 
 def _url(operation: Operation, run_id: str) -> str:
-    ids = ("orgId", "workspaceId", "memberId", "participantId", "userId")
     return operation.url(
-        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID} | dict.fromkeys(ids, 1)
+        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID} | ids_of(1)
     )
 
 

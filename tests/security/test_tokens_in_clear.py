@@ -25,7 +25,7 @@ from tests.live import (
     serve,
 )
 from tests.security.evidence import all_text
-from tests.security.operations import all_operations
+from tests.security.operations import all_operations, ids_of
 from wes_gateway.domain import tokens
 from wes_gateway.infra.config import Settings
 from wes_gateway.infra.db import Database
@@ -81,7 +81,7 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                     "computeEnvId": "local",
                     "tokenId": 1,
                 }
-                | dict.fromkeys(("orgId", "workspaceId", "memberId", "participantId", "userId"), 1)
+                | ids_of(1)
             )
             for authorization in authorizations:
                 response = client.request(
