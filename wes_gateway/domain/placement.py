@@ -104,7 +104,7 @@ def plan(
                 "its session's",
             )
         return LaunchPlan(
-            session_id=options.get("session_id") or str(uuid.uuid4()),
+            session_id=_new_session(session, options.get("session_id")),
             work_dir=own_work_dir if local else work_dir or config.get("workDir"),
             cache_run_id=None,
         )
@@ -205,6 +205,18 @@ def scripts(
     if options == request.workflow_engine_parameters:
         return request
     return replace(request, workflow_engine_parameters=options)
+
+
+def _new_session(session: Session, asked: str | None) -> str:
+    """The session of a run not resumed: the one asked for while no run has it, else a
+    new one. A session that ran is taken up again only by resuming it, as `nextflow run`
+    begins a new session unless resumed (`tw runs relaunch --no-resume` sends the
+    relaunched run's session id with ``resume: false``)."""
+    if asked:
+        taken = session.execute(select(Run.id).where(Run.session_id == asked).limit(1)).first()
+        if taken is None:
+            return asked
+    return str(uuid.uuid4())
 
 
 def check_head_job_fits(
