@@ -205,6 +205,18 @@ def test_tw_runs_view(seqera_client, alice, db):
     assert (metrics["reads"]["q2"], metrics["writes"]["q2"]) == (15.0, 45.0)
 
 
+def test_tw_runs_list_and_the_tasks_of_a_run(seqera_client, alice, db):
+    run = _launched(seqera_client, alice)
+    _ran_tasks(db, run)
+    tw = Client(seqera_client, alice)
+    counted = tw.get("/workflow", includeTotalSize="true", attributes="labels")
+    assert counted["totalSize"] == 1 and counted["workflows"][0]["workflow"]["id"] == run
+    assert "totalSize" not in tw.get("/workflow", max=10, offset=0)
+    tasks = tw.get(f"/workflow/{run}/tasks", max=100, offset=0)
+    assert tasks["total"] == 4 and tasks["tasks"][3]["task"]["status"] == "FAILED"
+    assert tw.get(f"/workflow/{run}/task/1")["task"]["taskId"] == 1
+
+
 def _commit(db, run_id: str, commit: str) -> None:
     with db.session() as session:
         session.execute(update(Run).where(Run.id == run_id).values(commit_id=commit))

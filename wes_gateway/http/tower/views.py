@@ -274,14 +274,17 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
 
 
 def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict[str, Any]:
-    return {
-        "workflows": [
-            {"workflow": workflow(run), "starred": False, "wesState": run.state.value}
-            for run in runs
-        ],
-        "totalSize": total,
-        "hasMore": has_more,
-    }
+    """Seqera's ListWorkflowsResponse; ``totalSize`` only when it was counted."""
+    return _present(
+        {
+            "workflows": [
+                {"workflow": workflow(run), "starred": False, "wesState": run.state.value}
+                for run in runs
+            ],
+            "totalSize": total,
+            "hasMore": has_more,
+        }
+    )
 
 
 def task(record: Task) -> dict[str, Any]:

@@ -340,7 +340,7 @@ async function renderMetrics(section, path) {
   section.dataset.drawn = "yes";
   section.hidden = false;
   if (!metrics.length) {
-    replace(section, h("h2", {}, "Metrics"), h("p", { class: "hint" }, "Nextflow reported no metrics for this run."));
+    replace(section, h("h2", {}, "Metrics"), h("p", { class: "hint" }, "No metrics for this run yet: they come with its ended tasks."));
     return;
   }
   replace(
