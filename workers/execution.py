@@ -115,6 +115,8 @@ def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
         session_id=run.session_id,
         work_dir=run.work_dir if resumed or options.get("work_dir") else None,
         cache_dir=session_folder / ".nextflow",
+        pre_run_script=options.get("pre_run_script") or None,
+        post_run_script=options.get("post_run_script") or None,
         head_job_cpus=int(options["head_job_cpus"]) if options.get("head_job_cpus") else None,
         head_job_memory_mb=(
             int(options["head_job_memory_mb"]) if options.get("head_job_memory_mb") else None

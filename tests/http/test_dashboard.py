@@ -8,6 +8,7 @@ checkout."""
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -80,6 +81,16 @@ def shot(page, name: str) -> None:
 
 
 def test_launch_watch_progress_and_log_live_and_open_a_task(page, gateway):
+    # Every console read is one page: a maxLength, and from the second on a next token.
+    log_reads: list[str] = []
+    page.on(
+        "request",
+        lambda request: (
+            log_reads.append(request.url)
+            if re.search(r"/api/workflow/[^/?]+/log(\?|$)", request.url)
+            else None
+        ),
+    )
     sign_in(page, gateway)
     page.locator("table.runs tbody tr").first.wait_for()  # a run, or the empty state's row
     run_id = launch_from_form(page, standin_tasks=4, standin_task_seconds=2)
@@ -93,6 +104,8 @@ def test_launch_watch_progress_and_log_live_and_open_a_task(page, gateway):
     page.locator(".status-line", has_text="SUCCEEDED").wait_for()
     page.locator(".status-line", has_text="COMPLETE").wait_for()
     page.locator(".console", has_text="Succeeded   : 4").wait_for()
+    assert log_reads and all("maxLength=65536" in url for url in log_reads), log_reads
+    assert all("next=" in url for url in log_reads[1:]), log_reads
     # A task's stderr, from the task table.
     page.click("table.tasks >> text=STANDIN_TASK (2)")
     page.click("button:has-text('stderr')")

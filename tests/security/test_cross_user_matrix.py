@@ -127,6 +127,8 @@ DECISIONS: dict[str, Decision] = {
     "DownloadWorkflowLog": Decision(Kind.RUN),
     "DownloadWorkflowTaskLog": Decision(Kind.RUN),
     "DescribeWorkflowLaunch": Decision(Kind.RUN),
+    # A launched run's launchId is its own id: its launch is seen by who sees the run.
+    "DescribeLaunch": Decision(Kind.RUN),
     "CreateWorkflowLaunch": Decision(
         Kind.SUBMIT,
         json=lambda targets: {
@@ -199,6 +201,7 @@ def path_values(targets: Targets) -> dict[str, object]:
     return {
         "run_id": targets.run_id,
         "workflowId": targets.run_id,
+        "launchId": targets.run_id,
         "task_id": targets.task_id,
         "taskId": targets.task_id,
         "computeEnvId": targets.compute_env_id,

@@ -35,7 +35,8 @@ def _ids(operation: Operation) -> str:
 
 def _url(operation: Operation, run_id: str) -> str:
     return operation.url(
-        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID} | ids_of(1)
+        {"run_id": run_id, "workflowId": run_id, "launchId": run_id, "computeEnvId": BUILTIN_ID}
+        | ids_of(1)
     )
 
 

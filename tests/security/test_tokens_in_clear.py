@@ -76,6 +76,7 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                 {
                     "run_id": victim.run_id,
                     "workflowId": victim.run_id,
+                    "launchId": victim.run_id,
                     "task_id": 1,
                     "taskId": 1,
                     "computeEnvId": "local",

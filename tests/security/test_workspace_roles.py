@@ -118,6 +118,7 @@ def world(client, db, make_user):
     ).json()["computeEnvId"]
     values = {
         "workflowId": run,
+        "launchId": run,  # a launched run's launchId is its own id
         "taskId": 1,
         "computeEnvId": env,
         "orgId": org,

@@ -403,3 +403,39 @@ def test_one_run_on_an_unreachable_cloud_stops_neither_the_sweep_nor_the_poll(
         time.sleep(0.2)
     assert state_of(db, cancelled) is State.CANCELING  # tried again at the next sweep
     assert {state_of(db, run_id) for run_id in watched.values()} == {State.RUNNING}
+
+
+def test_a_local_run_s_scripts_run_around_nextflow(tmp_path):
+    """Where the operator allows them: the pre-run script first (its variables reach
+    Nextflow), the post-run script after, with Nextflow's exit status; one console."""
+    backend = LocalBackend(nextflow=str(STANDIN))
+    marker = tmp_path / "post.txt"
+    run = _snapshot(
+        tmp_path / "run",
+        params={"standin_tasks": 1, "standin_task_seconds": 0},
+        pre_run_script="echo pre-run says hello\nexport FROM_PRE=yes\n",
+        post_run_script=f'echo "post $NXF_EXIT_STATUS $FROM_PRE" > {marker}\necho post-run done\n',
+    )
+    submission = backend.submit(run)
+    deadline = time.monotonic() + 20
+    while not (report := backend.poll([submission.handle])[submission.handle]).finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert report.status is BackendStatus.SUCCEEDED and report.exit_code == 0
+    lines, _ = backend.read_log(submission.handle, None)
+    assert lines[0] == "pre-run says hello" and lines[-1] == "post-run done", lines
+    assert any(line.startswith("N E X T F L O W") for line in lines)
+    assert marker.read_text() == "post 0 yes\n"
+
+
+def test_a_failing_local_pre_run_script_stops_the_run(tmp_path):
+    backend = LocalBackend(nextflow=str(STANDIN))
+    run = _snapshot(tmp_path / "run", pre_run_script="echo no database; false\n")
+    submission = backend.submit(run)
+    deadline = time.monotonic() + 20
+    while not (report := backend.poll([submission.handle])[submission.handle]).finished:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert report.exit_code == 71
+    lines, _ = backend.read_log(submission.handle, None)
+    assert lines == ["no database"]

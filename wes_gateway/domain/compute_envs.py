@@ -124,6 +124,18 @@ def get(session: Session, env_id: str, principal: Principal | None = None) -> Co
     return env
 
 
+def of_run(session: Session, run: Any) -> ComputeEnv:
+    """The compute environment a run was launched on: its own, or (a run that names
+    none) the built-in local one, as it is now, deleted or not."""
+    if run.compute_env is not None:
+        return run.compute_env
+    env = session.get(ComputeEnv, BUILTIN_ID)
+    if env is None:  # a database whose built-in row was removed by hand
+        env = ComputeEnv(id=BUILTIN_ID, name="local", platform=LOCAL, config={})
+        env.status, env.primary, env.deleted = "AVAILABLE", False, False
+    return env
+
+
 def _managed(session: Session, principal: Principal, env_id: str, action: str) -> ComputeEnv:
     env = get(session, env_id, principal)
     if env.workspace_id != principal.workspace_id:

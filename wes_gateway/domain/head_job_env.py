@@ -43,6 +43,8 @@ class HeadJobRun:
     config_text: str | None = None
     session_id: str | None = None
     work_dir: str | None = None  # the run's own work dir; the compute environment's if None
+    pre_run_script: str | None = None  # the launch's own; the compute environment's if None
+    post_run_script: str | None = None
     tower_url: str | None = None
     tower_token: str | None = None
 
@@ -121,10 +123,13 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
         env["NXF_PARAMS_BASE64"] = _b64(json.dumps(run.params))
     if run.session_id:
         env["NXF_UUID"] = run.session_id
-    scripts = (("preRunScript", "NXF_PRERUN_BASE64"), ("postRunScript", "NXF_POSTRUN_BASE64"))
-    for key, name in scripts:
-        if config.get(key):
-            env[name] = _b64(config[key])
+    scripts = (
+        (run.pre_run_script or config.get("preRunScript"), "NXF_PRERUN_BASE64"),
+        (run.post_run_script or config.get("postRunScript"), "NXF_POSTRUN_BASE64"),
+    )
+    for script, name in scripts:
+        if script:
+            env[name] = _b64(script)
     if run.tower_url and run.tower_token:
         env.update(
             TOWER_API_ENDPOINT=run.tower_url,

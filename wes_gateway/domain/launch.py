@@ -96,6 +96,20 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
         "Work directory (-w): a bucket path on a cloud; on the local platform only the work "
         "directory of the session resumed",
     ),
+    LaunchOption(
+        "pre_run_script",
+        "string",
+        "",
+        "Shell run in the head job before Nextflow (cloud platforms; local only where the "
+        "operator allows it); replaces the compute environment's",
+    ),
+    LaunchOption(
+        "post_run_script",
+        "string",
+        "",
+        "Shell run in the head job after Nextflow ends, NXF_EXIT_STATUS set; replaces the "
+        "compute environment's",
+    ),
     LaunchOption("head_job_cpus", "integer", "", "Head job CPUs (cloud platforms)"),
     LaunchOption("head_job_memory_mb", "integer", "", "Head job memory in MiB (cloud platforms)"),
     LaunchOption(
@@ -106,6 +120,9 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
     ),
 )
 LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
+# The user shell around a run; where it may run is the compute environment's to say.
+SCRIPT_OPTIONS = ("pre_run_script", "post_run_script")
+MAX_SCRIPT_BYTES = 16 * 1024
 
 
 def is_pipeline_name(value: str) -> bool:
@@ -172,6 +189,8 @@ def check_launch_option(name: str, value: str, field: str) -> str:
         raise InvalidField(field, "must be true, false or a session id (a UUID)")
     if name == "config" and len(value) > 64 * 1024:
         raise InvalidField(field, "config text longer than 64 KiB")
+    if name in SCRIPT_OPTIONS and len(value.encode()) > MAX_SCRIPT_BYTES:
+        raise InvalidField(field, f"a script longer than {MAX_SCRIPT_BYTES // 1024} KiB")
     return value
 
 
@@ -441,8 +460,9 @@ _TOWER_NAMES = {
     "workflow_engine_parameters.work_dir": "workDir",
     "workflow_engine_parameters.head_job_cpus": "headJobCpus",
     "workflow_engine_parameters.head_job_memory_mb": "headJobMemoryMb",
+    "workflow_engine_parameters.pre_run_script": "preRunScript",
+    "workflow_engine_parameters.post_run_script": "postRunScript",
 }
-_LOCAL_ONLY_REFUSED = ("preRunScript", "postRunScript")
 # Every field of Seqera's WorkflowLaunchRequest is read: these are run as asked (see
 # run_request); ``id`` (the launch a relaunch starts from) and ``dateCreated`` (the
 # client's clock) describe the request and change nothing about the run.
@@ -518,11 +538,6 @@ def run_request(
     for key in ("id", "dateCreated"):
         if launch.get(key) is not None and not isinstance(launch[key], str):
             raise InvalidField(f"launch.{key}", "must be a string")
-    for key in _LOCAL_ONLY_REFUSED:
-        if launch.get(key):
-            raise InvalidField(
-                f"launch.{key}", "scripts around the run are not allowed on this platform"
-            )
     options: dict[str, Any] = {}
     if launch.get("revision"):
         options["revision"] = launch["revision"]
@@ -537,6 +552,8 @@ def run_request(
         ("mainScript", "main_script"),
         ("computeEnvId", "compute_env_id"),
         ("workDir", "work_dir"),
+        ("preRunScript", "pre_run_script"),
+        ("postRunScript", "post_run_script"),
     ):
         if launch.get(key):
             options[option] = launch[key]
@@ -646,6 +663,8 @@ class RunSnapshot:
     cache_dir: Path | None = None  # NXF_CACHE_DIR of a local run: its session's .nextflow
     head_job_cpus: int | None = None  # the launch's own head-job resources, if it set them
     head_job_memory_mb: int | None = None
+    pre_run_script: str | None = None  # the launch's own; the compute environment's if None
+    post_run_script: str | None = None
     tower_url: str | None = None  # the trace endpoint (-with-tower); None: not traced
     tower_token: str | None = None  # the run-scoped token for the trace calls
     compute_config: Mapping[str, Any] = field(default_factory=dict)

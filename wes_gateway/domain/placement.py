@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from sqlalchemy import Select, select
@@ -69,12 +69,15 @@ def plan(
     platform: str,
     config: Mapping[str, Any],
     own_work_dir: str,
+    local_work_root: str | None = None,
     launch_dir_of: Callable[[str], str],
     field_name: Callable[[str], str],
 ) -> LaunchPlan:
     """The run's session, work dir and session folder; ``visible_runs`` selects the runs
     the caller may see (a session is resumed from those only: another user's is not
-    found)."""
+    found). On the local platform a work dir equal to ``local_work_root`` (the one the
+    local compute environment shows, where every run gets a folder of its own) asks for
+    nothing: clients send it back as the environment's work dir."""
     options = request.workflow_engine_parameters
     local = platform == compute_envs.LOCAL
     for name in ("head_job_cpus", "head_job_memory_mb"):
@@ -85,6 +88,8 @@ def plan(
                 "not set per run",
             )
     work_dir = options.get("work_dir", "").rstrip("/") or None
+    if local and local_work_root and work_dir == local_work_root.rstrip("/"):
+        work_dir = None
     if work_dir and not local and not work_dir.startswith(BUCKET_SCHEMES[platform]):
         raise InvalidField(
             field_name(OPTION + "work_dir"),
@@ -99,7 +104,7 @@ def plan(
                 "its session's",
             )
         return LaunchPlan(
-            session_id=options.get("session_id") or str(uuid.uuid4()),
+            session_id=_new_session(session, options.get("session_id")),
             work_dir=own_work_dir if local else work_dir or config.get("workDir"),
             cache_run_id=None,
         )
@@ -168,6 +173,52 @@ def plan(
     return LaunchPlan(session_id=previous.session_id, work_dir=work_dir, cache_run_id=root.id)
 
 
+SCRIPTS = (("pre_run_script", "preRunScript"), ("post_run_script", "postRunScript"))
+
+
+def scripts(
+    request: RunRequest,
+    platform: str,
+    config: Mapping[str, Any],
+    *,
+    local_allowed: bool,
+    field_name: Callable[[str], str],
+) -> RunRequest:
+    """The request with its pre/post-run scripts checked against where it runs: a cloud
+    head job runs them; the local platform only where the operator allows it (a 400
+    that says so otherwise). A script equal to the compute environment's own, or to its
+    mask as a non-administrator reads it, is the environment's: `tw launch` copies those
+    into the launch, and they are left to the environment rather than refused."""
+    options = dict(request.workflow_engine_parameters)
+    for name, key in SCRIPTS:
+        value = options.get(name)
+        if not value:
+            continue
+        if value in (config.get(key), compute_envs.MASK):
+            del options[name]
+        elif platform == compute_envs.LOCAL and not local_allowed:
+            raise InvalidField(
+                field_name(OPTION + name),
+                "scripts around a run are off on the local platform (they would run as the "
+                "service's user); the operator turns them on with WES_GATEWAY_LOCAL_SCRIPTS",
+            )
+    if options == request.workflow_engine_parameters:
+        return request
+    return replace(request, workflow_engine_parameters=options)
+
+
+def _new_session(session: Session, asked: str | None) -> str:
+    """The session of a run not resumed: the one asked for while no run has it, else a
+    new one. A session that ran is taken up again only by resuming it, as `nextflow run`
+    begins a new session unless resumed (`tw runs relaunch --no-resume` sends the
+    relaunched run's session id with ``resume: false``)."""
+    if asked:
+        taken = session.execute(select(Run.id).where(Run.session_id == asked).limit(1)).first()
+        if taken is None:
+            return asked
+    return str(uuid.uuid4())
+
+
 def check_head_job_fits(
     platform: str,
     config: Mapping[str, Any],
@@ -186,6 +237,8 @@ def check_head_job_fits(
         config_text=request.option("config"),
         session_id=launch.session_id,
         work_dir=launch.work_dir,
+        pre_run_script=request.option("pre_run_script"),
+        post_run_script=request.option("post_run_script"),
         tower_url=(tower_url.rstrip("/") + "/api") if tower_url else None,
         tower_token=_LONGEST_TOKEN if tower_url else None,
     )

@@ -102,6 +102,7 @@ def create_run(
     compute_env_field: str = "workflow_engine_parameters.compute_env_id",
     field_name: Callable[[str], str] = _same,
     tower_url: str | None = None,
+    local_scripts: bool = False,
 ) -> Run:
     """Accept a run: check it will run where it goes, stage its attachments, then commit
     it QUEUED.
@@ -109,7 +110,8 @@ def create_run(
     ``files`` pairs each cleaned attachment name with its stream; ``run_dir_of`` maps a run
     id to its folder. ``field_name`` turns a WES field into the one the caller sent
     (``launch.configText`` for a Tower launch); ``tower_url`` is the trace endpoint its
-    head job gets. The row is committed before this returns, so an accepted run is
+    head job gets; ``local_scripts`` allows pre/post-run scripts on the local platform.
+    The row is committed before this returns, so an accepted run is
     durable whatever happens next; the folder is removed again if the commit fails.
     """
     if principal.run_id is not None:
@@ -120,6 +122,9 @@ def create_run(
     env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
     platform = env.platform if env else compute_envs.LOCAL
     config = dict(env.config or {}) if env else {}
+    request = placement.scripts(
+        request, platform, config, local_allowed=local_scripts, field_name=field_name
+    )
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     plan = placement.plan(
@@ -131,6 +136,7 @@ def create_run(
         platform=platform,
         config=config,
         own_work_dir=str(run_files.launch_dir(run_dir).resolve() / "work"),
+        local_work_root=str(run_dir.parent.resolve()),
         launch_dir_of=lambda other: str(run_files.launch_dir(run_dir_of(other)).resolve()),
         field_name=field_name,
     )
@@ -568,10 +574,12 @@ def get_workflow_task(session: Session, principal: Principal, run_id: str, task_
 
 
 def tasks_for_progress(session: Session, run_id: str) -> list[tuple[str | None, str | None, dict]]:
+    """(process, status, trace fields) of each task of a run; the fields carry the task's
+    name too (the metrics label their quantiles with it)."""
     return [
-        (row.process, row.status, row.data or {})
+        (row.process, row.status, {"name": row.name, **(row.data or {})})
         for row in session.execute(
-            select(Task.process, Task.status, Task.data).where(Task.run_id == run_id)
+            select(Task.process, Task.status, Task.name, Task.data).where(Task.run_id == run_id)
         )
     ]
 

@@ -62,6 +62,7 @@ OPERATION_ROLE: dict[str, str] = {
     "DownloadWorkflowLog": "view",
     "DownloadWorkflowTaskLog": "view",
     "DescribeWorkflowLaunch": "view",
+    "DescribeLaunch": "view",
     "ListComputeEnvs": "view",
     "DescribeComputeEnv": "view",
     "DescribeWorkspace": "view",

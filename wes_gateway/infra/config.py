@@ -89,6 +89,11 @@ class Settings(BaseSettings):
         description="Comma-separated names of worker variables a local head job also gets "
         "(a trailing * takes every variable with that prefix), besides its allow-list.",
     )
+    local_scripts: bool = Field(
+        default=False,
+        description="Run a launch's pre- and post-run scripts on the local platform (user "
+        "shell on the workers' machine: off by default; cloud head jobs always run them).",
+    )
     nextflow_version: str = Field(
         default="25.04.0",
         description="Advertised when the installed Nextflow's version cannot be read.",

@@ -99,6 +99,8 @@ def head_job_run(run: RunSnapshot) -> head_job_env.HeadJobRun:
         config_text=run.config_text,
         session_id=run.session_id,
         work_dir=run.work_dir,
+        pre_run_script=run.pre_run_script,
+        post_run_script=run.post_run_script,
         tower_url=run.tower_url,
         tower_token=run.tower_token,
     )

@@ -11,6 +11,7 @@ Linux only: liveness is read from ``/proc`` (a zombie or a reused pid counts as 
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -25,6 +26,7 @@ from wes_gateway.domain import compute_envs, run_files
 from wes_gateway.domain.launch import RunSnapshot, build_command
 from wes_gateway.domain.states import BackendStatus
 from wes_gateway.infra.config import SERVICE_PREFIX
+from workers.backends import head_job
 from workers.backends.base import Backend, JobReport, Submission, SubmitError, no_claim
 
 # $1: pid file, $2: console file, $3: exit file; then the command. The trap keeps the
@@ -155,6 +157,7 @@ class LocalBackend(Backend):
             raise SubmitError(f"cannot prepare the launch directory {launch}: {exc}") from exc
         if run.tower_token:
             env.update(TOWER_ACCESS_TOKEN=run.tower_token, TOWER_WORKFLOW_ID=run.run_id)
+        argv = self._around_scripts(run, command, launch, env)
         pid_path = run_files.pid_file(run_dir)
         claim()
         try:
@@ -167,7 +170,7 @@ class LocalBackend(Backend):
                     str(pid_path),
                     str(run_files.console_file(run_dir, run.run_id)),
                     str(run_files.exit_file(run_dir)),
-                    *command,
+                    *argv,
                 ],
                 cwd=launch,
                 env=env,
@@ -186,6 +189,27 @@ class LocalBackend(Backend):
         handle = self._handle(run, process.pid)
         self._reap_later(process)
         return Submission(handle=handle, command=command, started=True)
+
+    @staticmethod
+    def _around_scripts(
+        run: RunSnapshot, command: list[str], launch: Path, env: dict[str, str]
+    ) -> list[str]:
+        """The command, inside the cloud head job's launcher when the run has pre/post-run
+        scripts (accepted for the local platform only where the operator allows them):
+        the same order, exit codes and ``NXF_EXIT_STATUS`` as on a cloud."""
+        for name in ("NXF_PRERUN_BASE64", "NXF_POSTRUN_BASE64"):
+            env.pop(name, None)
+        if not (run.pre_run_script or run.post_run_script):
+            return command
+        # The wrapper already sends the output to the console file.
+        env.update(NXF_LAUNCH_DIR=str(launch), NXF_OUT_FILE=os.devnull)
+        for script, name in (
+            (run.pre_run_script, "NXF_PRERUN_BASE64"),
+            (run.post_run_script, "NXF_POSTRUN_BASE64"),
+        ):
+            if script:
+                env[name] = base64.b64encode(script.encode()).decode()
+        return head_job.container_command(command)
 
     def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
         self._reap()

@@ -194,10 +194,11 @@ def delete_workflow_many(body: dict[str, Any], token_info: dict, workspace_id=No
 
 
 def describe_workflow_metrics(workflow_id: str, token_info: dict, workspace_id=None):
+    session = request_session()
     run = runs.get_run(
-        request_session(), acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
+        session, acting(token_info, workspace_id, "DescribeWorkflowMetrics"), workflow_id
     )
-    return views.metrics(run)
+    return views.metrics(run, [] if run.metrics else runs.tasks_for_progress(session, run.id))
 
 
 def get_workflow_log(
@@ -209,12 +210,24 @@ def get_workflow_log(
     )
     dispatch.refresh_log(rt.celery, run, rt.run_dir(run.id))
     path = run_files.run_file(rt.run_dir(run.id), run.id, run_files.console_name(run.id))
-    page = run_files.read_page(path, next_, max_length)
+    # Without `next`, the console from its first line as one growing list (up to the
+    # largest page): `nextflow launch` prints the entries past the count it has shown.
+    if next_ is None:
+        page = run_files.read_page(path, None, max_length or run_files.MAX_PAGE_BYTES)
+    else:
+        page = run_files.read_page(path, next_, max_length)
     downloads = [
         {"fileName": name, "displayText": text, "saveName": name}
         for name, text in run_files.run_downloads(run.id).items()
     ]
-    return views.log_page(page, pending=not is_terminal(run.state), downloads=downloads)
+    message = (
+        f"More follows: read on from forwardToken, or download {run_files.console_name(run.id)}"
+        if page.truncated
+        else None
+    )
+    return views.log_page(
+        page, pending=not is_terminal(run.state), downloads=downloads, message=message
+    )
 
 
 def get_workflow_task_log(
@@ -272,10 +285,19 @@ def _file_response(path, name: str):
     return flask.send_file(path, mimetype="text/plain", as_attachment=True, download_name=name)
 
 
+def local_work_dir() -> str:
+    """The work dir the local compute environment shows: the folder its runs' own work
+    folders are in (see placement.plan)."""
+    return str(current().settings.runs_dir.resolve())
+
+
 def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=None):
     who = acting(token_info, workspace_id, "DescribeWorkflowLaunch")
-    run = runs.get_run(request_session(), who, workflow_id)
-    return {"launch": views.launch_record(run, admin=who.acts_as_admin)}
+    session = request_session()
+    run = runs.get_run(session, who, workflow_id)
+    env = compute_envs.of_run(session, run)
+    record = views.launch_record(run, env, admin=who.acts_as_admin, local_work_dir=local_work_dir())
+    return {"launch": record}
 
 
 def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
@@ -296,6 +318,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         compute_env_field="launch.computeEnvId",
         field_name=launch.field_name,
         tower_url=rt.settings.public_url,
+        local_scripts=rt.settings.local_scripts,
     )
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}
@@ -306,7 +329,8 @@ def list_compute_envs(token_info: dict, workspace_id=None, status=None, attribut
     session = request_session()
     envs = compute_envs.list_envs(session, who, status)
     primary = compute_envs.primary_of(session, who.workspace_id)
-    return {"computeEnvs": [views.compute_env_entry(env, primary) for env in envs]}
+    work_dir = local_work_dir()
+    return {"computeEnvs": [views.compute_env_entry(env, primary, work_dir) for env in envs]}
 
 
 def create_compute_env(body: dict[str, Any], token_info: dict, workspace_id=None):
@@ -323,7 +347,11 @@ def describe_compute_env(compute_env_id: str, token_info: dict, workspace_id=Non
     session = request_session()
     env = compute_envs.get(session, compute_env_id, who)
     primary = compute_envs.primary_of(session, who.workspace_id)
-    return {"computeEnv": views.compute_env(env, admin=who.acts_as_admin, primary_id=primary)}
+    return {
+        "computeEnv": views.compute_env(
+            env, admin=who.acts_as_admin, primary_id=primary, local_work_dir=local_work_dir()
+        )
+    }
 
 
 def delete_compute_env(compute_env_id: str, token_info: dict, workspace_id=None, force=None):

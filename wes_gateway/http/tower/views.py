@@ -6,7 +6,7 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from wes_gateway.domain import compute_envs
+from wes_gateway.domain import compute_envs, run_stats
 from wes_gateway.domain.models import ApiToken, ComputeEnv, Run, Task
 from wes_gateway.domain.states import FINAL_TASK_STATUSES, TOWER_STATUS, State, is_terminal
 from wes_gateway.domain.tokens import token_name
@@ -38,8 +38,9 @@ def tower_time(value: datetime | None) -> str | None:
     return value.astimezone(UTC).isoformat().replace("+00:00", "Z")
 
 
-# Every key of Tower's workflow and task records, present (null when unknown) whatever
-# Nextflow reported: clients read them without checking.
+# The keys of Tower's workflow and task records. Seqera's schema types each as a value
+# (none is nullable), so a key with no value is left out, as Seqera leaves it: a client
+# deserialising into Seqera's types reads an absent key as unset.
 WORKFLOW_KEYS = (
     "launchId",
     "scriptId",
@@ -99,9 +100,11 @@ TASK_KEYS = (
 )
 
 
-def workflow(run: Run) -> dict[str, Any]:
+def workflow(run: Run, tasks: list | None = None) -> dict[str, Any]:
     """A run as Tower's workflow record: what Nextflow reported, under the gateway's
-    own facts (id, status, times, owner)."""
+    own facts (id, status, times, owner), and the stats Tower derives: Nextflow's own
+    once it sent them, else computed from ``tasks`` (the run's task records) when given.
+    A launched run's ``launchId`` is its own id (``GET /launch/{launchId}``)."""
     reported = {**dict.fromkeys(WORKFLOW_KEYS), **(run.workflow or {})}
     duration = None
     if run.start_time and run.end_time:
@@ -134,12 +137,15 @@ def workflow(run: Run) -> dict[str, Any]:
         "exitStatus": run.exit_status,
         "errorMessage": run.error_message,
         "errorReport": run.error_report,
-        "stats": run.stats,
+        "stats": (
+            run_stats.stats(run.stats, tasks or []) if run.stats or tasks is not None else None
+        ),
+        "manifest": run_stats.manifest(reported.get("manifest")),
+        "launchId": run.id if run.source != "trace" else None,
         "duration": duration,
         "success": run.state is State.COMPLETE if is_terminal(run.state) else None,
-        "deleted": None,
     }
-    return record
+    return _present(record)
 
 
 _COUNTERS = (
@@ -259,7 +265,7 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
     processes = [
         _stamped(_load(name, records), run) for name, records in sorted(by_process.items())
     ]
-    workflow_load = {**_stamped(workflow_load, run), "cost": None}
+    workflow_load = _stamped(workflow_load, run)
     return {
         "workflowProgress": workflow_load,
         "processesProgress": processes,
@@ -268,39 +274,37 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
 
 
 def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict[str, Any]:
-    return {
-        "workflows": [
-            {
-                "workflow": workflow(run),
-                "progress": None,
-                "labels": None,
-                "starred": False,
-                "optimized": None,
-                "wesState": run.state.value,
-            }
-            for run in runs
-        ],
-        "totalSize": total,
-        "hasMore": has_more,
-    }
+    """Seqera's ListWorkflowsResponse; ``totalSize`` only when it was counted."""
+    return _present(
+        {
+            "workflows": [
+                {"workflow": workflow(run), "starred": False, "wesState": run.state.value}
+                for run in runs
+            ],
+            "totalSize": total,
+            "hasMore": has_more,
+        }
+    )
 
 
 def task(record: Task) -> dict[str, Any]:
     data = {**dict.fromkeys(TASK_KEYS), **(record.data or {})}
-    return {
-        **data,
-        "id": record.id,
-        "taskId": record.task_id,
-        "status": record.status or "NEW",
-        "name": record.name,
-        "process": record.process,
-        "exitStatus": record.exit_status,
-        "submit": tower_time(record.submit),
-        "start": tower_time(record.start),
-        "complete": tower_time(record.complete),
-        "dateCreated": tower_time(record.submit or record.updated_at),
-        "lastUpdated": tower_time(record.updated_at),
-    }
+    return _present(
+        {
+            **data,
+            "id": record.id,
+            "taskId": record.task_id,
+            "status": record.status or "NEW",
+            "name": record.name,
+            "process": record.process,
+            "exitStatus": record.exit_status,
+            "submit": tower_time(record.submit),
+            "start": tower_time(record.start),
+            "complete": tower_time(record.complete),
+            "dateCreated": tower_time(record.submit or record.updated_at),
+            "lastUpdated": tower_time(record.updated_at),
+        }
+    )
 
 
 def _platform(run: Run) -> dict[str, str] | None:
@@ -312,68 +316,92 @@ def _platform(run: Run) -> dict[str, str] | None:
 
 
 def describe(run: Run, tasks) -> dict[str, Any]:
-    return {
-        "workflow": workflow(run),
-        "progress": progress(run, tasks),
-        "platform": _platform(run),
-        "jobInfo": (
+    """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``."""
+    job = (
+        _present(
             {
                 "id": run.backend_handle,
                 "status": TOWER_STATUS[run.state].value,
                 "exitCode": run.exit_status,
                 "message": run.error_message,
             }
-            if run.backend_handle
-            else None
-        ),
-        "labels": None,
-        "messages": None,
-        "optimized": None,
-    }
-
-
-def log_page(page, *, pending: bool, downloads: list[dict[str, str]]) -> dict[str, Any]:
-    return {
-        "log": {
-            "entries": page.entries,
-            "rewindToken": page.rewind_token,
-            "forwardToken": page.forward_token,
-            "pending": pending,
-            "truncated": page.truncated,
-            "message": None,
-            "downloads": downloads,
+        )
+        if run.backend_handle
+        else None
+    )
+    return _present(
+        {
+            "workflow": workflow(run, tasks),
+            "progress": progress(run, tasks),
+            "platform": _platform(run),
+            "jobInfo": job,
         }
+    )
+
+
+def log_page(
+    page, *, pending: bool, downloads: list[dict[str, str]], message: str | None = None
+) -> dict[str, Any]:
+    return {
+        "log": _present(
+            {
+                "entries": page.entries,
+                "rewindToken": page.rewind_token,
+                "forwardToken": page.forward_token,
+                "pending": pending,
+                "truncated": page.truncated,
+                "message": message,
+                "downloads": downloads,
+            }
+        )
     }
 
 
-def metrics(run: Run) -> dict[str, Any]:
-    """Tower's GetWorkflowMetricsResponse: Nextflow's per-process summaries, numbered, with
-    the keys Tower adds (``warnings``) present."""
+def metrics(run: Run, tasks: list) -> dict[str, Any]:
+    """Tower's GetWorkflowMetricsResponse: Nextflow's per-process summaries, numbered,
+    with the keys Tower adds (``warnings``) present; until Nextflow sent them, the same
+    box stats computed from the run's task records. A series with no data is left out
+    (Seqera's schema has no null series)."""
+    sent = [entry for entry in run.metrics or [] if isinstance(entry, dict)]
     entries = []
-    for number, entry in enumerate(run.metrics or [], start=1):
-        if not isinstance(entry, dict):
-            continue
+    for number, entry in enumerate(sent or run_stats.metrics(tasks), start=1):
         series = {
-            key: {"warnings": [], **value} if isinstance(value, dict) else value
+            key: {"warnings": [], **_present(value)} if isinstance(value, dict) else value
             for key, value in entry.items()
+            if value is not None
         }
         entries.append({"id": number, **series})
     return {"metrics": entries}
 
 
-def compute_env(env: ComputeEnv, *, admin: bool, primary_id: str | None) -> dict[str, Any]:
+def _work_dir(env: ComputeEnv, local_work_dir: str | None) -> str | None:
+    """An environment's work dir; the local one's is the folder its runs get their own
+    work folders in (clients such as ``nextflow launch`` send it back with the launch)."""
+    if env.platform == compute_envs.LOCAL:
+        return local_work_dir
+    return (env.config or {}).get("workDir")
+
+
+def compute_env(
+    env: ComputeEnv,
+    *,
+    admin: bool,
+    primary_id: str | None,
+    local_work_dir: str | None = None,
+) -> dict[str, Any]:
     """Seqera's ComputeEnv shape; the config with defaults shown, secrets masked, and the
     execution settings masked unless the caller is an ``admin``; ``primary_id`` as for
     ``compute_env_entry``."""
-    return {
+    config = compute_envs.shown(env.platform, env.config or {}, admin=admin)
+    if env.platform == compute_envs.LOCAL and local_work_dir:
+        config["workDir"] = local_work_dir
+    body = {
         "id": env.id,
         "name": env.name,
         "description": env.description,
         "platform": env.platform,
-        "config": compute_envs.shown(env.platform, env.config or {}, admin=admin),
-        "credentialsId": None,
+        "config": config,
         "workspaceId": env.workspace_id,
-        "orgId": None,
         "status": env.status,
         "message": env.message,
         "primary": env.id == primary_id,
@@ -382,30 +410,29 @@ def compute_env(env: ComputeEnv, *, admin: bool, primary_id: str | None) -> dict
         "lastUpdated": tower_time(env.updated_at),
         "lastUsed": tower_time(env.last_used_at),
     }
+    return _present(body)
 
 
-def _launch_env(env: ComputeEnv, admin: bool) -> dict[str, Any]:
-    return compute_env(env, admin=admin, primary_id=env.id if env.primary else None)
-
-
-def compute_env_entry(env: ComputeEnv, primary_id: str | None) -> dict[str, Any]:
+def compute_env_entry(
+    env: ComputeEnv, primary_id: str | None, local_work_dir: str | None = None
+) -> dict[str, Any]:
     """``primary_id``: the primary where the caller acts (``compute_envs.primary_of``)."""
     config = env.config or {}
-    return {
-        "id": env.id,
-        "name": env.name,
-        "description": env.description,
-        "platform": env.platform,
-        "status": env.status,
-        "message": env.message,
-        "lastUsed": tower_time(env.last_used_at),
-        "primary": env.id == primary_id,
-        "workspaceName": None,
-        "visibility": "SHARED",
-        "workDir": config.get("workDir"),
-        "region": config.get("region") or config.get("location"),
-        "credentialsId": None,
-    }
+    return _present(
+        {
+            "id": env.id,
+            "name": env.name,
+            "description": env.description,
+            "platform": env.platform,
+            "status": env.status,
+            "message": env.message,
+            "lastUsed": tower_time(env.last_used_at),
+            "primary": env.id == primary_id,
+            "visibility": "SHARED",
+            "workDir": _work_dir(env, local_work_dir),
+            "region": config.get("region") or config.get("location"),
+        }
+    )
 
 
 def access_token(row: ApiToken) -> dict[str, Any]:
@@ -435,24 +462,34 @@ def user_info(user_id: int, user_name: str, admin: bool) -> dict[str, Any]:
     }
 
 
-def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
+def launch_record(
+    run: Run, env: ComputeEnv, *, admin: bool, local_work_dir: str | None = None
+) -> dict[str, Any]:
     """Tower's WorkflowLaunchResponse for a run: every launch field as it was sent (or as
-    a WES request carried it), enough to relaunch or resume it. Its compute environment's
-    execution settings show to an ``admin`` only."""
+    a WES request carried it), enough to relaunch or resume it, with ``env`` the compute
+    environment it ran on (the built-in local one counts). Its execution settings show to
+    an ``admin`` only. A local run's ``workDir`` is the local environment's (a relaunch
+    gets a folder of its own), its ``resumeDir`` the session's work dir."""
     options = (run.request or {}).get("workflow_engine_parameters", {})
     resume = options.get("resume") not in (None, "", "false")
     profile = options.get("profile") or run.profile
+    local = env.platform == compute_envs.LOCAL
 
     def integer(name: str) -> int | None:
         return int(options[name]) if options.get(name) else None
 
-    return {
+    record = {
         "id": run.id,
-        "computeEnv": _launch_env(run.compute_env, admin) if run.compute_env else None,
+        "computeEnv": compute_env(
+            env,
+            admin=admin,
+            primary_id=env.id if env.primary else None,
+            local_work_dir=local_work_dir,
+        ),
         "pipeline": run.pipeline,
         "revision": options.get("revision") or run.revision,
         "commitId": run.commit_id,
-        "workDir": run.work_dir,
+        "workDir": local_work_dir if local and local_work_dir else run.work_dir,
         "sessionId": run.session_id,
         "configProfiles": profile.split(",") if profile else [],
         "configText": options.get("config") or None,
@@ -464,11 +501,31 @@ def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
         "stubRun": options.get("stub_run") == "true",
         "headJobCpus": integer("head_job_cpus"),
         "headJobMemoryMb": integer("head_job_memory_mb"),
+        "preRunScript": options.get("pre_run_script") or None,
+        "postRunScript": options.get("post_run_script") or None,
         "resumeDir": run.work_dir,
         "resumeCommitId": run.commit_id,
         "runName": run.run_name,
-        "dateCreated": run.created_at.isoformat().replace("+00:00", "Z"),
+        "dateCreated": tower_time(run.created_at),
     }
+    return _present(record)
+
+
+def launch_entity(
+    run: Run, env: ComputeEnv, *, admin: bool, local_work_dir: str | None = None
+) -> dict[str, Any]:
+    """Seqera's LaunchDbDto (``GET /launch/{launchId}``): a launched run's launch, whose
+    id is the run's ``launchId``; the same fields as its WorkflowLaunchResponse."""
+    record = launch_record(run, env, admin=admin, local_work_dir=local_work_dir)
+    for key in ("resumeDir", "resumeCommitId"):
+        record.pop(key, None)
+    return _present(
+        {
+            **record,
+            "lastUpdated": tower_time(run.created_at),
+            "workspaceId": run.workspace_id,
+        }
+    )
 
 
 # --- tenancy (Seqera's DTOs; a field with no value is left out, as Seqera's

@@ -72,6 +72,7 @@ def run_workflow(token_info: dict):
         [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
         run_dir_of=rt.run_dir,
         tower_url=rt.settings.public_url,
+        local_scripts=rt.settings.local_scripts,
     )
     dispatch.submit(rt.celery, run.id)
     return views.run_id(run.id)

@@ -89,7 +89,7 @@ function renderHeader(section, described, wesState) {
 function renderActions(section, described, path, runId, refresh) {
   const status = described.workflow.status;
   const active = !TERMINAL.has(status);
-  const monitored = described.platform === null;
+  const monitored = described.platform == null; // absent: reported by `nextflow run -with-tower`
   async function cancel() {
     if (!window.confirm(`Cancel run ${described.workflow.runName || runId}? Its head job is stopped.`)) return;
     try {
@@ -264,6 +264,8 @@ function tasksSection(section, path, ctx) {
   return { refresh, processes, alive: ctx.alive };
 }
 
+const LOG_PAGE_BYTES = 64 * 1024;
+
 function consoleSection(section, path, ctx) {
   const pre = h("pre", { class: "log console", tabindex: "0", "aria-label": "Console output" });
   const state = h("p", { class: "hint" }, "Reading the console…");
@@ -282,9 +284,12 @@ function consoleSection(section, path, ctx) {
     return reading;
   }
 
+  // Page by page (a page's worth at a time, from where the last one ended), never the
+  // whole console in one answer.
   async function readAll() {
-    const query = next ? `?next=${encodeURIComponent(next)}` : "";
-    const { log } = await tower(`${path}/log${query}`);
+    const query = new URLSearchParams({ maxLength: String(LOG_PAGE_BYTES) });
+    if (next) query.set("next", next);
+    const { log } = await tower(`${path}/log?${query}`);
     if (log.entries.length) {
       const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
       pre.append(document.createTextNode(`${log.entries.join("\n")}\n`));
@@ -335,7 +340,7 @@ async function renderMetrics(section, path) {
   section.dataset.drawn = "yes";
   section.hidden = false;
   if (!metrics.length) {
-    replace(section, h("h2", {}, "Metrics"), h("p", { class: "hint" }, "Nextflow reported no metrics for this run."));
+    replace(section, h("h2", {}, "Metrics"), h("p", { class: "hint" }, "No metrics for this run yet: they come with its ended tasks."));
     return;
   }
   replace(
