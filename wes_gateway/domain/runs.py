@@ -23,7 +23,14 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
+from wes_gateway.domain import (
+    compute_envs,
+    pipeline_secrets,
+    placement,
+    run_files,
+    tenancy,
+    tokens,
+)
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, new_run_id
 from wes_gateway.domain.launch import RunRequest
@@ -121,6 +128,9 @@ def create_run(
     env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
     platform = env.platform if env else compute_envs.LOCAL
     config = dict(env.config or {}) if env else {}
+    pipeline_secrets.check_launch(
+        session, principal, request.workflow_engine_parameters, platform, field_name
+    )
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     plan = placement.plan(

@@ -68,6 +68,9 @@ OPERATION_ROLE: dict[str, str] = {
     "DownloadWorkflowLog": "view",
     "DownloadWorkflowTaskLog": "view",
     "DescribeWorkflowLaunch": "view",
+    # pipeline secrets' names (never their values): a launch may name them
+    "ListPipelineSecrets": "launch",
+    "DescribePipelineSecret": "launch",
     "ListComputeEnvs": "view",
     "DescribeComputeEnv": "view",
     "DescribeWorkspace": "view",
@@ -101,6 +104,17 @@ OPERATION_ROLE: dict[str, str] = {
     "DeleteWorkspaceParticipant": "admin",
     "UpdateWorkspaceParticipantRole": "admin",
     "UpdateWorkspace": "admin",
+    # credentials (read too: their fields name cloud accounts) and pipeline secrets
+    "ListCredentials": "admin",
+    "DescribeCredentials": "admin",
+    "CreateCredentials": "admin",
+    "UpdateCredentials": "admin",
+    "DeleteCredentials": "admin",
+    "ValidateCredentialsName": "admin",
+    "CreatePipelineSecret": "admin",
+    "UpdatePipelineSecret": "admin",
+    "DeletePipelineSecret": "admin",
+    "ValidatePipelineSecretName": "admin",
     # owner: also deletes the workspace
     "DeleteWorkspace": "owner",
 }

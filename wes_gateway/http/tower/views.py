@@ -370,7 +370,7 @@ def compute_env(env: ComputeEnv, *, admin: bool) -> dict[str, Any]:
         "description": env.description,
         "platform": env.platform,
         "config": compute_envs.shown(env.platform, env.config or {}, admin=admin),
-        "credentialsId": None,
+        "credentialsId": env.credentials_id,
         "workspaceId": None,
         "orgId": None,
         "status": env.status,
@@ -398,7 +398,7 @@ def compute_env_entry(env: ComputeEnv) -> dict[str, Any]:
         "visibility": "SHARED",
         "workDir": config.get("workDir"),
         "region": config.get("region") or config.get("location"),
-        "credentialsId": None,
+        "credentialsId": env.credentials_id,
     }
 
 
