@@ -436,6 +436,14 @@ def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
     def integer(name: str) -> int | None:
         return int(options[name]) if options.get(name) else None
 
+    secrets = {
+        field: options[option].split(",")
+        for field, option in (
+            ("userSecrets", "user_secrets"),
+            ("workspaceSecrets", "workspace_secrets"),
+        )
+        if options.get(option)
+    }
     return {
         "id": run.id,
         "computeEnv": compute_env(run.compute_env, admin=admin) if run.compute_env else None,
@@ -458,6 +466,7 @@ def launch_record(run: Run, *, admin: bool) -> dict[str, Any]:
         "resumeCommitId": run.commit_id,
         "runName": run.run_name,
         "dateCreated": run.created_at.isoformat().replace("+00:00", "Z"),
+        **secrets,  # the names of the secrets it named (a relaunch names them again)
     }
 
 
