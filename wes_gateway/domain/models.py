@@ -155,7 +155,11 @@ class PipelineSecret(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
     last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (UniqueConstraint("scope", "name", name="uq_pipeline_secrets_scope_name"),)
+    # A deleted secret's id is never given to another (SQLite would reuse the highest).
+    __table_args__ = (
+        UniqueConstraint("scope", "name", name="uq_pipeline_secrets_scope_name"),
+        {"sqlite_autoincrement": True},
+    )
 
 
 class Organization(Base):

@@ -71,6 +71,7 @@ def upgrade() -> None:
         sa.Column("sealed", sa.Text(), nullable=False),
         *_times(),
         sa.UniqueConstraint("scope", "name", name="uq_pipeline_secrets_scope_name"),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_pipeline_secrets_workspace_id", "pipeline_secrets", ["workspace_id"])
 
