@@ -34,6 +34,8 @@ def test_service_info_is_public_and_complete(client):
         "workspaceId",
         "head_job_cpus",
         "head_job_memory_mb",
+        "user_secrets",
+        "workspace_secrets",
     }
     assert all(
         isinstance(p["default_value"], str) for p in body["default_workflow_engine_parameters"]

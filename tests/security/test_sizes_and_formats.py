@@ -36,7 +36,9 @@ def _ids(operation: Operation) -> str:
 def _url(operation: Operation, run_id: str) -> str:
     ids = ("orgId", "workspaceId", "memberId", "participantId", "userId")
     return operation.url(
-        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID} | dict.fromkeys(ids, 1)
+        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID}
+        | dict.fromkeys(ids, 1)
+        | {"credentialsId": "0" * 22, "secretId": 1}
     )
 
 
