@@ -22,7 +22,7 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 
-from wes_gateway.domain import run_files, tokens
+from wes_gateway.domain import compute_envs, credentials, pipeline_secrets, run_files, tokens
 from wes_gateway.domain.ids import is_run_id
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.models import ComputeEnv, Run, User
@@ -39,6 +39,7 @@ from wes_gateway.domain.transitions import transition
 from wes_gateway.infra import logs, metrics
 from wes_gateway.infra.config import TOWER_BASE_PATH, Settings
 from wes_gateway.infra.db import Database
+from wes_gateway.infra.sealing import Sealer
 from workers.backends import make_backend
 from workers.backends.base import (
     Backend,
@@ -51,6 +52,9 @@ from workers.backends.base import (
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# The key under which a backend's config carries the id of the credentials it names.
+CREDENTIALS_ID = "credentialsId"
 
 # States in which a run has (or should have) a head job to watch.
 WATCHED = (State.INITIALIZING, State.RUNNING, State.PAUSED, State.CANCELING, State.UNKNOWN)
@@ -67,7 +71,21 @@ class Executor:
     def backend(self, platform: str | None, config: dict) -> Backend:
         if self.backend_for is not None:
             return self.backend_for(platform, config)
-        return make_backend(platform, self.settings, config)
+        return make_backend(platform, self.settings, self.with_keys(config))
+
+    @property
+    def sealer(self) -> Sealer:
+        return Sealer(self.settings.credentials_keys)
+
+    def with_keys(self, config: dict) -> dict:
+        """A compute environment's config with the credentials it names opened (under
+        ``credentials``), for its backend; the SDK default chain when it names none."""
+        credentials_id = config.get(CREDENTIALS_ID)
+        if not credentials_id:
+            return config
+        with self.db.session() as session:
+            keys = credentials.open_keys(session, credentials_id, self.sealer)
+        return {**config, "credentials": keys}
 
     def run_dir(self, run_id: str) -> Path:
         return self.settings.run_dir(run_id)
@@ -82,7 +100,16 @@ def _compute_env(session, compute_env_id: str | None) -> tuple[str | None, dict]
     env = session.get(ComputeEnv, compute_env_id) if compute_env_id else None
     if env is None:
         return None, {}
-    return env.platform, dict(env.config or {})
+    return env.platform, _config(env)
+
+
+def _config(env: ComputeEnv) -> dict:
+    """The config a backend is built from: the stored one, and the id of the credentials
+    it names (opened by ``Executor.with_keys``)."""
+    config = dict(env.config or {})
+    if env.credentials_id:
+        config[CREDENTIALS_ID] = env.credentials_id
+    return config
 
 
 def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
@@ -149,6 +176,15 @@ def submit(executor: Executor, run_id: str) -> None:
         env_id = run.compute_env_id
         platform, config = _compute_env(session, env_id)
         snap = _traced(session, executor.settings, run, snapshot(run, executor.run_dir(run_id)))
+        try:
+            snap = _with_secrets(session, executor, run, platform, snap)
+        except (credentials.CredentialsUnusable, pipeline_secrets.SecretsUnusable) as exc:
+            problem = str(exc)
+        else:
+            problem = None
+    if problem is not None:
+        _fail(executor, run_id, problem)
+        return
     try:
         backend = executor.backend(platform, config)
         submission = _start_or_find(executor, backend, snap, attempt)
@@ -231,6 +267,27 @@ def _store(
     if cancelled_meanwhile:
         backend.cancel(submission.handle)
     log.info("run %s submitted: %s", run_id, submission.handle)
+
+
+def _with_secrets(
+    session, executor: Executor, run: Run, platform: str | None, snap: RunSnapshot
+) -> RunSnapshot:
+    """A local head job's secrets: the pipeline secrets its launch named, and the git
+    credentials of its place for the host its pipeline is cloned from."""
+    if platform not in (None, compute_envs.LOCAL):
+        return snap
+    options = (run.request or {}).get("workflow_engine_parameters", {})
+    opened = pipeline_secrets.for_run(
+        session, options, run.workspace_id, run.owner_id, executor.sealer
+    )
+    scope = credentials.scope_for(run.workspace_id, run.owner_id)
+    git = None
+    if not snap.pipeline_is_local and snap.pipeline:
+        git = credentials.git_credentials_for(session, scope, snap.pipeline, executor.sealer)
+    scm = credentials.scm_file_text(git, snap.pipeline) if git is not None else None
+    if not opened and scm is None:
+        return snap
+    return replace(snap, secrets=opened, scm_config=scm)
 
 
 def _claim(session, settings: Settings, run_id: str) -> int | None:
@@ -519,7 +576,7 @@ def check_compute_env(executor: Executor, env_id: str) -> str:
         env = session.get(ComputeEnv, env_id)
         if env is None or env.deleted:
             return "DELETED"
-        platform, config = env.platform, dict(env.config or {})
+        platform, config = env.platform, _config(env)
     try:
         problem = executor.backend(platform, config).check()
     except Exception as exc:

@@ -318,6 +318,8 @@ def _check_moto_internals() -> None:
 # --------------------------------------------------------------------------------------
 
 _CREDENTIAL_SCOPE = re.compile(r"Credential=[^/,]*/[^/,]*/[^/,]*/([^/,]*)/")
+# The access key id a SigV4 request was signed with.
+_ACCESS_KEY_ID = re.compile(r"Credential=([^/,\s]+)/")
 _LABEL = re.compile(r"\\\{[^}]*\\\}")
 
 
@@ -380,6 +382,7 @@ class _RequestLog:
         self.app = app
         self.calls: Counter[str] = Counter()
         self.submitted: list[dict[str, Any]] = []
+        self.signers: list[tuple[str, str | None]] = []
         self.answers: dict[str, list[_Answer]] = {}
         self._lock = threading.Lock()
 
@@ -388,8 +391,10 @@ class _RequestLog:
         if not environ.get("PATH_INFO", "").startswith("/moto-api"):
             body = self._take_body(environ)
             operation = _operation(environ, body)
+            signer = _ACCESS_KEY_ID.search(environ.get("HTTP_AUTHORIZATION", ""))
             with self._lock:
                 self.calls[operation] += 1
+                self.signers.append((operation, signer.group(1) if signer else None))
                 if operation == "SubmitJob":
                     self.submitted.append(json.loads(body or b"{}"))
                 planned = self.answers.get(operation)
@@ -519,6 +524,7 @@ class AwsBatchFake:
         self.head = self.setup(self.region)
         self.calls.clear()
         self.submitted.clear()
+        self._request_log.signers.clear()
         return self.head
 
     # -- how to reach it ---------------------------------------------------------------
@@ -567,6 +573,11 @@ class AwsBatchFake:
     def calls(self) -> Counter[str]:
         """Requests received, by operation name ("DescribeJobs", "GetLogEvents", ...)."""
         return self._request_log.calls
+
+    def signed_by(self, operation: str) -> list[str | None]:
+        """The access key id each ``operation`` call received was signed with, in order
+        (as AWS reads it from the SigV4 ``Authorization`` header)."""
+        return [key for name, key in self._request_log.signers if name == operation]
 
     @property
     def submitted(self) -> list[dict[str, Any]]:

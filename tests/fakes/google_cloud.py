@@ -548,6 +548,11 @@ class FakeGoogleBatch:
             self.transport_calls: collections.Counter[tuple[str, str]] = collections.Counter()
             self.authorizations: collections.Counter[str] = collections.Counter()
             self.metadata_requests: collections.Counter[str] = collections.Counter()
+            # Service accounts whose keys the fake knows (email -> public key PEM), the
+            # tokens its token endpoint issued (token -> email), and who made each call.
+            self.service_accounts: dict[str, str] = {}
+            self.issued_tokens: dict[str, str] = {}
+            self.callers: list[tuple[str, str | None]] = []
             self.locations: set[str] | None = None
             self.require_auth = False
             self.plan_for: Callable[[batch_v1.Job], Sequence[StepLike]] | None = None
@@ -585,6 +590,7 @@ class FakeGoogleBatch:
             self.calls[method] += 1
             self.transport_calls[(transport, method)] += 1
             self.authorizations[authorization or ""] += 1
+            self.callers.append((method, self.identity(authorization)))
             if self.require_auth and authorization != f"Bearer {ACCESS_TOKEN}":
                 raise ApiError(
                     "UNAUTHENTICATED",
@@ -593,6 +599,54 @@ class FakeGoogleBatch:
                 )
             if self._injected.get(method):
                 raise self._injected[method].pop(0)
+
+    # --- who is calling ---
+
+    def identity(self, authorization: str | None) -> str | None:
+        """The service account a call's bearer token stands for: the metadata server's
+        (its access token), one the token endpoint issued a token to, or one whose key
+        signed the token itself (a self-signed JWT, as google-auth sends for a
+        service-account key); None without a token, "unknown" for any other."""
+        if not authorization or not authorization.startswith("Bearer "):
+            return None
+        token = authorization.removeprefix("Bearer ")
+        if token == ACCESS_TOKEN:
+            return SERVICE_ACCOUNT_EMAIL
+        if token in self.issued_tokens:
+            return self.issued_tokens[token]
+        return self.verified_issuer(token) or "unknown"
+
+    def verified_issuer(self, token: str) -> str | None:
+        """The email of the known service account whose key signed the JWT ``token``."""
+        from google.auth import exceptions as auth_errors
+        from google.auth import jwt
+
+        try:
+            claims = jwt.decode(token, verify=False)
+        except (ValueError, auth_errors.GoogleAuthError):
+            return None
+        email = claims.get("iss")
+        key = self.service_accounts.get(email)
+        if key is None:
+            return None
+        try:
+            jwt.decode(token, certs=key)
+        except (ValueError, auth_errors.GoogleAuthError):
+            return None
+        return email
+
+    def exchange(self, form: Mapping[str, str]) -> dict[str, Any] | None:
+        """OAuth 2's JWT-bearer grant (RFC 7523), as Google's token endpoint answers it:
+        an access token for the service account whose key signed the assertion."""
+        if form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return None
+        email = self.verified_issuer(form.get("assertion", ""))
+        if email is None:
+            return None
+        token = f"sa-token-{uuid.uuid4().hex}"
+        with self.lock:
+            self.issued_tokens[token] = email
+        return {"access_token": token, "expires_in": 3599, "token_type": "Bearer"}
 
     # --- lookup helpers ---
 
@@ -1201,6 +1255,19 @@ def _metadata_handler(core: FakeGoogleBatch) -> type[BaseHTTPRequestHandler]:
                 return self._respond(200, json.dumps(documents[key]), "application/json")
             return self._respond(404, "Not found", "text/html")
 
+        def do_POST(self) -> None:
+            """The OAuth 2 token endpoint (``token_uri`` of a service-account key)."""
+            length = int(self.headers.get("Content-Length") or 0)
+            body = self.rfile.read(length).decode() if length else ""
+            if urlsplit(self.path).path != "/token":
+                return self._respond(404, "Not found", "text/html")
+            form = {key: values[-1] for key, values in parse_qs(body).items()}
+            answer = core.exchange(form)
+            if answer is None:
+                error = {"error": "invalid_grant", "error_description": "Invalid JWT Signature."}
+                return self._respond(400, json.dumps(error), "application/json")
+            return self._respond(200, json.dumps(answer), "application/json")
+
     return Handler
 
 
@@ -1258,6 +1325,43 @@ class GoogleCloudFake(FakeGoogleBatch):
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    @property
+    def token_uri(self) -> str:
+        """The token endpoint a service-account key made for this fake names."""
+        return f"http://{self.metadata_host}/token"
+
+    def service_account_key(self, email: str) -> str:
+        """A new service-account key file (JSON) for ``email``, known to the fake."""
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric import rsa
+
+        private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        pem = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        ).decode()
+        public = (
+            private.public_key()
+            .public_bytes(
+                serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+            )
+            .decode()
+        )
+        with self.lock:
+            self.service_accounts[email] = public
+        return json.dumps(
+            {
+                "type": "service_account",
+                "project_id": self.project,
+                "private_key_id": uuid.uuid4().hex,
+                "private_key": pem,
+                "client_email": email,
+                "client_id": "1234567890",
+                "token_uri": self.token_uri,
+            }
+        )
 
     def metadata_env(self) -> dict[str, str]:
         """Variables under which Application Default Credentials resolve to the fake

@@ -20,8 +20,10 @@ operations that need it; CONFIG and TOWER_CONFIG say which, each with its reason
   leniently on purpose, and, in the coverage phase only, for the two task-by-id
   operations, whose taskId is pinned to a real task; allow_header_conformance is off for
   /workflow/launch and /workflow/delete, whose paths /workflow/{workflowId} also
-  matches; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
-  their schemas allow but the service refuses (names, roles, unknown members).
+  matches (and the two /validate paths of credentials and pipeline secrets, likewise);
+  the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
+  their schemas allow but the service refuses (names, roles, unknown members), and so do
+  the credentials and pipeline secrets (names, a provider's keys).
 - Both: generated strings hold no NUL character, which the service refuses in every URL
   and body (no database stores one).
 """
@@ -167,6 +169,12 @@ checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 include-path-regex = "^/(orgs|user/)"
 checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 
+# Credentials and pipeline secrets: a name must follow Seqera's rule and be free (a name
+# taken is a 400, as on Seqera), and a provider's keys are checked past their schema.
+[[operations]]
+include-path-regex = "^/(credentials|pipeline-secrets)"
+checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
+
 # The trace endpoints read leniently on purpose: Nextflow sends nulls and fields the
 # published schemas do not list, and refusing them would abort its pipelines.
 [[operations]]
@@ -189,6 +197,11 @@ enabled = false
 # methods beside POST.
 [[operations]]
 include-path-regex = "^/workflow/(launch|delete)$"
+checks.allow_header_conformance.enabled = false
+
+# So does /{credentials,pipeline-secrets}/{id} (GET, PUT, DELETE) for these.
+[[operations]]
+include-path-regex = "^/(credentials|pipeline-secrets)/validate$"
 checks.allow_header_conformance.enabled = false
 """.replace("ACCEPTED_OR_400", ACCEPTED_OR_400)
 

@@ -36,6 +36,8 @@ def test_service_info_is_public_and_complete(client):
         "head_job_memory_mb",
         "pre_run_script",
         "post_run_script",
+        "user_secrets",
+        "workspace_secrets",
     }
     assert all(
         isinstance(p["default_value"], str) for p in body["default_workflow_engine_parameters"]

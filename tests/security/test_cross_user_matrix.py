@@ -39,6 +39,7 @@ class Kind(enum.Enum):
     ADMIN = "changes compute environments: administrators only"
     TOKENS = "manages the caller's own API tokens: B neither sees nor revokes A's"
     TENANCY = "organizations and workspaces: B is in none of A's, and learns nothing of them"
+    KEYS = "credentials and pipeline secrets: B's own; A's are to B as ones that do not exist"
 
 
 @dataclass(frozen=True)
@@ -55,6 +56,8 @@ class Targets:
     user_id: int = 0
     token_id: int = 1  # one of A's API tokens (the one A's requests carry)
     team_id: int = 0
+    credentials_id: str = "0" * 22  # A's credentials
+    secret_id: int = 1  # A's pipeline secret
 
 
 Body = Callable[[Targets], Any]
@@ -187,6 +190,30 @@ DECISIONS: dict[str, Decision] = {
             "ListWorkspacesByTeam": None,
         }.items()
     },
+    # Credentials and pipeline secrets (A's, in A's personal workspace)
+    "ListCredentials": Decision(Kind.KEYS),
+    "CreateCredentials": Decision(
+        Kind.KEYS,
+        json=lambda _: {
+            "credentials": {
+                "name": "own-keys",
+                "provider": "aws",
+                "keys": {"accessKey": "AKIAIOSFODNN7EXAMPLE", "secretKey": "s"},
+            }
+        },
+    ),
+    "ValidateCredentialsName": Decision(Kind.KEYS, query={"name": "fresh-name"}),
+    "DescribeCredentials": Decision(Kind.KEYS),
+    "UpdateCredentials": Decision(
+        Kind.KEYS, json=lambda _: {"credentials": {"name": "taken-over", "provider": "aws"}}
+    ),
+    "DeleteCredentials": Decision(Kind.KEYS),
+    "ListPipelineSecrets": Decision(Kind.KEYS),
+    "CreatePipelineSecret": Decision(Kind.KEYS, json=lambda _: {"name": "OWN", "value": "v"}),
+    "ValidatePipelineSecretName": Decision(Kind.KEYS, query={"name": "FRESH"}),
+    "DescribePipelineSecret": Decision(Kind.KEYS),
+    "UpdatePipelineSecret": Decision(Kind.KEYS, json=lambda _: {"value": "taken over"}),
+    "DeletePipelineSecret": Decision(Kind.KEYS),
     "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
     "UpdateTraceProgress": Decision(Kind.RUN, json=_trace("03-progress")),
     "UpdateTraceHeartbeat": Decision(Kind.RUN, json=_trace("04-heartbeat")),
@@ -212,6 +239,8 @@ def path_values(targets: Targets) -> dict[str, object]:
         "participantId": targets.participant_id,
         "userId": targets.user_id,
         "teamId": targets.team_id,
+        "credentialsId": targets.credentials_id,
+        "secretId": targets.secret_id,
     }
 
 
@@ -271,6 +300,15 @@ def world(client, admin, alice, victim: Victim):
         headers=alice,
         json={"userNameOrEmail": "alice"},
     )
+    keys = {"accessKey": "AKIAIOSFODNN7EXAMPLE", "secretKey": "alices-secret-key"}
+    credentials_id = client.post(
+        "/api/credentials",
+        headers=alice,
+        json={"credentials": {"name": "alices-keys", "provider": "aws", "keys": keys}},
+    ).json()["credentialsId"]
+    secret_id = client.post(
+        "/api/pipeline-secrets", headers=alice, json={"name": "ALICES", "value": "alices-value"}
+    ).json()["secretId"]
     targets = Targets(
         victim.run_id,
         victim.task_ids[0],
@@ -282,6 +320,8 @@ def world(client, admin, alice, victim: Victim):
         member["userId"],
         token_id,
         team_id,
+        credentials_id,
+        secret_id,
     )
     return targets, victim
 
@@ -308,6 +348,25 @@ def _tenancy(db) -> dict[str, list]:
             query = select(table).order_by(*table.primary_key.columns)
             found[name] = [tuple(row) for row in session.execute(query).all()]
         return found
+
+
+def _keys_of(db, user_id: int) -> list[tuple]:
+    """The credentials and pipeline secrets of a user's personal workspace, as stored."""
+    with db.session() as session:
+        return [
+            tuple(row)
+            for table in ("credentials", "pipeline_secrets")
+            for row in session.execute(
+                select(Base.metadata.tables[table])
+                .where(Base.metadata.tables[table].c.scope == f"u{user_id}")
+                .order_by("id")
+            ).all()
+        ]
+
+
+def _blank_keys(response: httpx.Response, targets: Targets) -> tuple[int, str]:
+    text = response.text.replace(targets.credentials_id, "<id>")
+    return response.status_code, text.replace(f" {targets.secret_id} ", " <id> ")
 
 
 def _owner_of(db, run_id: str) -> str:
@@ -393,6 +452,17 @@ def test_another_user_learns_and_changes_nothing(
         assert {t: [r for r in rows if r[0] in kept[t]] for t, rows in after.items()} == (
             before_tenancy
         )
+    elif decision.kind is Kind.KEYS:
+        alices = _keys_of(db, targets.user_id)
+        response = send(client, operation, targets, bob)
+        assert response.status_code in (200, 204, 403), response.text
+        for hers in ("alices-keys", "ALICES", "alices-value", "alices-secret-key"):
+            assert hers not in response.text
+        if "{credentialsId}" in operation.template or "{secretId}" in operation.template:
+            ghost = replace(targets, credentials_id="Z" * 22, secret_id=2**40)
+            nobodys = send(client, operation, ghost, bob)
+            assert _blank_keys(response, targets) == _blank_keys(nobodys, ghost)
+        assert _keys_of(db, targets.user_id) == alices
     else:  # pragma: no cover - a new Kind needs its check here
         pytest.fail(f"no check for {decision.kind}")
 

@@ -143,7 +143,31 @@ def _body(operation: Operation, role: str, values: dict[str, Any]) -> Any:
         "UpdateWorkspace": {"description": f"by {role}"},
         "CreateWorkspaceParticipant": {"userNameOrEmail": f"newcomer-{role}"},
         "UpdateWorkspaceParticipantRole": {"role": "view"},
+        "CreateCredentials": _credentials(f"keys-{role}"),
+        "UpdateCredentials": {"credentials": {"name": f"renamed-{role}", "provider": "aws"}},
+        "CreatePipelineSecret": {"name": f"SECRET_{role}", "value": "v"},
+        "UpdatePipelineSecret": {"value": f"by {role}"},
     }.get(operation.operation_id)
+
+
+def _credentials(name: str) -> dict[str, Any]:
+    keys = {"accessKey": "AKIAIOSFODNN7EXAMPLE", "secretKey": "s"}
+    return {"credentials": {"name": name, "provider": "aws", "keys": keys}}
+
+
+def _stored(client, headers, values, operation_id: str, name: str) -> dict[str, Any]:
+    """Credentials or a pipeline secret of the workspace, made by its owner, for an
+    operation that acts on one (a delete by one role leaves none for the next)."""
+    params = {"workspaceId": values["workspaceId"]}
+    if operation_id.endswith("Credentials"):
+        made = client.post(
+            f"{API}/credentials", headers=headers, params=params, json=_credentials(name)
+        )
+        return {**values, "credentialsId": made.json()["credentialsId"]}
+    made = client.post(
+        f"{API}/pipeline-secrets", headers=headers, params=params, json={"name": name, "value": "v"}
+    )
+    return {**values, "secretId": made.json()["secretId"]}
 
 
 def _launch(client, headers, values) -> str:
@@ -179,6 +203,9 @@ def test_each_role_below_the_operations_is_refused_and_the_others_let_through(
             params["force"] = "true"
         if operation.operation_id in ("DeleteWorkflow", "DeleteWorkflowMany"):
             values = {**values, "workflowId": _launch(client, people["owner"], values)}
+        if "{credentialsId}" in operation.template or "{secretId}" in operation.template:
+            name = f"{operation.operation_id}_{role}"
+            values = _stored(client, people["owner"], values, operation.operation_id, name)
         body = _body(operation, role, values)
         response = client.request(
             operation.method.upper(),

@@ -28,6 +28,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from wes_gateway.domain import credentials
 from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import random_id
 from wes_gateway.domain.models import ComputeEnv
@@ -65,13 +66,11 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
     name = spec.get("name")
     if not isinstance(name, str) or not _NAME.fullmatch(name):
         raise InvalidField("computeEnv.name", "must be 1-100 letters, digits, '_', '.' or '-'")
-    if spec.get("credentialsId") is not None:
-        raise InvalidField(
-            "computeEnv.credentialsId",
-            "stored credentials are not kept here; the workers use their cloud SDK's "
-            "default credentials (environment, instance or workload identity)",
-        )
     platform = check_platform(spec.get("platform"))
+    # Named credentials are used instead of the workers' SDK default chain.
+    credentials_id = credentials.for_compute_env(
+        session, principal, spec.get("credentialsId"), platform
+    )
     config = check_config(platform, spec.get("config"))
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 2000):
@@ -89,6 +88,7 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
         description=description,
         platform=platform,
         config=config,
+        credentials_id=credentials_id,
         # A cloud one is tried by a worker first (dispatch.check_compute_env).
         status="AVAILABLE" if platform == LOCAL else "CREATING",
         primary=False,

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wes_gateway.domain import parsing, text
+from wes_gateway.domain import parsing, pipeline_secrets, text
 from wes_gateway.domain.errors import FieldTooLarge, InvalidField
 from wes_gateway.domain.run_files import clean_name
 
@@ -113,6 +113,15 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
     LaunchOption("head_job_cpus", "integer", "", "Head job CPUs (cloud platforms)"),
     LaunchOption("head_job_memory_mb", "integer", "", "Head job memory in MiB (cloud platforms)"),
     LaunchOption(
+        "user_secrets", "string", "", "Comma-separated names of the submitter's pipeline secrets"
+    ),
+    LaunchOption(
+        "workspace_secrets",
+        "string",
+        "",
+        "Comma-separated names of the workspace's pipeline secrets",
+    ),
+    LaunchOption(
         "workspaceId",
         "integer",
         "",
@@ -187,6 +196,8 @@ def check_launch_option(name: str, value: str, field: str) -> str:
         if value in _FLAGS or _SESSION_ID.fullmatch(value):
             return value.lower()
         raise InvalidField(field, "must be true, false or a session id (a UUID)")
+    if name in ("user_secrets", "workspace_secrets"):
+        return pipeline_secrets.check_option(value, field)
     if name == "config" and len(value) > 64 * 1024:
         raise InvalidField(field, "config text longer than 64 KiB")
     if name in SCRIPT_OPTIONS and len(value.encode()) > MAX_SCRIPT_BYTES:
@@ -457,6 +468,8 @@ _TOWER_NAMES = {
     "workflow_engine_parameters.stub_run": "stubRun",
     "run_name": "runName",
     "workflow_engine_parameters.session_id": "sessionId",
+    "workflow_engine_parameters.user_secrets": "userSecrets",
+    "workflow_engine_parameters.workspace_secrets": "workspaceSecrets",
     "workflow_engine_parameters.work_dir": "workDir",
     "workflow_engine_parameters.head_job_cpus": "headJobCpus",
     "workflow_engine_parameters.head_job_memory_mb": "headJobMemoryMb",
@@ -471,7 +484,7 @@ _HONOURED = frozenset(
         "pipeline", "revision", "configProfiles", "configText", "paramsText", "entryName",
         "mainScript", "computeEnvId", "runName", "sessionId", "resume", "pullLatest",
         "stubRun", "workDir", "headJobCpus", "headJobMemoryMb", "id", "dateCreated",
-        "preRunScript", "postRunScript",
+        "preRunScript", "postRunScript", "userSecrets", "workspaceSecrets",
     }
 )  # fmt: skip
 # Fields for features this service does not have: refused when set, never ignored.
@@ -486,8 +499,6 @@ _NOT_OFFERED = {
     "schemaName": "pipeline schemas are not offered here",
     "syntaxParser": "set NXF_SYNTAX_PARSER on the compute environment",
     "towerConfig": "the trace settings are the gateway's own",
-    "userSecrets": "pipeline secrets are not offered here",
-    "workspaceSecrets": "pipeline secrets are not offered here",
 }
 
 
@@ -567,6 +578,15 @@ def run_request(
         options["resume"] = launch.get("sessionId") or "true"
     elif launch.get("sessionId"):
         options["session_id"] = launch["sessionId"]
+    for key, option in (("userSecrets", "user_secrets"), ("workspaceSecrets", "workspace_secrets")):
+        named = launch.get(key)
+        if named in (None, []):
+            continue
+        if not isinstance(named, list) or not all(isinstance(n, str) for n in named):
+            raise InvalidField(f"launch.{key}", "must be a list of pipeline secret names")
+        for name in named:
+            pipeline_secrets.check_name(name, f"launch.{key}")
+        options[option] = ",".join(dict.fromkeys(named))
     if _flag(launch, "pullLatest"):
         options["latest"] = "true"
     if _flag(launch, "stubRun"):
@@ -669,3 +689,7 @@ class RunSnapshot:
     tower_token: str | None = None  # the run-scoped token for the trace calls
     compute_config: Mapping[str, Any] = field(default_factory=dict)
     environment: Mapping[str, str] = field(default_factory=dict)
+    # Opened pipeline secrets (name: value) and Nextflow SCM config text for a local head
+    # job; never in a repr, so never in a log line.
+    secrets: Mapping[str, str] = field(default_factory=dict, repr=False)
+    scm_config: str | None = field(default=None, repr=False)

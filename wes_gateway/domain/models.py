@@ -135,6 +135,58 @@ class ComputeEnv(Base):
     __table_args__ = (UniqueConstraint("owner_id", "name"),)
 
 
+class Credential(Base):
+    """Stored credentials (Seqera's ``Credentials``): the provider's non-secret fields in
+    ``keys``, its secret ones sealed (``infra.sealing``) in ``sealed``. ``scope`` is
+    where the name is unique: ``w<workspace id>``, or ``u<user id>`` for a user's
+    personal workspace."""
+
+    __tablename__ = "credentials"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    description: Mapped[str | None] = mapped_column(Text)
+    provider: Mapped[str] = mapped_column(String(16))
+    base_url: Mapped[str | None] = mapped_column(String(200))
+    keys: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("scope", "name", name="uq_credentials_scope_name"),)
+
+
+class PipelineSecret(Base):
+    """A pipeline secret (Seqera's ``PipelineSecret``): a name and a sealed value, of a
+    workspace or of a user (``scope`` as on ``Credential``)."""
+
+    __tablename__ = "pipeline_secrets"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    scope: Mapped[str] = mapped_column(String(32))
+    owner_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    name: Mapped[str] = mapped_column(String(100))
+    sealed: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, onupdate=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+    # A deleted secret's id is never given to another (SQLite would reuse the highest).
+    __table_args__ = (
+        UniqueConstraint("scope", "name", name="uq_pipeline_secrets_scope_name"),
+        {"sqlite_autoincrement": True},
+    )
+
+
 class Organization(Base):
     __tablename__ = "organizations"
 

@@ -23,7 +23,14 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
+from wes_gateway.domain import (
+    compute_envs,
+    pipeline_secrets,
+    placement,
+    run_files,
+    tenancy,
+    tokens,
+)
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
 from wes_gateway.domain.launch import RunRequest
@@ -124,6 +131,9 @@ def create_run(
     config = dict(env.config or {}) if env else {}
     request = placement.scripts(
         request, platform, config, local_allowed=local_scripts, field_name=field_name
+    )
+    pipeline_secrets.check_launch(
+        session, principal, request.workflow_engine_parameters, platform, field_name
     )
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)

@@ -63,6 +63,9 @@ OPERATION_ROLE: dict[str, str] = {
     "DownloadWorkflowTaskLog": "view",
     "DescribeWorkflowLaunch": "view",
     "DescribeLaunch": "view",
+    # pipeline secrets' names (never their values): a launch may name them
+    "ListPipelineSecrets": "launch",
+    "DescribePipelineSecret": "launch",
     "ListComputeEnvs": "view",
     "DescribeComputeEnv": "view",
     "DescribeWorkspace": "view",
@@ -96,6 +99,17 @@ OPERATION_ROLE: dict[str, str] = {
     "DeleteWorkspaceParticipant": "admin",
     "UpdateWorkspaceParticipantRole": "admin",
     "UpdateWorkspace": "admin",
+    # credentials (read too: their fields name cloud accounts) and pipeline secrets
+    "ListCredentials": "admin",
+    "DescribeCredentials": "admin",
+    "CreateCredentials": "admin",
+    "UpdateCredentials": "admin",
+    "DeleteCredentials": "admin",
+    "ValidateCredentialsName": "admin",
+    "CreatePipelineSecret": "admin",
+    "UpdatePipelineSecret": "admin",
+    "DeletePipelineSecret": "admin",
+    "ValidatePipelineSecretName": "admin",
     # owner: also deletes the workspace
     "DeleteWorkspace": "owner",
 }

@@ -103,6 +103,12 @@ class Settings(BaseSettings):
         description="Signs page tokens; generated once into the data folder when unset. Set "
         "the same value on every API process of a deployment.",
     )
+    credentials_key: str | None = Field(
+        default=None,
+        description="Seals stored credentials and pipeline secrets (any long random text; "
+        "several, comma-separated, while rotating: the first seals, each opens). Derived "
+        "from the secret key when unset.",
+    )
     oidc_issuer: str | None = Field(
         default=None,
         description="An OpenID provider's issuer URL: single sign-on for the dashboard, and "
@@ -280,6 +286,14 @@ class Settings(BaseSettings):
             finally:
                 draft.unlink()
         return path.read_text(encoding="ascii").strip().encode()
+
+    @property
+    def credentials_keys(self) -> tuple[bytes, ...]:
+        """The key material that seals credentials and pipeline secrets, newest first:
+        ``credentials_key`` (comma-separated while rotating), else the signing key."""
+        named = [part.strip() for part in (self.credentials_key or "").split(",")]
+        named = [part for part in named if part]
+        return tuple(part.encode() for part in named) or (self.signing_key,)
 
     @property
     def oidc_audiences(self) -> tuple[str, ...]:

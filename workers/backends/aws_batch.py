@@ -3,8 +3,9 @@
 The job is named after the run, so a retried submit finds it (``ListJobs`` with a
 ``JOB_NAME`` filter, which returns jobs in every status) instead of starting a second.
 Polling asks ``DescribeJobs`` for 100 jobs a call. The console log is read from
-CloudWatch Logs, the stream Batch names on the job. Credentials come from boto3's own
-chain (environment, profile, instance or task role).
+CloudWatch Logs, the stream Batch names on the job. Credentials are those the compute
+environment names (an access key, and a role assumed with it when they give one), else
+boto3's own chain (environment, profile, instance or task role).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import boto3
@@ -116,6 +118,42 @@ def _submit_failure(exc: Exception) -> Exception:
     return SubmitUnknown(f"AWS Batch did not answer the head job's submission: {_error(exc)}")
 
 
+# Temporary credentials of assumed roles, kept until shortly before they expire.
+_assumed: dict[tuple, dict[str, Any]] = {}
+_assumed_lock = threading.Lock()
+_ROLE_MARGIN = timedelta(minutes=5)
+
+
+def aws_session(keys: Any, region: str, endpoint: str | None) -> boto3.session.Session:
+    """The boto3 session of a compute environment: its named credentials (an access key,
+    and when they name a role, that role assumed through STS), else boto3's own chain."""
+    if keys is None:
+        return boto3.session.Session(region_name=region)
+    session = boto3.session.Session(
+        aws_access_key_id=keys.get("accessKey"),
+        aws_secret_access_key=keys.get("secretKey"),
+        region_name=region,
+    )
+    role = keys.get("assumeRoleArn")
+    if not role:
+        return session
+    key = (keys.id, keys.get("accessKey"), role, endpoint)
+    with _assumed_lock:
+        temporary = _assumed.get(key)
+    if temporary is None or temporary["Expiration"] - _ROLE_MARGIN < datetime.now(UTC):
+        sts = session.client("sts", endpoint_url=endpoint, config=Config(region_name=region))
+        answer = sts.assume_role(RoleArn=role, RoleSessionName=f"wes-gateway-{keys.id}"[:64])
+        temporary = answer["Credentials"]
+        with _assumed_lock:
+            _assumed[key] = temporary
+    return boto3.session.Session(
+        aws_access_key_id=temporary["AccessKeyId"],
+        aws_secret_access_key=temporary["SecretAccessKey"],
+        aws_session_token=temporary["SessionToken"],
+        region_name=region,
+    )
+
+
 class AwsBatchBackend(Backend):
     platform = compute_envs.AWS_BATCH
 
@@ -125,6 +163,8 @@ class AwsBatchBackend(Backend):
         """``create_timeouts``: (connect, read) seconds for SubmitJob, within the settings'
         ``create_budget``."""
         self.config = dict(config)
+        keys = self.config.pop("credentials", None)
+        self.config.pop("credentialsId", None)
         self.region = self.config["region"]
         self.queue = self.config["headQueue"]
         self.log_group = self.config.get("logGroup") or compute_envs.DEFAULT_AWS_LOG_GROUP
@@ -132,8 +172,9 @@ class AwsBatchBackend(Backend):
             region_name=self.region, retries={"mode": "standard", "max_attempts": 4}
         )
         endpoint = self.config.get("endpointUrl")
-        self.batch = boto3.client("batch", endpoint_url=endpoint, config=client_config)
-        self.logs = boto3.client("logs", endpoint_url=endpoint, config=client_config)
+        session = aws_session(keys, self.region, endpoint)
+        self.batch = session.client("batch", endpoint_url=endpoint, config=client_config)
+        self.logs = session.client("logs", endpoint_url=endpoint, config=client_config)
         # SubmitJob is not idempotent: a retry after a lost answer starts a second job. Its
         # client makes one attempt, bounded in time; a lost answer is settled by find().
         connect, read = create_timeouts
@@ -143,7 +184,7 @@ class AwsBatchBackend(Backend):
             connect_timeout=connect,
             read_timeout=read,
         )
-        self.create_client = boto3.client("batch", endpoint_url=endpoint, config=create_config)
+        self.create_client = session.client("batch", endpoint_url=endpoint, config=create_config)
         for client in (self.batch, self.logs, self.create_client):
             client.meta.events.register("before-call", _count_call)
 

@@ -6,13 +6,14 @@ active jobs of the location in pages (a filter on its label and the live states)
 asks only for the jobs that left that list since; it does not make one call per run. The
 console log is read from Cloud Logging (``batch_task_logs``, by the job's uid). The
 clients use the REST transport (no gRPC channel can be inherited across a worker's
-fork) and Application Default Credentials (a service account key, the metadata server
-or workload identity).
+fork) and the service-account key the compute environment names, else Application
+Default Credentials (a service account key, the metadata server or workload identity).
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -25,6 +26,7 @@ from google.api_core import exceptions as google_errors
 from google.auth import exceptions as google_auth_errors
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
+from google.oauth2 import service_account as service_account_credentials
 
 from wes_gateway.domain import compute_envs
 from wes_gateway.domain.launch import RunSnapshot
@@ -69,7 +71,8 @@ BATCH_EXIT_CODES: dict[int, tuple[BackendStatus, str]] = {
     50006: (BackendStatus.SYSTEM_FAILED, "the VM was recreated while the task ran"),
 }
 
-_clients: dict[tuple[str, str | None], Any] = {}
+_clients: dict[tuple[str, str | None, str | None], Any] = {}
+CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 _clients_lock = threading.Lock()
 
 
@@ -78,19 +81,39 @@ def job_id(run_id: str) -> str:
     return "nf-" + run_id.encode().hex()
 
 
-def _client(kind: str, project: str, endpoint: str | None) -> Any:
-    """One client per kind, project and endpoint in this process, made on first use."""
-    key = (f"{kind}:{project}", endpoint)
+def service_account(keys: Any) -> service_account_credentials.Credentials | None:
+    """The credentials of a compute environment's service-account key; None: ADC."""
+    if keys is None:
+        return None
+    info = json.loads(keys.get("data") or "{}")
+    return service_account_credentials.Credentials.from_service_account_info(
+        info, scopes=[CLOUD_PLATFORM_SCOPE]
+    )
+
+
+def _client(kind: str, project: str, endpoint: str | None, keys: Any = None) -> Any:
+    """One client per kind, project, endpoint and named credentials in this process,
+    made on first use (the credentials' key fingerprint is part of the key, so updated
+    credentials make a new client)."""
+    fingerprint = None
+    if keys is not None:
+        data = (keys.get("data") or "").encode()
+        fingerprint = f"{keys.id}:{hashlib.sha256(data).hexdigest()}"
+    key = (f"{kind}:{project}", endpoint, fingerprint)
     with _clients_lock:
         if key not in _clients:
             options = {"api_endpoint": endpoint} if endpoint else None
+            credentials = service_account(keys)
             if kind == "batch":
                 _clients[key] = batch_v1.BatchServiceClient(
-                    transport="rest", client_options=options
+                    transport="rest", client_options=options, credentials=credentials
                 )
             else:
                 _clients[key] = cloud_logging.Client(
-                    project=project, _use_grpc=False, client_options=options
+                    project=project,
+                    _use_grpc=False,
+                    client_options=options,
+                    credentials=credentials,
                 )
         return _clients[key]
 
@@ -158,6 +181,8 @@ class GoogleBatchBackend(Backend):
         """``create_budget``: seconds the CreateJob call may take in all (connecting and
         reading are each given half of it)."""
         self.config = dict(config)
+        self.keys = self.config.pop("credentials", None)
+        self.config.pop("credentialsId", None)
         self.project = self.config["projectId"]
         self.location = self.config["location"]
         self.parent = f"projects/{self.project}/locations/{self.location}"
@@ -170,11 +195,11 @@ class GoogleBatchBackend(Backend):
 
     @property
     def batch(self) -> batch_v1.BatchServiceClient:
-        return _client("batch", self.project, self.endpoint)
+        return _client("batch", self.project, self.endpoint, self.keys)
 
     @property
     def logging(self) -> cloud_logging.Client:
-        return _client("logging", self.project, self.endpoint)
+        return _client("logging", self.project, self.endpoint, self.keys)
 
     @staticmethod
     def _handle(job: batch_v1.Job) -> str:

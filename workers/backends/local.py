@@ -48,6 +48,7 @@ while :; do
   kill -0 "$child" 2>/dev/null || break
 done
 echo "$code" > "$status.tmp" && mv "$status.tmp" "$status"
+rm -rf -- "${status%/*}/.secrets"
 """
 
 
@@ -79,6 +80,20 @@ def head_job_environment(source: Mapping[str, str], extra: Sequence[str] = ()) -
         for name, value in source.items()
         if (name in names or name.startswith(prefixes)) and not name.startswith(WITHHELD_PREFIXES)
     }
+
+
+def secrets_dir(run_dir: Path) -> Path:
+    """Where a local head job's secrets files live while it runs."""
+    return run_dir / ".secrets"
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Write ``text`` to a file that only this user may read or write (mode 0600 from
+    the start, as Nextflow requires of its secrets store)."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as stream:
+        stream.write(text)
+    path.chmod(0o600)
 
 
 def _process_start(pid: int) -> int | None:
@@ -158,6 +173,7 @@ class LocalBackend(Backend):
         if run.tower_token:
             env.update(TOWER_ACCESS_TOKEN=run.tower_token, TOWER_WORKFLOW_ID=run.run_id)
         argv = self._around_scripts(run, command, launch, env)
+        env.update(self._secret_files(run))
         pid_path = run_files.pid_file(run_dir)
         claim()
         try:
@@ -210,6 +226,29 @@ class LocalBackend(Backend):
             if script:
                 env[name] = base64.b64encode(script.encode()).decode()
         return head_job.container_command(command)
+
+    def _secret_files(run: RunSnapshot) -> dict[str, str]:
+        """Write the run's secrets where Nextflow reads them, readable by this user only,
+        and return the variables that point Nextflow there: its local secrets store
+        (``NXF_SECRETS_FILE``, a JSON list of ``{name, value}``) and its SCM config
+        (``NXF_SCM_FILE``). The wrapper removes them when Nextflow returns."""
+        if not run.secrets and not run.scm_config:
+            return {}
+        folder = secrets_dir(run.run_dir)
+        env: dict[str, str] = {}
+        try:
+            folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            folder.chmod(0o700)
+            if run.secrets:
+                store = [{"name": name, "value": value} for name, value in run.secrets.items()]
+                _write_private(folder / "store.json", json.dumps(store))
+                env.update(NXF_SECRETS_FILE=str(folder / "store.json"), NXF_ENABLE_SECRETS="true")
+            if run.scm_config:
+                _write_private(folder / "scm", run.scm_config)
+                env["NXF_SCM_FILE"] = str(folder / "scm")
+        except OSError as exc:
+            raise SubmitError(f"cannot write the head job's secrets: {exc.strerror}") from None
+        return env
 
     def poll(self, handles: Sequence[str]) -> dict[str, JobReport]:
         self._reap()

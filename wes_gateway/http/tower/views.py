@@ -401,6 +401,7 @@ def compute_env(
         "description": env.description,
         "platform": env.platform,
         "config": config,
+        "credentialsId": env.credentials_id,
         "workspaceId": env.workspace_id,
         "status": env.status,
         "message": env.message,
@@ -431,6 +432,7 @@ def compute_env_entry(
             "visibility": "SHARED",
             "workDir": _work_dir(env, local_work_dir),
             "region": config.get("region") or config.get("location"),
+            "credentialsId": env.credentials_id,
         }
     )
 
@@ -478,6 +480,14 @@ def launch_record(
     def integer(name: str) -> int | None:
         return int(options[name]) if options.get(name) else None
 
+    secrets = {
+        field: options[option].split(",")
+        for field, option in (
+            ("userSecrets", "user_secrets"),
+            ("workspaceSecrets", "workspace_secrets"),
+        )
+        if options.get(option)
+    }
     record = {
         "id": run.id,
         "computeEnv": compute_env(
@@ -507,6 +517,7 @@ def launch_record(
         "resumeCommitId": run.commit_id,
         "runName": run.run_name,
         "dateCreated": tower_time(run.created_at),
+        **secrets,  # the names of the secrets it named (a relaunch names them again)
     }
     return _present(record)
 

@@ -2,6 +2,7 @@
 
 import { account, ApiError, SSO, claimSignOn, endSignOn, me, token, workspace } from "./api.js";
 import { h, notice, replace } from "./dom.js";
+import { credentialsView, secretsView } from "./credentials.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
 import { participantsView } from "./participants.js";
@@ -114,6 +115,10 @@ async function render() {
       await computeEnvsView(view, ctx);
     } else if (page === "participants") {
       await participantsView(view, ctx);
+    } else if (page === "credentials") {
+      await credentialsView(view, ctx);
+    } else if (page === "secrets") {
+      await secretsView(view, ctx);
     } else if (page === "tokens") {
       await tokensView(view, ctx);
     } else {
@@ -143,11 +148,13 @@ function showWorkspaces() {
   const place = workspace.place();
   const manages = place && (place.roles || []).some((role) => role === "owner" || role === "admin");
   document.getElementById("participants-link").hidden = !manages;
+  // Credentials and secrets: a workspace's admins manage them; in the personal one, the user.
+  for (const id of ["credentials-link", "secrets-link"]) document.getElementById(id).hidden = Boolean(place) && !manages;
 }
 
 document.getElementById("workspace").addEventListener("change", (event) => {
   workspace.set(event.target.value || null);
-  if (location.hash.startsWith("#/runs/") || location.hash.startsWith("#/participants")) location.hash = "#/runs";
+  if (/^#\/(runs\/|participants|credentials|secrets)/.test(location.hash)) location.hash = "#/runs";
   else render();
 });
 
