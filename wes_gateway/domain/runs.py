@@ -23,7 +23,7 @@ from typing import Any, BinaryIO, Generic, TypeVar
 from sqlalchemy import Select, delete, func, or_, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
-from wes_gateway.domain import compute_envs, placement, run_files, tenancy, tokens
+from wes_gateway.domain import compute_envs, labels, placement, run_files, tenancy, tokens
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, new_run_id
 from wes_gateway.domain.launch import RunRequest
@@ -441,6 +441,8 @@ def _apply_search(query: Select, search: str) -> Select:
                 "username": User.name,
             }[key]
             query = query.where(column == value)
+        elif key == "label":
+            query = query.where(labels.run_filter(value))
         elif key == "after":
             query = query.where(Run.created_at >= _date(key, value))
         elif key == "before":

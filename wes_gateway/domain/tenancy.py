@@ -77,6 +77,11 @@ OPERATION_ROLE: dict[str, str] = {
     "GetRunStatus": "view",
     "ListTasks": "view",
     "GetTask": "view",
+    "ListPipelines": "view",
+    "DescribePipeline": "view",
+    "DescribePipelineLaunch": "view",
+    "DescribePipelineRepository": "view",
+    "ListLabels": "view",
     "GetRunStdout": "view",
     "GetRunStderr": "view",
     # launch: also launches, relaunches, cancels, reports runs, deletes its own runs
@@ -91,8 +96,20 @@ OPERATION_ROLE: dict[str, str] = {
     "UpdateTraceProgress": "launch",
     "UpdateTraceHeartbeat": "launch",
     "UpdateTraceComplete": "launch",
-    # maintain: also deletes the runs of others
+    # maintain: also deletes the runs of others, manages the launchpad and the labels
     DELETE_OTHERS_RUNS: "maintain",
+    "CreatePipeline": "maintain",
+    "UpdatePipeline": "maintain",
+    "DeletePipeline": "maintain",
+    "AddLabelsToPipelines": "maintain",
+    "ApplyLabelsToPipelines": "maintain",
+    "RemoveLabelsFromPipelines": "maintain",
+    "CreateLabel": "maintain",
+    "UpdateLabel": "maintain",
+    "DeleteLabel": "maintain",
+    "AddLabelsToWorkflows": "maintain",
+    "ApplyLabelsToWorkflows": "maintain",
+    "RemoveLabelsFromWorkflows": "maintain",
     # admin: also manages compute environments, participants and the workspace's settings
     "CreateComputeEnv": "admin",
     "DeleteComputeEnv": "admin",

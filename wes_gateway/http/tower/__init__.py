@@ -4,6 +4,6 @@ its bodies, and the trace calls served from the ASGI stack.
 ``HANDLER_MODULES`` lists the modules whose functions answer operationIds (in snake
 case); a capability with operations of its own adds its module there."""
 
-from wes_gateway.http.tower import handlers
+from wes_gateway.http.tower import handlers, labels, pipelines
 
-HANDLER_MODULES = (handlers,)
+HANDLER_MODULES = (handlers, pipelines, labels)

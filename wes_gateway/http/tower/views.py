@@ -267,13 +267,15 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
     }
 
 
-def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict[str, Any]:
+def workflow_list(
+    runs: list[Run], *, has_more: bool, total: int | None, labels: dict[str, list] | None = None
+) -> dict[str, Any]:
     return {
         "workflows": [
             {
                 "workflow": workflow(run),
                 "progress": None,
-                "labels": None,
+                "labels": labels.get(run.id, []) if labels is not None else None,
                 "starred": False,
                 "optimized": None,
                 "wesState": run.state.value,
@@ -311,7 +313,7 @@ def _platform(run: Run) -> dict[str, str] | None:
     return {"id": platform, "name": compute_envs.PLATFORM_NAMES[platform]}
 
 
-def describe(run: Run, tasks) -> dict[str, Any]:
+def describe(run: Run, tasks, labels: list | None = None) -> dict[str, Any]:
     return {
         "workflow": workflow(run),
         "progress": progress(run, tasks),
@@ -326,7 +328,7 @@ def describe(run: Run, tasks) -> dict[str, Any]:
             if run.backend_handle
             else None
         ),
-        "labels": None,
+        "labels": labels,
         "messages": None,
         "optimized": None,
     }
