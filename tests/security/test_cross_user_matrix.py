@@ -39,6 +39,7 @@ class Kind(enum.Enum):
     ADMIN = "changes compute environments: administrators only"
     TOKENS = "manages the caller's own API tokens: B neither sees nor revokes A's"
     TENANCY = "organizations and workspaces: B is in none of A's, and learns nothing of them"
+    LAUNCHPAD = "pipelines and labels: B's are his own; A's are as ones that do not exist"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,8 @@ class Targets:
     participant_id: int = 0
     user_id: int = 0
     token_id: int = 1  # one of A's API tokens (the one A's requests carry)
+    pipeline_id: int = 0  # A's launchpad pipeline
+    label_id: int = 0  # A's label
 
 
 Body = Callable[[Targets], Any]
@@ -174,6 +177,45 @@ DECISIONS: dict[str, Decision] = {
             "UpdateWorkspaceParticipantRole": lambda _: {"role": "owner"},
         }.items()
     },
+    # Launchpad and labels: A's pipeline and label are in her personal workspace; B acts
+    # in his. His lists hold none of hers, naming hers is as naming none, and what he
+    # makes is his own.
+    **{
+        operation_id: Decision(Kind.LAUNCHPAD, json=body, query=query)
+        for operation_id, body, query in (
+            ("ListPipelines", None, {"visibility": "all"}),
+            (
+                "CreatePipeline",
+                lambda _: {"name": "own-pipeline", "launch": {"pipeline": "nf-core/demo"}},
+                {},
+            ),
+            ("DescribePipelineRepository", None, {"name": "nf-core/demo"}),
+            ("DescribePipeline", None, {}),
+            ("UpdatePipeline", lambda _: {"description": "taken over"}, {}),
+            ("DeletePipeline", None, {}),
+            ("DescribePipelineLaunch", None, {}),
+            ("ListLabels", None, {}),
+            ("CreateLabel", lambda _: {"name": "own-label"}, {}),
+            ("UpdateLabel", lambda _: {"name": "renamed"}, {}),
+            ("DeleteLabel", None, {}),
+            *(
+                (
+                    f"{verb}LabelsToPipelines" if verb != "Remove" else "RemoveLabelsFromPipelines",
+                    lambda t: {"labelIds": [t.label_id], "pipelineIds": [t.pipeline_id]},
+                    {},
+                )
+                for verb in ("Add", "Apply", "Remove")
+            ),
+            *(
+                (
+                    f"{verb}LabelsToWorkflows" if verb != "Remove" else "RemoveLabelsFromWorkflows",
+                    lambda t: {"labelIds": [t.label_id], "workflowIds": [t.run_id]},
+                    {},
+                )
+                for verb in ("Add", "Apply", "Remove")
+            ),
+        )
+    },
     "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
     "UpdateTraceProgress": Decision(Kind.RUN, json=_trace("03-progress")),
     "UpdateTraceHeartbeat": Decision(Kind.RUN, json=_trace("04-heartbeat")),
@@ -197,6 +239,8 @@ def path_values(targets: Targets) -> dict[str, object]:
         "memberId": targets.member_id,
         "participantId": targets.participant_id,
         "userId": targets.user_id,
+        "pipelineId": targets.pipeline_id,
+        "labelId": targets.label_id,
     }
 
 
@@ -259,6 +303,20 @@ def world(client, admin, alice, victim: Victim):
         member["userId"],
         token_id,
     )
+    label = client.post("/api/labels", headers=alice, json={"name": "alices-label"})
+    pipeline = client.post(
+        "/api/pipelines",
+        headers=alice,
+        json={
+            "name": "alices-pipeline",
+            "labelIds": [label.json()["id"]],
+            "launch": {"pipeline": "nf-core/demo", "revision": "alices-branch"},
+        },
+    )
+    assert pipeline.status_code == 200, pipeline.text
+    targets = replace(
+        targets, pipeline_id=pipeline.json()["pipeline"]["pipelineId"], label_id=label.json()["id"]
+    )
     return targets, victim
 
 
@@ -282,6 +340,18 @@ def _tenancy(db) -> dict[str, list]:
                 tuple(row)
                 for row in session.execute(select(Base.metadata.tables[table]).order_by("id")).all()
             ]
+            for table in tables
+        }
+
+
+def _launchpad(db) -> dict[str, list]:
+    tables = ("pipelines", "labels", "pipeline_labels", "run_labels")
+    with db.session() as session:
+        return {
+            table: sorted(
+                tuple(str(value) for value in row)
+                for row in session.execute(select(Base.metadata.tables[table])).all()
+            )
             for table in tables
         }
 
@@ -369,6 +439,22 @@ def test_another_user_learns_and_changes_nothing(
         assert {t: [r for r in rows if r[0] in kept[t]] for t, rows in after.items()} == (
             before_tenancy
         )
+    elif decision.kind is Kind.LAUNCHPAD:
+        before_launchpad = _launchpad(db)
+        response = send(client, operation, targets, bob)
+        ghost = replace(targets, pipeline_id=10**15, label_id=10**15, run_id=new_run_id())
+        nobodys = send(client, operation, ghost, bob)
+        assert response.status_code in (200, 204, 400, 404), response.text
+        for secret in ("alice", "alices-", victim.run_id):
+            assert secret not in response.text, (secret, response.text)
+        if response.status_code >= 400:  # naming A's is as naming nothing
+            assert response.status_code == nobodys.status_code, (response.text, nobodys.text)
+        after = _launchpad(db)
+        if operation.method == "get" or response.status_code >= 400:
+            assert after == before_launchpad
+        else:  # B's own, beside A's untouched
+            kept = {t: [r for r in rows if r in before_launchpad[t]] for t, rows in after.items()}
+            assert kept == before_launchpad
     else:  # pragma: no cover - a new Kind needs its check here
         pytest.fail(f"no check for {decision.kind}")
 

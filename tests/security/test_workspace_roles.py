@@ -106,6 +106,15 @@ def world(client, db, make_user):
         params={"workspaceId": ws},
         json={"computeEnv": {"name": "lab-env", "platform": "local-platform"}},
     ).json()["computeEnvId"]
+    label = client.post(
+        f"{API}/labels", headers=boss, params={"workspaceId": ws}, json={"name": "lab-label"}
+    ).json()["id"]
+    pipeline = client.post(
+        f"{API}/pipelines",
+        headers=boss,
+        params={"workspaceId": ws},
+        json={"name": "lab-pipeline", "launch": {"pipeline": "nf-core/demo"}},
+    ).json()["pipeline"]["pipelineId"]
     values = {
         "workflowId": run,
         "taskId": 1,
@@ -113,6 +122,8 @@ def world(client, db, make_user):
         "orgId": org,
         "workspaceId": ws,
         "participantId": spare,
+        "pipelineId": pipeline,
+        "labelId": label,
     }
     return people, values
 
@@ -132,6 +143,26 @@ def _body(operation: Operation, role: str, values: dict[str, Any]) -> Any:
         "UpdateWorkspace": {"description": f"by {role}"},
         "CreateWorkspaceParticipant": {"userNameOrEmail": f"newcomer-{role}"},
         "UpdateWorkspaceParticipantRole": {"role": "view"},
+        "CreatePipeline": {"name": f"p-{role}", "launch": {"pipeline": "nf-core/demo"}},
+        "UpdatePipeline": {"description": f"by {role}"},
+        "CreateLabel": {"name": f"l-{role}"},
+        "UpdateLabel": {"name": f"u-{role}"},
+        **{
+            operation_id: {"labelIds": [values["labelId"]], "workflowIds": [run]}
+            for operation_id in (
+                "AddLabelsToWorkflows",
+                "ApplyLabelsToWorkflows",
+                "RemoveLabelsFromWorkflows",
+            )
+        },
+        **{
+            operation_id: {"labelIds": [values["labelId"]], "pipelineIds": [values["pipelineId"]]}
+            for operation_id in (
+                "AddLabelsToPipelines",
+                "ApplyLabelsToPipelines",
+                "RemoveLabelsFromPipelines",
+            )
+        },
     }.get(operation.operation_id)
 
 
