@@ -280,3 +280,16 @@ def test_a_launch_naming_labels_it_may_not_use_is_refused_whole(client, make_use
         f"{API}/workflow/labels/add", headers=ann, params={"workspaceId": ws}, json=body
     )
     assert done.status_code == 204
+
+
+@pytest.mark.parametrize("path", ["/pipelines/labels/add", "/workflow/labels/apply"])
+@pytest.mark.parametrize("ids", [[2**63], [-1], [True], "1"])
+def test_ids_out_of_range_are_a_400_naming_the_list(client, alice, path, ids):
+    key, good = ("pipelineIds", [1]) if path.startswith("/pipelines") else ("workflowIds", ["x"])
+    for body, field in (
+        ({key: ids, "labelIds": []}, key),
+        ({key: good, "labelIds": ids}, "labelIds"),
+    ):
+        response = client.post(f"{API}{path}", headers=alice, json=body)
+        assert response.status_code == 400, (body, response.text)
+        assert response.json()["message"].startswith(field), response.text

@@ -19,8 +19,10 @@ operations that need it; CONFIG and TOWER_CONFIG say which, each with its reason
   negative_data_rejection is off for the trace endpoints (/trace/...), which read
   leniently on purpose, and, in the coverage phase only, for the two task-by-id
   operations, whose taskId is pinned to a real task; allow_header_conformance is off for
-  /workflow/launch and /workflow/delete, whose paths /workflow/{workflowId} also
-  matches; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
+  /workflow/launch, /workflow/delete and /pipelines/info, whose paths
+  /workflow/{workflowId} and /pipelines/{pipelineId} also match; the launchpad and
+  labels operations take a 400 for names, launches and ids their schemas allow but the
+  service refuses; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
   their schemas allow but the service refuses (names, roles, unknown members).
 - Both: generated strings hold no NUL character, which the service refuses in every URL
   and body (no database stores one).
@@ -167,6 +169,14 @@ checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 include-path-regex = "^/(orgs|user/)"
 checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 
+# Launchpad and labels: names and values follow Seqera's rules, a saved launch is checked
+# as a launch is, `visibility` and `attributes` take a few words, the repository info
+# needs a pipeline name or git URL, and label and run ids must be the workspace's; what
+# is not is a 400 naming the field.
+[[operations]]
+include-path-regex = "^/(pipelines|labels|workflow/labels/)"
+checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
+
 # The trace endpoints read leniently on purpose: Nextflow sends nulls and fields the
 # published schemas do not list, and refusing them would abort its pipelines.
 [[operations]]
@@ -185,10 +195,10 @@ phases.coverage.checks.negative_data_rejection.enabled = false
 include-operation-id = "DeleteAllTokens"
 enabled = false
 
-# /workflow/{workflowId} (GET, DELETE) matches these paths too, so their Allow lists its
-# methods beside POST.
+# /workflow/{workflowId} (GET, DELETE) and /pipelines/{pipelineId} (GET, PUT, DELETE)
+# match these paths too, so their Allow lists those methods beside their own.
 [[operations]]
-include-path-regex = "^/workflow/(launch|delete)$"
+include-path-regex = "^/(workflow/(launch|delete)|pipelines/info)$"
 checks.allow_header_conformance.enabled = false
 """.replace("ACCEPTED_OR_400", ACCEPTED_OR_400)
 

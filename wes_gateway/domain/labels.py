@@ -235,6 +235,10 @@ def _ids(value: Any, field: str, kind: type) -> list[Any]:
         raise InvalidField(field, "is required: a non-empty list")
     if not all(isinstance(item, kind) and not isinstance(item, bool) for item in value):
         raise InvalidField(field, f"must be a list of {'run ids' if kind is str else 'ids'}")
+    if kind is int and not all(0 <= item <= INT64_MAX for item in value):
+        raise InvalidField(field, "must be a list of ids between 0 and 2^63-1")
+    if kind is str and not all(len(item) <= 64 for item in value):
+        raise InvalidField(field, "must be a list of run ids")
     return list(dict.fromkeys(value))
 
 

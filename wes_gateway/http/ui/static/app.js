@@ -5,6 +5,7 @@ import { h, notice, replace } from "./dom.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
 import { participantsView } from "./participants.js";
+import { pipelinesView } from "./pipelines.js";
 import { runView } from "./run.js";
 import { runsView } from "./runs.js";
 import { tokensView } from "./tokens.js";
@@ -108,6 +109,8 @@ async function render() {
     if (!page || page === "runs") {
       if (ctx.route.parts[1]) await runView(view, ctx, decodeURIComponent(ctx.route.parts[1]));
       else await runsView(view, ctx);
+    } else if (page === "pipelines") {
+      await pipelinesView(view, ctx);
     } else if (page === "launch") {
       await launchView(view, ctx);
     } else if (page === "compute-envs") {
