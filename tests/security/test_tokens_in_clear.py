@@ -81,7 +81,18 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                     "computeEnvId": "local",
                     "tokenId": 1,
                 }
-                | dict.fromkeys(("orgId", "workspaceId", "memberId", "participantId", "userId"), 1)
+                | dict.fromkeys(
+                    (
+                        "orgId",
+                        "workspaceId",
+                        "memberId",
+                        "participantId",
+                        "userId",
+                        "pipelineId",
+                        "labelId",
+                    ),
+                    1,
+                )
             )
             for authorization in authorizations:
                 response = client.request(

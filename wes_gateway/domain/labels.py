@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain.errors import InvalidField, NotFound
+from wes_gateway.domain.errors import Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX
 from wes_gateway.domain.models import Label, Pipeline, PipelineLabel, Run, RunLabel
 from wes_gateway.domain.tokens import Principal
@@ -36,9 +36,17 @@ DEFAULT_MAX = 100
 MAX_MAX = 1000
 
 
+def person(principal: Principal) -> None:
+    """Labels and the launchpad are for people: a run's own token (its head job's)
+    neither reads nor changes them."""
+    if principal.run_id is not None:
+        raise Forbidden("a run-scoped token cannot use labels or the launchpad")
+
+
 def in_scope(query: Select, principal: Principal, model=Label) -> Select:
     """``query`` narrowed to the labels (or pipelines: ``model``) of the workspace the
-    principal acts in; in the personal workspace, its own."""
+    principal acts in; in the personal workspace, its own. A run's token has none."""
+    person(principal)
     if principal.workspace_id is not None:
         return query.where(model.workspace_id == principal.workspace_id)
     return query.where(model.workspace_id.is_(None), model.owner_id == principal.user_id)
@@ -84,6 +92,7 @@ def list_labels(
 ) -> tuple[list[Label], int]:
     """The workspace's labels by name (then value): ``search`` matches a part of the
     name or value, ``type_`` is simple, resource or all."""
+    person(principal)
     size, start = page_bounds(max_, offset)
     query = in_scope(select(Label), principal)
     kind = (type_ or "all").lower()
@@ -119,6 +128,7 @@ def _taken(session: Session, principal: Principal, name: str, value: str | None,
 
 def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> Label:
     """A new label: ``resource`` ones carry a ``value``, plain ones none."""
+    person(principal)
     if not isinstance(body, Mapping):
         raise InvalidField("body", "must be an object")
     name = _text(body.get("name"), "name")
@@ -247,6 +257,7 @@ def change_runs(
 ) -> None:
     """``POST /workflow/labels/{mode}``: ``workflowIds`` must be runs the caller sees in
     this workspace (``visible`` narrows a query on runs), ``labelIds`` its labels."""
+    person(principal)
     if not isinstance(body, Mapping):
         raise InvalidField("body", "must be an object")
     run_ids = _ids(body.get("workflowIds"), "workflowIds", str)
@@ -264,6 +275,7 @@ def change_pipelines(
     session: Session, principal: Principal, body: Mapping[str, Any], mode: str
 ) -> None:
     """``POST /pipelines/labels/{mode}`` on the workspace's own pipelines."""
+    person(principal)
     if not isinstance(body, Mapping):
         raise InvalidField("body", "must be an object")
     pipeline_ids = _ids(body.get("pipelineIds"), "pipelineIds", int)

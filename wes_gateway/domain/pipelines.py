@@ -181,6 +181,7 @@ def create(
     engine_versions: list[str],
     max_field_bytes: int,
 ) -> Saved:
+    labels.person(principal)
     body = _object(body, "body")
     name = _name(body.get("name"), "name")
     saved_launch = check_launch(
@@ -283,6 +284,7 @@ def list_pipelines(
     sort_by: str | None = None,
     sort_dir: str | None = None,
 ) -> tuple[list[Saved], int]:
+    labels.person(principal)
     size, start = labels.page_bounds(max_, offset)
     seen = (visibility or "private").lower()
     if seen not in VISIBILITIES:
@@ -386,11 +388,15 @@ _PROVIDERS = {
 
 
 def repository_info(
-    name: str | None, revision: str | None = None, main_script: str | None = None
+    principal: Principal,
+    name: str | None,
+    revision: str | None = None,
+    main_script: str | None = None,
 ) -> RepositoryInfo:
     """What ``GET /pipelines/info`` can tell without reaching the git host: the names
     and URLs a pipeline's name or URL stands for. Revisions, profiles and the manifest
     are in the repository, which this service does not read here."""
+    labels.person(principal)
     if not name:
         raise InvalidField("name", "is required: a pipeline name (owner/repo) or https git URL")
     launch.check_pipeline("name", name)

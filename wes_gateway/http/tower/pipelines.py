@@ -105,8 +105,8 @@ def describe_pipeline_repository(
     workspace_id: int | None = None,
     main_script: str | None = None,
 ):
-    acting(token_info, workspace_id, "DescribePipelineRepository")
-    return views.repository_info(pipelines.repository_info(name, revision, main_script))
+    who = acting(token_info, workspace_id, "DescribePipelineRepository")
+    return views.repository_info(pipelines.repository_info(who, name, revision, main_script))
 
 
 def _pipeline_labels(mode: str, operation: str):
