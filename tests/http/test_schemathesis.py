@@ -19,7 +19,7 @@ operations that need it; CONFIG and TOWER_CONFIG say which, each with its reason
   negative_data_rejection is off for the trace endpoints (/trace/...), which read
   leniently on purpose, and, in the coverage phase only, for the two task-by-id
   operations, whose taskId is pinned to a real task; allow_header_conformance is off for
-  /workflow/launch, /workflow/delete and /pipelines/info, whose paths
+  /workflow/launch, /workflow/delete, /pipelines/info and /pipelines/validate, whose paths
   /workflow/{workflowId} and /pipelines/{pipelineId} also match; the launchpad and
   labels operations take a 400 for names, launches and ids their schemas allow but the
   service refuses; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
@@ -198,7 +198,7 @@ enabled = false
 # /workflow/{workflowId} (GET, DELETE) and /pipelines/{pipelineId} (GET, PUT, DELETE)
 # match these paths too, so their Allow lists those methods beside their own.
 [[operations]]
-include-path-regex = "^/(workflow/(launch|delete)|pipelines/info)$"
+include-path-regex = "^/(workflow/(launch|delete)|pipelines/(info|validate))$"
 checks.allow_header_conformance.enabled = false
 """.replace("ACCEPTED_OR_400", ACCEPTED_OR_400)
 

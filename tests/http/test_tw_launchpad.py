@@ -270,3 +270,60 @@ def test_tw_runs_labels_set_append_delete(tower, make_user):
     found = tw.get("/workflow", workspaceId=ws, search="label:final")["workflows"]
     assert [w["workflow"]["id"] for w in found] == [run]
     assert tw.get("/workflow", workspaceId=ws, search="label:qc")["workflows"] == []
+
+
+def test_tw_pipelines_update_and_delete(tower, make_user):
+    ann, ben, cy, org, ws = _lab(tower, make_user)
+    tw = TwCli(tower, ben)
+    org_id, ws_id = tw.workspace("acme/lab")
+    tw.send(
+        "POST",
+        "/pipelines",
+        {"name": "hello", "launch": launch_request(pipeline="nextflow-io/hello", revision="main")},
+        workspaceId=ws_id,
+    )
+    # pipelines update -n hello --new-name hi -d "Greets" -r v1.1 -w acme/lab
+    (pipe,) = tw.get("/pipelines", workspaceId=ws_id, search='"hello"', visibility="all")[
+        "pipelines"
+    ]
+    pipe = tw.get(f"/pipelines/{pipe['pipelineId']}", workspaceId=ws_id)["pipeline"]
+    free = tower.get(
+        f"{API}/pipelines/validate",
+        headers=ben,
+        params={"workspaceId": ws_id, "orgId": org_id, "name": "hi"},
+    )
+    assert free.status_code == 204
+    version = pipe["version"]["id"]
+    launch = tw.get(
+        f"/pipelines/{pipe['pipelineId']}/launch", workspaceId=ws_id, versionId=version
+    )["launch"]
+    updated = tw.send(
+        "POST",
+        f"/pipelines/{pipe['pipelineId']}/versions/{version}",
+        {
+            "name": "hi",
+            "description": "Greets",
+            "launch": launch_request(
+                computeEnvId=launch.get("computeEnv", {}).get("id"),
+                pipeline=launch["pipeline"],
+                revision="v1.1",
+                configProfiles=launch.get("configProfiles"),
+                pullLatest=launch.get("pullLatest"),
+                stubRun=launch.get("stubRun"),
+            ),
+        },
+        workspaceId=ws_id,
+    )["pipeline"]
+    # Updated in place: the same version, so tw names no new one.
+    assert updated["version"]["id"] == version
+    assert (updated["name"], updated["description"]) == ("hi", "Greets")
+    saved = tw.get(f"/pipelines/{pipe['pipelineId']}/launch", workspaceId=ws_id)["launch"]
+    assert saved["revision"] == "v1.1" and saved["pipeline"] == "nextflow-io/hello"
+    taken = tower.get(
+        f"{API}/pipelines/validate", headers=ben, params={"workspaceId": ws_id, "name": "hi"}
+    )
+    assert taken.status_code == 409 and taken.json()["message"].startswith("name:")
+    # pipelines delete -n hi -w acme/lab
+    (found,) = tw.get("/pipelines", workspaceId=ws_id, search='"hi"', visibility="all")["pipelines"]
+    tw.send("DELETE", f"/pipelines/{found['pipelineId']}", workspaceId=ws_id)
+    assert tw.get("/pipelines", workspaceId=ws_id)["totalSize"] == 0

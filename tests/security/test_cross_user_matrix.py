@@ -57,6 +57,7 @@ class Targets:
     token_id: int = 1  # one of A's API tokens (the one A's requests carry)
     pipeline_id: int = 0  # A's launchpad pipeline
     label_id: int = 0  # A's label
+    version_id: str = "none"  # the version of A's pipeline
 
 
 Body = Callable[[Targets], Any]
@@ -192,6 +193,8 @@ DECISIONS: dict[str, Decision] = {
             ("DescribePipelineRepository", None, {"name": "nf-core/demo"}),
             ("DescribePipeline", None, {}),
             ("UpdatePipeline", lambda _: {"description": "taken over"}, {}),
+            ("ValidatePipelineName", None, {"name": "fresh-name"}),
+            ("UpdatePipelineVersion", lambda _: {"description": "taken over"}, {}),
             ("DeletePipeline", None, {}),
             ("DescribePipelineLaunch", None, {}),
             ("ListLabels", None, {}),
@@ -241,6 +244,7 @@ def path_values(targets: Targets) -> dict[str, object]:
         "userId": targets.user_id,
         "pipelineId": targets.pipeline_id,
         "labelId": targets.label_id,
+        "versionId": targets.version_id,
     }
 
 
@@ -315,7 +319,10 @@ def world(client, admin, alice, victim: Victim):
     )
     assert pipeline.status_code == 200, pipeline.text
     targets = replace(
-        targets, pipeline_id=pipeline.json()["pipeline"]["pipelineId"], label_id=label.json()["id"]
+        targets,
+        pipeline_id=pipeline.json()["pipeline"]["pipelineId"],
+        label_id=label.json()["id"],
+        version_id=pipeline.json()["pipeline"]["version"]["id"],
     )
     return targets, victim
 

@@ -36,7 +36,8 @@ def _ids(operation: Operation) -> str:
 def _url(operation: Operation, run_id: str) -> str:
     ids = ("orgId", "workspaceId", "memberId", "participantId", "userId", "pipelineId", "labelId")
     return operation.url(
-        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID} | dict.fromkeys(ids, 1)
+        {"run_id": run_id, "workflowId": run_id, "computeEnvId": BUILTIN_ID, "versionId": "v"}
+        | dict.fromkeys(ids, 1)
     )
 
 

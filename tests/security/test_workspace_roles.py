@@ -114,7 +114,7 @@ def world(client, db, make_user):
         headers=boss,
         params={"workspaceId": ws},
         json={"name": "lab-pipeline", "launch": {"pipeline": "nf-core/demo"}},
-    ).json()["pipeline"]["pipelineId"]
+    ).json()["pipeline"]
     values = {
         "workflowId": run,
         "taskId": 1,
@@ -122,7 +122,8 @@ def world(client, db, make_user):
         "orgId": org,
         "workspaceId": ws,
         "participantId": spare,
-        "pipelineId": pipeline,
+        "pipelineId": pipeline["pipelineId"],
+        "versionId": pipeline["version"]["id"],
         "labelId": label,
     }
     return people, values
@@ -145,6 +146,7 @@ def _body(operation: Operation, role: str, values: dict[str, Any]) -> Any:
         "UpdateWorkspaceParticipantRole": {"role": "view"},
         "CreatePipeline": {"name": f"p-{role}", "launch": {"pipeline": "nf-core/demo"}},
         "UpdatePipeline": {"description": f"by {role}"},
+        "UpdatePipelineVersion": {"description": f"by {role}"},
         "CreateLabel": {"name": f"l-{role}"},
         "UpdateLabel": {"name": f"u-{role}"},
         **{

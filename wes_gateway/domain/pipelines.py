@@ -347,6 +347,28 @@ def update(
     return _saved(session, [pipeline])[0]
 
 
+def check_name(session: Session, principal: Principal, name: str | None) -> None:
+    """Whether ``name`` may name a new pipeline of the workspace: a 400 naming ``name``
+    when it breaks the rule, a 409 when it is taken."""
+    labels.person(principal)
+    name = _name(name, "name")
+    if _taken(session, principal, name):
+        raise Conflict(f"name: a pipeline named {name!r} already exists in this workspace")
+
+
+def update_version(
+    session: Session,
+    principal: Principal,
+    pipeline_id: int,
+    version: str,
+    body: Mapping[str, Any],
+    **limits: Any,
+) -> Saved:
+    """A pipeline has one version: updating it updates the pipeline in place."""
+    saved_launch(session, principal, pipeline_id, version or "-")
+    return update(session, principal, pipeline_id, body, **limits)
+
+
 def delete(session: Session, principal: Principal, pipeline_id: int) -> None:
     session.delete(_pipeline(session, principal, pipeline_id))
     session.commit()

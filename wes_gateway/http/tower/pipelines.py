@@ -79,6 +79,33 @@ def update_pipeline(
     return {"pipeline": views.pipeline(saved, {"labels", "computeEnv"})}
 
 
+def update_pipeline_version(
+    pipeline_id: int,
+    version_id: str,
+    body: dict[str, Any],
+    token_info: dict,
+    workspace_id: int | None = None,
+):
+    saved = pipelines.update_version(
+        request_session(),
+        acting(token_info, workspace_id, "UpdatePipelineVersion"),
+        pipeline_id,
+        version_id,
+        body,
+        **_limits(),
+    )
+    return {"pipeline": views.pipeline(saved, {"labels", "computeEnv"})}
+
+
+def validate_pipeline_name(
+    token_info: dict, workspace_id: int | None = None, org_id: int | None = None, name=None
+):
+    pipelines.check_name(
+        request_session(), acting(token_info, workspace_id, "ValidatePipelineName"), name
+    )
+    return NoContent, 204
+
+
 def delete_pipeline(pipeline_id: int, token_info: dict, workspace_id: int | None = None):
     pipelines.delete(
         request_session(), acting(token_info, workspace_id, "DeletePipeline"), pipeline_id
