@@ -6,6 +6,7 @@ checked against Seqera's spec (the `tower` fixture)."""
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import text
 
 from tests.http.test_tenancy import add_participant, create_org, create_workspace
 from tests.oracle import seqera
@@ -293,3 +294,22 @@ def test_ids_out_of_range_are_a_400_naming_the_list(client, alice, path, ids):
         response = client.post(f"{API}{path}", headers=alice, json=body)
         assert response.status_code == 400, (body, response.text)
         assert response.json()["message"].startswith(field), response.text
+
+
+def test_a_deleted_workspace_takes_its_pipelines_and_labels_along(client, make_user, db):
+    ann = make_user("ann")
+    org = create_org(client, ann)
+    ws = create_workspace(client, ann, org)
+    team = label(client, ann, "team", ws=ws)
+    made = client.post(
+        f"{API}/pipelines",
+        headers=ann,
+        params={"workspaceId": ws},
+        json={"name": "kept", "labelIds": [team], "launch": {"pipeline": "nf-core/demo"}},
+    )
+    assert made.status_code == 200, made.text
+    assert client.delete(f"{API}/orgs/{org}/workspaces/{ws}", headers=ann).status_code == 204
+    with db.session() as session:
+        for table in ("pipelines", "labels", "pipeline_labels"):
+            count = session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+            assert count == 0, table
