@@ -19,9 +19,11 @@ operations that need it; CONFIG and TOWER_CONFIG say which, each with its reason
   negative_data_rejection is off for the trace endpoints (/trace/...), which read
   leniently on purpose, and, in the coverage phase only, for the two task-by-id
   operations, whose taskId is pinned to a real task; allow_header_conformance is off for
-  /workflow/launch and /workflow/delete, whose paths /workflow/{workflowId} also
-  matches (and the two /validate paths of credentials and pipeline secrets, likewise);
-  the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
+  /workflow/launch, /workflow/delete, /pipelines/info and /pipelines/validate, whose paths
+  /workflow/{workflowId} and /pipelines/{pipelineId} also match (and the two /validate
+  paths of credentials and pipeline secrets, likewise); the launchpad and labels
+  operations take a 400 for names, launches and ids their schemas allow but the service
+  refuses; the tenancy operations (/orgs..., /user/...) take a 400 for bodies and ids
   their schemas allow but the service refuses (names, roles, unknown members), and so do
   the credentials and pipeline secrets (names, a provider's keys).
 - Both: generated strings hold no NUL character, which the service refuses in every URL
@@ -119,7 +121,9 @@ def _fuzz(config: Path, spec: Path, url: str, token: str, *extra: str) -> None:
         ],
         capture_output=True,
         text=True,
-        timeout=300,
+        # The Tower spec's launchpad and labels operations made its pass longer; on a
+        # machine shared with other work 300 s was not always enough.
+        timeout=600,
     )
     summary = [line for line in result.stdout.splitlines() if "generated" in line]
     print("\n".join(summary))
@@ -175,6 +179,14 @@ checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 include-path-regex = "^/(credentials|pipeline-secrets)"
 checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
 
+# Launchpad and labels: names and values follow Seqera's rules, a saved launch is checked
+# as a launch is, `visibility` and `attributes` take a few words, the repository info
+# needs a pipeline name or git URL, and label and run ids must be the workspace's; what
+# is not is a 400 naming the field.
+[[operations]]
+include-path-regex = "^/(pipelines|labels|workflow/labels/)"
+checks.positive_data_acceptance.expected-statuses = ACCEPTED_OR_400
+
 # The trace endpoints read leniently on purpose: Nextflow sends nulls and fields the
 # published schemas do not list, and refusing them would abort its pipelines.
 [[operations]]
@@ -193,10 +205,10 @@ phases.coverage.checks.negative_data_rejection.enabled = false
 include-operation-id = "DeleteAllTokens"
 enabled = false
 
-# /workflow/{workflowId} (GET, DELETE) matches these paths too, so their Allow lists its
-# methods beside POST.
+# /workflow/{workflowId} (GET, DELETE) and /pipelines/{pipelineId} (GET, PUT, DELETE)
+# match these paths too, so their Allow lists those methods beside their own.
 [[operations]]
-include-path-regex = "^/workflow/(launch|delete)$"
+include-path-regex = "^/(workflow/(launch|delete)|pipelines/(info|validate))$"
 checks.allow_header_conformance.enabled = false
 
 # So does /{credentials,pipeline-secrets}/{id} (GET, PUT, DELETE) for these.

@@ -18,13 +18,24 @@ BASE_PATHS = {"wes.openapi.yaml": "/ga4gh/wes/v1", "tower.openapi.yaml": "/api"}
 METHODS = ("get", "put", "post", "delete", "patch", "head", "options", "trace")
 
 
-# The integer ids of tenancy objects the Tower paths name; a test that only needs some
-# id in each fills them all with one value (``ids_of``).
-TENANCY_IDS = ("orgId", "workspaceId", "memberId", "participantId", "userId", "teamId")
+# The integer ids the Tower paths name (tenancy, launchpad, secrets); a test that only
+# needs some id in each fills them all with one value (``ids_of``).
+TENANCY_IDS = (
+    "orgId",
+    "workspaceId",
+    "memberId",
+    "participantId",
+    "userId",
+    "teamId",
+    "pipelineId",
+    "labelId",
+    "secretId",
+)
 
 
-def ids_of(value: int) -> dict[str, int]:
-    return dict.fromkeys(TENANCY_IDS, value)
+def ids_of(value: int) -> dict[str, object]:
+    """Every id of the paths: ``value`` for the integer ones, and names for the others."""
+    return dict.fromkeys(TENANCY_IDS, value) | {"credentialsId": "0" * 22, "versionId": "v"}
 
 
 @dataclass(frozen=True)

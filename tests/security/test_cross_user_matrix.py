@@ -40,6 +40,7 @@ class Kind(enum.Enum):
     TOKENS = "manages the caller's own API tokens: B neither sees nor revokes A's"
     TENANCY = "organizations and workspaces: B is in none of A's, and learns nothing of them"
     KEYS = "credentials and pipeline secrets: B's own; A's are to B as ones that do not exist"
+    LAUNCHPAD = "pipelines and labels: B's are his own; A's are as ones that do not exist"
 
 
 @dataclass(frozen=True)
@@ -58,6 +59,9 @@ class Targets:
     team_id: int = 0
     credentials_id: str = "0" * 22  # A's credentials
     secret_id: int = 1  # A's pipeline secret
+    pipeline_id: int = 0  # A's launchpad pipeline
+    label_id: int = 0  # A's label
+    version_id: str = "none"  # the version of A's pipeline
 
 
 Body = Callable[[Targets], Any]
@@ -214,6 +218,47 @@ DECISIONS: dict[str, Decision] = {
     "DescribePipelineSecret": Decision(Kind.KEYS),
     "UpdatePipelineSecret": Decision(Kind.KEYS, json=lambda _: {"value": "taken over"}),
     "DeletePipelineSecret": Decision(Kind.KEYS),
+    # Launchpad and labels: A's pipeline and label are in her personal workspace; B acts
+    # in his. His lists hold none of hers, naming hers is as naming none, and what he
+    # makes is his own.
+    **{
+        operation_id: Decision(Kind.LAUNCHPAD, json=body, query=query)
+        for operation_id, body, query in (
+            ("ListPipelines", None, {"visibility": "all"}),
+            (
+                "CreatePipeline",
+                lambda _: {"name": "own-pipeline", "launch": {"pipeline": "nf-core/demo"}},
+                {},
+            ),
+            ("DescribePipelineRepository", None, {"name": "nf-core/demo"}),
+            ("DescribePipeline", None, {}),
+            ("UpdatePipeline", lambda _: {"description": "taken over"}, {}),
+            ("ValidatePipelineName", None, {"name": "fresh-name"}),
+            ("UpdatePipelineVersion", lambda _: {"description": "taken over"}, {}),
+            ("DeletePipeline", None, {}),
+            ("DescribePipelineLaunch", None, {}),
+            ("ListLabels", None, {}),
+            ("CreateLabel", lambda _: {"name": "own-label"}, {}),
+            ("UpdateLabel", lambda _: {"name": "renamed"}, {}),
+            ("DeleteLabel", None, {}),
+            *(
+                (
+                    f"{verb}LabelsToPipelines" if verb != "Remove" else "RemoveLabelsFromPipelines",
+                    lambda t: {"labelIds": [t.label_id], "pipelineIds": [t.pipeline_id]},
+                    {},
+                )
+                for verb in ("Add", "Apply", "Remove")
+            ),
+            *(
+                (
+                    f"{verb}LabelsToWorkflows" if verb != "Remove" else "RemoveLabelsFromWorkflows",
+                    lambda t: {"labelIds": [t.label_id], "workflowIds": [t.run_id]},
+                    {},
+                )
+                for verb in ("Add", "Apply", "Remove")
+            ),
+        )
+    },
     "UpdateTraceBegin": Decision(Kind.RUN, json=_trace("02-begin")),
     "UpdateTraceProgress": Decision(Kind.RUN, json=_trace("03-progress")),
     "UpdateTraceHeartbeat": Decision(Kind.RUN, json=_trace("04-heartbeat")),
@@ -241,6 +286,9 @@ def path_values(targets: Targets) -> dict[str, object]:
         "teamId": targets.team_id,
         "credentialsId": targets.credentials_id,
         "secretId": targets.secret_id,
+        "pipelineId": targets.pipeline_id,
+        "labelId": targets.label_id,
+        "versionId": targets.version_id,
     }
 
 
@@ -323,6 +371,23 @@ def world(client, admin, alice, victim: Victim):
         credentials_id,
         secret_id,
     )
+    label = client.post("/api/labels", headers=alice, json={"name": "alices-label"})
+    pipeline = client.post(
+        "/api/pipelines",
+        headers=alice,
+        json={
+            "name": "alices-pipeline",
+            "labelIds": [label.json()["id"]],
+            "launch": {"pipeline": "nf-core/demo", "revision": "alices-branch"},
+        },
+    )
+    assert pipeline.status_code == 200, pipeline.text
+    targets = replace(
+        targets,
+        pipeline_id=pipeline.json()["pipeline"]["pipelineId"],
+        label_id=label.json()["id"],
+        version_id=pipeline.json()["pipeline"]["version"]["id"],
+    )
     return targets, victim
 
 
@@ -367,6 +432,18 @@ def _keys_of(db, user_id: int) -> list[tuple]:
 def _blank_keys(response: httpx.Response, targets: Targets) -> tuple[int, str]:
     text = response.text.replace(targets.credentials_id, "<id>")
     return response.status_code, text.replace(f" {targets.secret_id} ", " <id> ")
+
+
+def _launchpad(db) -> dict[str, list]:
+    tables = ("pipelines", "labels", "pipeline_labels", "run_labels")
+    with db.session() as session:
+        return {
+            table: sorted(
+                tuple(str(value) for value in row)
+                for row in session.execute(select(Base.metadata.tables[table])).all()
+            )
+            for table in tables
+        }
 
 
 def _owner_of(db, run_id: str) -> str:
@@ -463,6 +540,22 @@ def test_another_user_learns_and_changes_nothing(
             nobodys = send(client, operation, ghost, bob)
             assert _blank_keys(response, targets) == _blank_keys(nobodys, ghost)
         assert _keys_of(db, targets.user_id) == alices
+    elif decision.kind is Kind.LAUNCHPAD:
+        before_launchpad = _launchpad(db)
+        response = send(client, operation, targets, bob)
+        ghost = replace(targets, pipeline_id=10**15, label_id=10**15, run_id=new_run_id())
+        nobodys = send(client, operation, ghost, bob)
+        assert response.status_code in (200, 204, 400, 404), response.text
+        for secret in ("alice", "alices-", victim.run_id):
+            assert secret not in response.text, (secret, response.text)
+        if response.status_code >= 400:  # naming A's is as naming nothing
+            assert response.status_code == nobodys.status_code, (response.text, nobodys.text)
+        after = _launchpad(db)
+        if operation.method == "get" or response.status_code >= 400:
+            assert after == before_launchpad
+        else:  # B's own, beside A's untouched
+            kept = {t: [r for r in rows if r in before_launchpad[t]] for t, rows in after.items()}
+            assert kept == before_launchpad
     else:  # pragma: no cover - a new Kind needs its check here
         pytest.fail(f"no check for {decision.kind}")
 

@@ -157,6 +157,13 @@ def test_off_the_trace_endpoints_a_run_token_reads_its_run_and_nothing_else(
         assert response.status_code in (400, 403), response.text  # 400: a body refused first
         if response.status_code == 403:
             assert "run's own token" in response.text
+    elif decision.kind is Kind.LAUNCHPAD:
+        ids = Targets(
+            admins_run.run_id, admins_run.task_ids[0], BUILTIN_ID, pipeline_id=1, label_id=1
+        )
+        response = send(client, operation, ids, headers)
+        assert response.status_code == 403, response.text
+        assert "run-scoped token" in response.text
     else:  # pragma: no cover - a new Kind needs its rule here
         pytest.fail(f"no rule for run tokens on {decision.kind}")
 

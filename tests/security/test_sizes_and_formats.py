@@ -37,7 +37,6 @@ def _url(operation: Operation, run_id: str) -> str:
     return operation.url(
         {"run_id": run_id, "workflowId": run_id, "launchId": run_id, "computeEnvId": BUILTIN_ID}
         | ids_of(1)
-        | {"credentialsId": "0" * 22, "secretId": 1}
     )
 
 

@@ -81,8 +81,6 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                     "taskId": 1,
                     "computeEnvId": "local",
                     "tokenId": 1,
-                    "credentialsId": "0" * 22,
-                    "secretId": 1,
                 }
                 | ids_of(1)
             )

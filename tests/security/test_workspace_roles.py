@@ -116,6 +116,15 @@ def world(client, db, make_user):
         params={"workspaceId": ws},
         json={"computeEnv": {"name": "lab-env", "platform": "local-platform"}},
     ).json()["computeEnvId"]
+    label = client.post(
+        f"{API}/labels", headers=boss, params={"workspaceId": ws}, json={"name": "lab-label"}
+    ).json()["id"]
+    pipeline = client.post(
+        f"{API}/pipelines",
+        headers=boss,
+        params={"workspaceId": ws},
+        json={"name": "lab-pipeline", "launch": {"pipeline": "nf-core/demo"}},
+    ).json()["pipeline"]
     values = {
         "workflowId": run,
         "launchId": run,  # a launched run's launchId is its own id
@@ -124,6 +133,9 @@ def world(client, db, make_user):
         "orgId": org,
         "workspaceId": ws,
         "participantId": spare,
+        "pipelineId": pipeline["pipelineId"],
+        "versionId": pipeline["version"]["id"],
+        "labelId": label,
     }
     return people, values
 
@@ -147,6 +159,27 @@ def _body(operation: Operation, role: str, values: dict[str, Any]) -> Any:
         "UpdateCredentials": {"credentials": {"name": f"renamed-{role}", "provider": "aws"}},
         "CreatePipelineSecret": {"name": f"SECRET_{role}", "value": "v"},
         "UpdatePipelineSecret": {"value": f"by {role}"},
+        "CreatePipeline": {"name": f"p-{role}", "launch": {"pipeline": "nf-core/demo"}},
+        "UpdatePipeline": {"description": f"by {role}"},
+        "UpdatePipelineVersion": {"description": f"by {role}"},
+        "CreateLabel": {"name": f"l-{role}"},
+        "UpdateLabel": {"name": f"u-{role}"},
+        **{
+            operation_id: {"labelIds": [values["labelId"]], "workflowIds": [run]}
+            for operation_id in (
+                "AddLabelsToWorkflows",
+                "ApplyLabelsToWorkflows",
+                "RemoveLabelsFromWorkflows",
+            )
+        },
+        **{
+            operation_id: {"labelIds": [values["labelId"]], "pipelineIds": [values["pipelineId"]]}
+            for operation_id in (
+                "AddLabelsToPipelines",
+                "ApplyLabelsToPipelines",
+                "RemoveLabelsFromPipelines",
+            )
+        },
     }.get(operation.operation_id)
 
 

@@ -484,13 +484,12 @@ _HONOURED = frozenset(
         "pipeline", "revision", "configProfiles", "configText", "paramsText", "entryName",
         "mainScript", "computeEnvId", "runName", "sessionId", "resume", "pullLatest",
         "stubRun", "workDir", "headJobCpus", "headJobMemoryMb", "id", "dateCreated",
-        "preRunScript", "postRunScript", "userSecrets", "workspaceSecrets",
+        "preRunScript", "postRunScript", "userSecrets", "workspaceSecrets", "labelIds",
     }
 )  # fmt: skip
 # Fields for features this service does not have: refused when set, never ignored.
 _NOT_OFFERED = {
     "commitId": "give the commit as revision",
-    "labelIds": "labels are not offered here",
     "launchContainer": "the head job image is the compute environment's headJobImage",
     "optimizationId": "resource optimization is not offered here",
     "optimizationTargets": "resource optimization is not offered here",
@@ -546,6 +545,12 @@ def run_request(
             raise InvalidField(f"launch.{key}", f"not supported: {_NOT_OFFERED[key]}")
         if key not in _HONOURED and key not in _NOT_OFFERED:
             raise InvalidField(f"launch.{key}", "not a field of a launch request")
+    label_ids = launch.get("labelIds")
+    if label_ids is not None and not (
+        isinstance(label_ids, list)
+        and all(isinstance(item, int) and not isinstance(item, bool) for item in label_ids)
+    ):
+        raise InvalidField("launch.labelIds", "must be a list of label ids")
     for key in ("id", "dateCreated"):
         if launch.get(key) is not None and not isinstance(launch[key], str):
             raise InvalidField(f"launch.{key}", "must be a string")

@@ -402,3 +402,65 @@ class RunStateChange(Base):
     to_state: Mapped[State] = mapped_column(StateColumn)
     at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
     reason: Mapped[str] = mapped_column(Text, default="")
+
+
+class Label(Base):
+    """A workspace's label (Seqera's): a plain one (``name``), or a resource label
+    (``name=value``). In the personal workspace (``workspace_id`` NULL) it is its
+    owner's."""
+
+    __tablename__ = "labels"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(39))
+    value: Mapped[str | None] = mapped_column(String(39))
+    resource: Mapped[bool] = mapped_column(Boolean, default=False)
+    is_default: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class Pipeline(Base):
+    """A launchpad pipeline: a name, and the launch it saves (a WorkflowLaunchRequest's
+    fields, checked when saved). In the personal workspace it is its owner's."""
+
+    __tablename__ = "pipelines"
+
+    id: Mapped[int] = mapped_column(TenancyId, primary_key=True)
+    workspace_id: Mapped[int | None] = mapped_column(
+        TenancyId, ForeignKey("workspaces.id", ondelete="CASCADE"), index=True
+    )
+    owner_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str] = mapped_column(String(99))
+    description: Mapped[str | None] = mapped_column(Text)
+    icon: Mapped[str | None] = mapped_column(String(255))
+    # The saved launch's id (Seqera's launch ids are strings) and its fields.
+    launch_id: Mapped[str] = mapped_column(String(22), unique=True)
+    launch: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow)
+
+
+class PipelineLabel(Base):
+    __tablename__ = "pipeline_labels"
+
+    pipeline_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("pipelines.id", ondelete="CASCADE"), primary_key=True
+    )
+    label_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+
+
+class RunLabel(Base):
+    __tablename__ = "run_labels"
+
+    run_id: Mapped[str] = mapped_column(
+        String(14), ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True
+    )
+    label_id: Mapped[int] = mapped_column(
+        TenancyId, ForeignKey("labels.id", ondelete="CASCADE"), primary_key=True, index=True
+    )

@@ -25,6 +25,7 @@ from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain import (
     compute_envs,
+    labels,
     pipeline_secrets,
     placement,
     run_files,
@@ -456,6 +457,8 @@ def _apply_search(query: Select, search: str) -> Select:
                 "username": User.name,
             }[key]
             query = query.where(column == value)
+        elif key == "label":
+            query = query.where(labels.run_filter(value))
         elif key == "after":
             query = query.where(Run.created_at >= _date(key, value))
         elif key == "before":

@@ -227,6 +227,7 @@ class LocalBackend(Backend):
                 env[name] = base64.b64encode(script.encode()).decode()
         return head_job.container_command(command)
 
+    @staticmethod
     def _secret_files(run: RunSnapshot) -> dict[str, str]:
         """Write the run's secrets where Nextflow reads them, readable by this user only,
         and return the variables that point Nextflow there: its local secrets store

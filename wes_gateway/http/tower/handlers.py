@@ -8,13 +8,22 @@ import flask
 from connexion import NoContent
 
 from wes_gateway import __version__
-from wes_gateway.domain import compute_envs, launch, run_files, runs, tenancy, tokens, trace
+from wes_gateway.domain import (
+    compute_envs,
+    labels,
+    launch,
+    run_files,
+    runs,
+    tenancy,
+    tokens,
+    trace,
+)
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.http import dispatch
 from wes_gateway.http.context import principal, public_base_url
 from wes_gateway.http.runtime import current, request_session
-from wes_gateway.http.tower import views
+from wes_gateway.http.tower import launchpad_views, views
 from wes_gateway.http.tower.acting import acting
 from wes_gateway.infra import metrics
 
@@ -91,15 +100,32 @@ def list_workflows(
     attributes: list[str] | None = None,
     include_total_size: bool | None = None,
 ):
+    session = request_session()
     page = runs.list_workflows(
-        request_session(),
+        session,
         acting(token_info, workspace_id, "ListWorkflows"),
         max_=max_,
         offset=offset,
         search=search,
         include_total=bool(include_total_size),
     )
-    return views.workflow_list(page.runs, has_more=page.has_more, total=page.total)
+    return views.workflow_list(
+        page.runs,
+        has_more=page.has_more,
+        total=page.total,
+        labels=_run_labels(session, [run.id for run in page.runs], attributes),
+    )
+
+
+def _run_labels(session, run_ids: list[str], attributes) -> dict[str, list] | None:
+    """The runs' labels as Seqera's ``attributes=labels`` shows them; None unasked."""
+    wanted = {part.strip() for item in attributes or [] for part in str(item).split(",")}
+    if "labels" not in wanted:
+        return None
+    return {
+        run_id: launchpad_views.labels_of(rows)
+        for run_id, rows in labels.of_runs(session, run_ids).items()
+    }
 
 
 list_workflows_legacy = list_workflows
@@ -111,7 +137,8 @@ def describe_workflow(
     session = request_session()
     run = runs.get_run(session, acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
     tasks = runs.tasks_for_progress(session, run.id)
-    return views.describe(run, tasks)
+    shown = _run_labels(session, [run.id], attributes)
+    return views.describe(run, tasks, labels=shown[run.id] if shown is not None else None)
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
@@ -302,14 +329,19 @@ def describe_workflow_launch(workflow_id: str, token_info: dict, workspace_id=No
 
 def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
     rt = current()
+    session = request_session()
     request, run_name = launch.run_request(
         body.get("launch") or {},
         engine_versions=[rt.engine_version.value],
         max_field_bytes=rt.settings.max_field_bytes,
     )
+    who = acting(token_info, workspace_id, "CreateWorkflowLaunch")
+    tags = labels.resolve(
+        session, who, (body.get("launch") or {}).get("labelIds"), "launch.labelIds"
+    )
     run = runs.create_run(
-        request_session(),
-        acting(token_info, workspace_id, "CreateWorkflowLaunch"),
+        session,
+        who,
         request,
         [],
         run_dir_of=rt.run_dir,
@@ -320,6 +352,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         tower_url=rt.settings.public_url,
         local_scripts=rt.settings.local_scripts,
     )
+    labels.add_to_run(session, run.id, tags)
     dispatch.submit(rt.celery, run.id)
     return {"workflowId": run.id}
 

@@ -273,12 +273,22 @@ def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict
     }
 
 
-def workflow_list(runs: list[Run], *, has_more: bool, total: int | None) -> dict[str, Any]:
-    """Seqera's ListWorkflowsResponse; ``totalSize`` only when it was counted."""
+def workflow_list(
+    runs: list[Run], *, has_more: bool, total: int | None, labels: dict[str, list] | None = None
+) -> dict[str, Any]:
+    """Seqera's ListWorkflowsResponse; ``totalSize`` only when it was counted, ``labels``
+    of each run when they were asked for."""
     return _present(
         {
             "workflows": [
-                {"workflow": workflow(run), "starred": False, "wesState": run.state.value}
+                _present(
+                    {
+                        "workflow": workflow(run),
+                        "labels": labels.get(run.id, []) if labels is not None else None,
+                        "starred": False,
+                        "wesState": run.state.value,
+                    }
+                )
                 for run in runs
             ],
             "totalSize": total,
@@ -315,7 +325,7 @@ def _platform(run: Run) -> dict[str, str] | None:
     return {"id": platform, "name": compute_envs.PLATFORM_NAMES[platform]}
 
 
-def describe(run: Run, tasks) -> dict[str, Any]:
+def describe(run: Run, tasks, labels: list | None = None) -> dict[str, Any]:
     """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``."""
     job = (
         _present(
@@ -335,6 +345,7 @@ def describe(run: Run, tasks) -> dict[str, Any]:
             "progress": progress(run, tasks),
             "platform": _platform(run),
             "jobInfo": job,
+            "labels": labels,
         }
     )
 

@@ -6,6 +6,7 @@ import { credentialsView, secretsView } from "./credentials.js";
 import { computeEnvsView } from "./envs.js";
 import { launchView } from "./launch.js";
 import { participantsView } from "./participants.js";
+import { pipelinesView } from "./pipelines.js";
 import { runView } from "./run.js";
 import { runsView } from "./runs.js";
 import { tokensView } from "./tokens.js";
@@ -109,6 +110,8 @@ async function render() {
     if (!page || page === "runs") {
       if (ctx.route.parts[1]) await runView(view, ctx, decodeURIComponent(ctx.route.parts[1]));
       else await runsView(view, ctx);
+    } else if (page === "pipelines") {
+      await pipelinesView(view, ctx);
     } else if (page === "launch") {
       await launchView(view, ctx);
     } else if (page === "compute-envs") {

@@ -2,6 +2,7 @@
 
 import { tower } from "./api.js";
 import { h, replace } from "./dom.js";
+import { labelIds, labelText } from "./labels.js";
 
 // Tower launch field → the form control that holds it.
 const FIELDS = {
@@ -16,7 +17,12 @@ const FIELDS = {
   pullLatest: "latest",
   mainScript: "mainScript",
   entryName: "entryName",
+  labelIds: "labels",
+  labels: "labels",
 };
+
+// Fields of a launchpad pipeline's saved launch the form does not show: sent as saved.
+const SAVED_ONLY = ["workDir", "preRunScript", "postRunScript", "stubRun", "headJobCpus", "headJobMemoryMb"];
 
 function control(id, label, input, help) {
   const error = h("p", { id: `${id}-error`, class: "field-error", role: "alert" });
@@ -35,17 +41,22 @@ function control(id, label, input, help) {
 
 export async function launchView(view, ctx) {
   const from = ctx.route.params.get("from");
-  const [envs, previous] = await Promise.all([
+  const pipelineId = ctx.route.params.get("pipeline");
+  const savedPath = pipelineId ? `/pipelines/${encodeURIComponent(pipelineId)}` : null;
+  const [envs, fromRun, saved, pipeline] = await Promise.all([
     tower("/compute-envs"),
     from ? tower(`/workflow/${encodeURIComponent(from)}/launch`).then((answer) => answer.launch) : null,
+    savedPath ? tower(`${savedPath}/launch`).then((answer) => answer.launch) : null,
+    savedPath ? tower(`${savedPath}?attributes=labels`).then((answer) => answer.pipeline) : null,
   ]);
+  const previous = fromRun || saved;
   const usable = envs.computeEnvs.filter((env) => env.status === "AVAILABLE" || env.status === "CREATING");
   const primary = usable.find((env) => env.primary);
   const inputs = {
     pipeline: h("input", { type: "text", required: true, placeholder: "nf-core/demo or https://github.com/owner/repo", value: previous?.pipeline || "" }),
     revision: h("input", { type: "text", placeholder: "main, a tag or a commit", value: previous?.revision || "" }),
     profiles: h("input", { type: "text", placeholder: "test,docker", value: (previous?.configProfiles || []).join(",") }),
-    runName: h("input", { type: "text", placeholder: "chosen by Nextflow when empty" }),
+    runName: h("input", { type: "text", placeholder: "chosen by Nextflow when empty", value: saved?.runName || "" }),
     params: h("textarea", { rows: 6, spellcheck: "false", placeholder: '{"outdir": "results"}  or  outdir: results' }),
     config: h("textarea", { rows: 4, spellcheck: "false", placeholder: "process.cpus = 2" }),
     mainScript: h("input", { type: "text", placeholder: "main.nf", value: previous?.mainScript || "" }),
@@ -59,6 +70,7 @@ export async function launchView(view, ctx) {
     ),
     latest: h("input", { type: "checkbox", checked: Boolean(previous?.pullLatest) }),
     resume: h("input", { type: "checkbox", checked: false, disabled: !previous?.sessionId }),
+    labels: h("input", { type: "text", placeholder: "qc, env=prod", value: (pipeline?.labels || []).map(labelText).join(", ") }),
   };
   inputs.params.value = previous?.paramsText || "";
   inputs.config.value = previous?.configText || "";
@@ -67,7 +79,7 @@ export async function launchView(view, ctx) {
   const form = h(
     "form",
     { class: "card launch", novalidate: true, onsubmit: send },
-    h("h1", {}, from ? `Relaunch ${from}` : "Launch a pipeline"),
+    h("h1", {}, from ? `Relaunch ${from}` : pipeline ? `Launch ${pipeline.name}` : "Launch a pipeline"),
     control("pipeline", "Pipeline", inputs.pipeline, "A repository name (owner/repo) or an https git URL."),
     control("revision", "Revision", inputs.revision),
     control("profiles", "Configuration profiles", inputs.profiles, "Comma-separated."),
@@ -77,6 +89,7 @@ export async function launchView(view, ctx) {
     control("mainScript", "Main script", inputs.mainScript, "The script to run in the project (-main-script)."),
     control("entryName", "Workflow entry", inputs.entryName, "A named workflow to run (-entry)."),
     control("computeEnv", "Compute environment", inputs.computeEnv),
+    control("labels", "Labels", inputs.labels, "Labels of this workspace: name or name=value, comma-separated."),
     h("div", { class: "checks" }, control("latest", "Pull the latest revision", inputs.latest), control("resume", previous?.sessionId ? `Resume session ${previous.sessionId}` : "Resume (relaunch a run to resume it)", inputs.resume)),
     general,
     submit,
@@ -121,11 +134,22 @@ export async function launchView(view, ctx) {
     if (inputs.entryName.value.trim()) launch.entryName = inputs.entryName.value.trim();
     if (inputs.computeEnv.value) launch.computeEnvId = inputs.computeEnv.value;
     if (inputs.latest.checked) launch.pullLatest = true;
+    if (saved) {
+      launch.id = saved.id;
+      for (const key of SAVED_ONLY) if (saved[key] !== undefined) launch[key] = saved[key];
+    }
     if (inputs.resume.checked && previous?.sessionId) {
       launch.resume = true;
       launch.sessionId = previous.sessionId;
     }
     submit.disabled = true;
+    try {
+      if (inputs.labels.value.trim()) launch.labelIds = await labelIds(inputs.labels.value);
+    } catch (failure) {
+      showError(failure.message);
+      submit.disabled = false;
+      return;
+    }
     try {
       const { workflowId } = await tower("/workflow/launch", { method: "POST", body: { launch } });
       location.hash = `#/runs/${encodeURIComponent(workflowId)}`;

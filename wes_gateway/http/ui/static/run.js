@@ -3,6 +3,7 @@
 import { download, poll, tower, wes } from "./api.js";
 import { FINAL_RUN_STATUSES, TASK_STATUSES } from "./facts.js";
 import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } from "./dom.js";
+import { runLabelsSection } from "./labels.js";
 
 const TERMINAL = new Set(FINAL_RUN_STATUSES);
 const TASK_PAGE = 50;
@@ -28,11 +29,12 @@ export async function runView(view, ctx, runId) {
 
   const header = h("section", { class: "card", "aria-labelledby": "run-title" });
   const actions = h("div", { class: "actions" });
+  const labelsCard = h("section", { class: "card", "aria-label": "Labels" });
   const progress = h("section", { class: "card", "aria-label": "Progress" });
   const tasks = h("section", { class: "card", "aria-label": "Tasks" });
   const console_ = h("section", { class: "card", "aria-label": "Console" });
   const metrics = h("section", { class: "card", "aria-label": "Metrics", hidden: true });
-  replace(view, h("p", {}, h("a", { href: "#/runs" }, "← Runs")), header, actions, progress, console_, tasks, metrics);
+  replace(view, h("p", {}, h("a", { href: "#/runs" }, "← Runs")), header, actions, labelsCard, progress, console_, tasks, metrics);
 
   const taskTable = tasksSection(tasks, path, ctx);
   const consoleLog = consoleSection(console_, path, ctx);
@@ -54,6 +56,7 @@ export async function runView(view, ctx, runId) {
   }
 
   await refresh();
+  await runLabelsSection(labelsCard, runId).catch((failure) => replace(labelsCard, failure.message));
   consoleLog.start();
   poll(refresh, ctx.alive, { fastest: 1500, slowest: 15000 });
 }

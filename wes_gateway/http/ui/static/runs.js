@@ -2,6 +2,7 @@
 
 import { me, poll, tower } from "./api.js";
 import { duration, h, replace, since, statusBadge, when } from "./dom.js";
+import { chips } from "./labels.js";
 
 const PAGE = 50;
 
@@ -37,6 +38,7 @@ export async function runsView(view, ctx) {
           h("th", { scope: "col" }, "Submitted"),
           h("th", { scope: "col" }, "Started"),
           h("th", { scope: "col" }, "Duration"),
+          h("th", { scope: "col" }, "Labels"),
           me.admin ? h("th", { scope: "col" }, "User") : null,
         ),
       ),
@@ -55,7 +57,7 @@ export async function runsView(view, ctx) {
       h(
         "p",
         { id: "search-help", class: "hint" },
-        "Free text (* is a wildcard), or status:, projectName:, runName:, userName:, after:, before:.",
+        "Free text (* is a wildcard), or status:, projectName:, runName:, userName:, label:, after:, before:.",
       ),
     ),
     error,
@@ -78,7 +80,7 @@ export async function runsView(view, ctx) {
   }
 
   async function refresh() {
-    const query = new URLSearchParams({ max: String(PAGE), offset: String(offset) });
+    const query = new URLSearchParams({ max: String(PAGE), offset: String(offset), attributes: "labels" });
     if (search) query.set("search", search);
     let answer;
     try {
@@ -92,7 +94,7 @@ export async function runsView(view, ctx) {
       throw failure;
     }
     replace(error);
-    const rows = answer.workflows.map(({ workflow, wesState }) =>
+    const rows = answer.workflows.map(({ workflow, wesState, labels }) =>
       h(
         "tr",
         {},
@@ -102,6 +104,7 @@ export async function runsView(view, ctx) {
         h("td", {}, when(workflow.submit)),
         h("td", {}, when(workflow.start)),
         h("td", {}, duration(workflow.duration ?? since(workflow.start, workflow.complete))),
+        h("td", {}, chips(labels)),
         me.admin ? h("td", {}, workflow.userName || "—") : null,
       ),
     );
@@ -112,7 +115,7 @@ export async function runsView(view, ctx) {
           {},
           h(
             "td",
-            { colspan: me.admin ? 7 : 6, class: "empty" },
+            { colspan: me.admin ? 8 : 7, class: "empty" },
             search || offset
               ? "No runs match."
               : ["No runs yet. ", h("a", { href: "#/launch" }, "Launch a pipeline"), " to see it here."],
