@@ -45,6 +45,7 @@ class HeadJobRun:
     work_dir: str | None = None  # the run's own work dir; the compute environment's if None
     tower_url: str | None = None
     tower_token: str | None = None
+    engine_version: str | None = None  # NXF_VER: the Nextflow version the run asked for
 
 
 def _b64(text: str) -> str:
@@ -121,6 +122,8 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
         env["NXF_PARAMS_BASE64"] = _b64(json.dumps(run.params))
     if run.session_id:
         env["NXF_UUID"] = run.session_id
+    if run.engine_version:
+        env["NXF_VER"] = run.engine_version
     scripts = (("preRunScript", "NXF_PRERUN_BASE64"), ("postRunScript", "NXF_POSTRUN_BASE64"))
     for key, name in scripts:
         if config.get(key):

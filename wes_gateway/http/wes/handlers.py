@@ -71,6 +71,7 @@ def run_workflow(token_info: dict):
         request,
         [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
         run_dir_of=rt.run_dir,
+        run_name=request.option("run_name"),
         tower_url=rt.settings.public_url,
     )
     dispatch.submit(rt.celery, run.id)
