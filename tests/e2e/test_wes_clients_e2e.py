@@ -266,3 +266,28 @@ def test_the_reference_wes_client_follows_a_run_it_cannot_submit(live, tmp_path)
     log = wes.get_run_log(run_id)
     assert log["state"] == "COMPLETE" and log["run_log"]["exit_code"] == 0
     assert run_id in {run["run_id"] for run in wes.list_runs()["runs"]}
+
+
+def test_resume_by_id_reuses_the_tasks_that_completed(live):
+    client, _ = live
+    form = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+        "workflow_params": json.dumps({"standin_tasks": 3, "standin_fail": 3}),
+    }
+    first = client.post(f"{WES}/runs", files={k: (None, v) for k, v in form.items()})
+    assert first.status_code == 200, first.text
+    old = first.json()["run_id"]
+    assert _poll(client, old)[-1] == "EXECUTOR_ERROR"
+    resumed = client.post(
+        f"{WES}/runs/{old}/resume", json={"workflow_params": {"standin_tasks": 3}}
+    )
+    assert resumed.status_code == 200, resumed.text
+    new = resumed.json()["run_id"]
+    assert _poll(client, new)[-1] == "COMPLETE"
+    console = client.get(f"{WES}/runs/{new}/stdout").text
+    assert "Cached process > STANDIN_TASK (1)" in console
+    assert "Cached process > STANDIN_TASK (2)" in console
+    assert "Submitted process > STANDIN_TASK (3)" in console
+    assert client.post(f"{WES}/runs/{new}/resume").status_code == 200

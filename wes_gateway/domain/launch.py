@@ -27,6 +27,7 @@ from typing import Any
 
 from wes_gateway.domain import parsing, text
 from wes_gateway.domain.errors import FieldTooLarge, InvalidField
+from wes_gateway.domain.models import TAG_KEY_LENGTH, TAG_VALUE_LENGTH
 from wes_gateway.domain.run_files import clean_name
 
 ENGINE = "nextflow"
@@ -364,7 +365,7 @@ def parse_run_request(
         text["workflow_engine"], text["workflow_engine_version"], engine_versions
     )
     workflow_url = _check_url(text["workflow_url"], attachment_names)
-    tags = {key: _as_text("tags", key, value) for key, value in objects["tags"].items()}
+    tags = {key: _check_tag(key, value) for key, value in objects["tags"].items()}
     options = _check_options(objects["workflow_engine_parameters"])
     if workflow_url in attachment_names and options.get("revision"):
         # Nextflow: "Revision option cannot be used when running a local script".
@@ -423,6 +424,16 @@ def _json_object(fields: Mapping[str, list[Any]], name: str, max_bytes: int) -> 
     if where:
         raise InvalidField(where, text.PROBLEM)
     return value
+
+
+def _check_tag(key: str, value: Any) -> str:
+    """A tag as text, within the lengths its index takes."""
+    text = _as_text("tags", key, value)
+    if len(key) > TAG_KEY_LENGTH:
+        raise InvalidField(f"tags.{key[:40]}...", f"a tag key is at most {TAG_KEY_LENGTH} long")
+    if len(text) > TAG_VALUE_LENGTH:
+        raise InvalidField(f"tags.{key}", f"a tag value is at most {TAG_VALUE_LENGTH} long")
+    return text
 
 
 def _as_text(field_name: str, key: str, value: Any) -> str:
