@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask
 
-from wes_gateway.domain import parsing, resume, run_files, runs, tenancy
+from wes_gateway.domain import parsing, resume, ro_crate, run_files, runs, tenancy
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
@@ -167,6 +168,24 @@ def _read_submission(
 def get_run_log(token_info: dict, run_id: str):
     run = runs.get_run(request_session(), principal(token_info), run_id)
     return views.run_log(run, run_url=f"{_wes_url()}/runs/{run.id}")
+
+
+def get_run_ro_crate(token_info: dict, run_id: str):
+    """The run as a Workflow Run RO-Crate: a zip, or its metadata JSON-LD on ``Accept``."""
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    crate = ro_crate.build(run, rt.run_dir(run.id), engine_version=rt.engine_version.value)
+    accepted = flask.request.accept_mimetypes
+    json_ld = accepted.best_match(["application/zip", "application/ld+json", "application/json"])
+    if json_ld in ("application/ld+json", "application/json"):
+        return flask.Response(
+            json.dumps(ro_crate.metadata(crate), indent=2), mimetype="application/ld+json"
+        )
+    return flask.Response(
+        ro_crate.zipped(crate),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{run.id}-ro-crate.zip"'},
+    )
 
 
 def get_run_status(token_info: dict, run_id: str):
