@@ -165,6 +165,8 @@ def test_seqera_names_are_the_same_options(client, alice, db, run_dir):
         ({"-with-trace": "/tmp/trace.txt"}, "-with-trace", "file name in the launch folder"),
         ({"-with-timeline": "mine.html"}, "-with-timeline", "timeline-<run id>.html"),
         ({"-latest": "yes"}, "-latest", "true or false"),
+        ({"-r": ""}, "-r", "needs a value"),
+        ({"-name": ""}, "-name", "needs a value"),
         ({"labelIds": [3]}, "labelIds", "labels are not offered"),
         ({"profiles": ["ok", 3]}, "profiles", "list of profile names"),
     ],

@@ -552,7 +552,10 @@ def _check_options(raw: dict[str, Any]) -> dict[str, str]:
             value = ",".join(value)
         text = _as_text("workflow_engine_parameters", name, value)
         if name.startswith("-") and text == "":
-            # A flag given without a value: a switch turned on, Nextflow's default file name.
+            # A flag given without a value: a switch turned on, Nextflow's default file name;
+            # an option that takes a value has none (Nextflow: "Missing value for option").
+            if option not in _BOOLEAN_OPTIONS | _REPORT_OPTIONS | {"resume", "with_timeline"}:
+                raise InvalidField(field_name, f"needs a value, as Nextflow's {name} does")
             text = "true"
         options[option] = check_launch_option(option, text, field_name)
     return options
