@@ -391,3 +391,57 @@ def test_a_session_in_use_is_locked(tmp_path):
     finally:
         first.send_signal(signal.SIGTERM)
         first.wait(timeout=20)
+
+
+def test_nxf_ver_picks_the_version_it_runs_as(tmp_path):
+    env = {**os.environ, "NXF_VER": "23.10.1"}
+    done = subprocess.run(
+        [str(STANDIN), "run", "nf-core/demo", "--standin_tasks", "1"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines()[0] == "N E X T F L O W  ~  version 23.10.1"
+    env["NXF_VER"] = "newest"  # no release has that name: the launcher cannot fetch it
+    done = subprocess.run(
+        [str(STANDIN), "run", "nf-core/demo"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=30,
+        env=env,
+    )
+    assert done.returncode == 1
+    assert "Cannot download nextflow required runtime" in done.stderr
+
+
+def test_reports_are_written_under_the_name_given_or_nextflow_s_default(tmp_path):
+    done = _run(
+        tmp_path,
+        "run",
+        "nf-core/demo",
+        "-with-report",
+        "mine.html",
+        "-with-trace",
+        "-with-dag",
+        "-ansi-log",
+        "false",
+        "--standin_tasks",
+        "2",
+    )
+    assert done.returncode == 0, done.stderr
+    assert "2 tasks" in (tmp_path / "mine.html").read_text()
+    (trace,) = tmp_path.glob("trace-*.txt")
+    rows = trace.read_text().splitlines()
+    assert rows[0].startswith("task_id\thash") and len(rows) == 3
+    assert len(list(tmp_path.glob("dag-*.html"))) == 1
+
+
+def test_preview_runs_no_task(tmp_path):
+    done = _run(tmp_path, "run", "nf-core/demo", "-preview", "-dump-hashes")
+    assert done.returncode == 0, done.stderr
+    assert "* PREVIEW * nf-core/demo" in done.stdout
+    assert "Submitted process" not in done.stdout

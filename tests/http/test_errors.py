@@ -126,8 +126,8 @@ BAD_REQUESTS = [
         "schema type",
         "post",
         "/runs",
-        {"json": {**_RUN, "workflow_params": "x"}},
-        "workflow_params: must be an object",
+        {"json": {**_RUN, "workflow_type": 5}},
+        "workflow_type: must be a string",
     ),
     (
         "tower",

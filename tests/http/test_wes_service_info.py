@@ -38,7 +38,20 @@ def test_service_info_is_public_and_complete(client):
         "post_run_script",
         "user_secrets",
         "workspace_secrets",
+        "run_name",
+        "with_report",
+        "with_trace",
+        "with_dag",
+        "with_timeline",
+        "preview",
+        "dump_hashes",
     }
+    # The Nextflow versions a run may ask for: the default, the first, the form, and the
+    # version each kind of compute environment runs when a run names none.
+    assert body["tags"]["nextflow_version_default"] == "24.10.4"
+    assert body["tags"]["nextflow_version_min"] == "22.10.0"
+    assert body["tags"]["nextflow_version.local-platform"] == "24.10.4"
+    assert body["tags"]["nextflow_version.aws-batch"] == "24.10.4"
     assert all(
         isinstance(p["default_value"], str) for p in body["default_workflow_engine_parameters"]
     )

@@ -131,3 +131,44 @@ def test_the_upgrade_to_workspaces_keeps_every_run_with_its_owner(empty_database
     finally:
         engine.dispose()
     assert _pending_diff(empty_database) == []
+
+
+def test_the_upgrade_to_run_tags_fills_them_from_the_runs(empty_database):
+    """Runs accepted before run_tags keep their tags, and are found by them."""
+    migrations.upgrade(empty_database, "0007")
+    engine = make_engine(empty_database, pooled=False)
+    now = "2026-01-01 00:00:00"
+    tagged = {
+        "r1aaaaaaaaaaaa": '{"project": "p1", "sample": "s1"}',
+        "r2aaaaaaaaaaaa": "{}",
+        "r3aaaaaaaaaaaa": '{"project": "' + "v" * 1200 + '"}',
+    }
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, is_admin, created_at) VALUES "
+                    f"(1, 'ann', false, '{now}')"
+                )
+            )
+            for run_id, tags in tagged.items():
+                connection.execute(
+                    text(
+                        "INSERT INTO runs (id, owner_id, state, source, created_at, updated_at,"
+                        " request, tags, outputs, submit_attempts) VALUES "
+                        f"('{run_id}', 1, 'COMPLETE', 'wes', '{now}', '{now}', '{{}}',"
+                        f" '{tags}', '{{}}', 0)"
+                    )
+                )
+        migrations.upgrade(empty_database, "0011")
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text("SELECT run_id, key, value FROM run_tags ORDER BY run_id, key")
+            ).all()
+        assert [tuple(row) for row in rows] == [
+            ("r1aaaaaaaaaaaa", "project", "p1"),
+            ("r1aaaaaaaaaaaa", "sample", "s1"),
+            ("r3aaaaaaaaaaaa", "project", "v" * 1000),
+        ]
+    finally:
+        engine.dispose()

@@ -47,6 +47,7 @@ class HeadJobRun:
     post_run_script: str | None = None
     tower_url: str | None = None
     tower_token: str | None = None
+    engine_version: str | None = None  # NXF_VER: the Nextflow version the run asked for
 
 
 def _b64(text: str) -> str:
@@ -123,6 +124,8 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
         env["NXF_PARAMS_BASE64"] = _b64(json.dumps(run.params))
     if run.session_id:
         env["NXF_UUID"] = run.session_id
+    if run.engine_version:
+        env["NXF_VER"] = run.engine_version
     scripts = (
         (run.pre_run_script or config.get("preRunScript"), "NXF_PRERUN_BASE64"),
         (run.post_run_script or config.get("postRunScript"), "NXF_POSTRUN_BASE64"),

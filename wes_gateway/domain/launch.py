@@ -27,6 +27,7 @@ from typing import Any
 
 from wes_gateway.domain import parsing, pipeline_secrets, text
 from wes_gateway.domain.errors import FieldTooLarge, InvalidField
+from wes_gateway.domain.models import TAG_KEY_LENGTH, TAG_VALUE_LENGTH
 from wes_gateway.domain.run_files import clean_name
 
 ENGINE = "nextflow"
@@ -127,11 +128,74 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
         "",
         "The workspace the run belongs to (Seqera's workspaceId); the personal one if empty",
     ),
+    LaunchOption("run_name", "string", "", "The run's name (-name); Nextflow's rule"),
+    LaunchOption(
+        "with_report", "string", "false", "true, or a file name in the launch folder (-with-report)"
+    ),
+    LaunchOption(
+        "with_trace", "string", "false", "true, or a file name in the launch folder (-with-trace)"
+    ),
+    LaunchOption(
+        "with_dag", "string", "false", "true, or a file name in the launch folder (-with-dag)"
+    ),
+    LaunchOption(
+        "with_timeline",
+        "boolean",
+        "true",
+        "Every run writes its timeline (timeline-<run id>.html, a download of the run)",
+    ),
+    LaunchOption("preview", "boolean", "false", "Run the script without its processes (-preview)"),
+    LaunchOption("dump_hashes", "boolean", "false", "Log the tasks' hash keys (-dump-hashes)"),
 )
 LAUNCH_OPTION_NAMES = frozenset(option.name for option in LAUNCH_OPTIONS)
 # The user shell around a run; where it may run is the compute environment's to say.
 SCRIPT_OPTIONS = ("pre_run_script", "post_run_script")
 MAX_SCRIPT_BYTES = 16 * 1024
+
+# The other names a launch option may be sent under in ``workflow_engine_parameters``:
+# Seqera's (its WES and its launch request) and Nextflow's own run options as command-line
+# flags. This table is the allow-list of flags: any other key is refused. A flag takes the
+# values of the option it names and one more, the empty string: the flag given without a
+# value, as on a command line (``-resume``, ``-latest``).
+ENGINE_PARAMETER_ALIASES: dict[str, str] = {
+    "computeEnvId": "compute_env_id",
+    "profiles": "profile",
+    "configText": "config",
+    "pullLatest": "latest",
+    "mainScript": "main_script",
+    "entryName": "entry",
+    "runName": "run_name",
+    "stubRun": "stub_run",
+    "sessionId": "session_id",
+    "workDir": "work_dir",
+    "-r": "revision",
+    "-revision": "revision",
+    "-profile": "profile",
+    "-resume": "resume",
+    "-latest": "latest",
+    "-entry": "entry",
+    "-main-script": "main_script",
+    "-name": "run_name",
+    "-with-report": "with_report",
+    "-with-trace": "with_trace",
+    "-with-timeline": "with_timeline",
+    "-with-dag": "with_dag",
+    "-stub": "stub_run",
+    "-stub-run": "stub_run",
+    "-preview": "preview",
+    "-dump-hashes": "dump_hashes",
+}
+# Seqera's labels on a launch: taken when empty, refused when set (no labels here).
+LABEL_IDS = "labelIds"
+_BOOLEAN_OPTIONS = frozenset({"latest", "stub_run", "preview", "dump_hashes"})
+_REPORT_OPTIONS = frozenset({"with_report", "with_trace", "with_dag"})
+_REPORT_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
+
+# workflow_engine_version: the versions Nextflow has (YY.MM.P, and -edge releases), from
+# the first one this service runs: 22.10.0, where DSL2 is the default and -with-tower and
+# TOWER_WORKFLOW_ID report to a Tower endpoint as the trace endpoints expect.
+ENGINE_VERSION = re.compile(r"^(\d{2})\.(\d{2})\.(\d{1,3})(-edge)?$")
+MIN_ENGINE_VERSION = "22.10.0"
 
 
 def is_pipeline_name(value: str) -> bool:
@@ -179,8 +243,24 @@ def check_launch_option(name: str, value: str, field: str) -> str:
         raise InvalidField(field, "not a valid workflow entry name")
     if name == "main_script" and value and (not _MAIN_SCRIPT.fullmatch(value) or ".." in value):
         raise InvalidField(field, "must be a relative path inside the project")
-    if name in ("latest", "stub_run"):
+    if name in _BOOLEAN_OPTIONS:
         return "true" if check_flag(field, value) else "false"
+    if name == "with_timeline" and value != "true":
+        raise InvalidField(
+            field,
+            "only true: every run writes its timeline as timeline-<run id>.html, a download "
+            "of the run",
+        )
+    if name in _REPORT_OPTIONS:
+        if value in _FLAGS:
+            return value
+        if not _REPORT_FILE.fullmatch(value) or ".." in value:
+            raise InvalidField(
+                field, "must be true, false or a file name in the launch folder (no path)"
+            )
+        return value
+    if name == "run_name" and value:
+        return check_run_name(field, value)
     if name == "session_id":
         if not _SESSION_ID.fullmatch(value):
             raise InvalidField(field, "must be a session id (a UUID)")
@@ -315,7 +395,7 @@ def parse_run_request(
         text["workflow_engine"], text["workflow_engine_version"], engine_versions
     )
     workflow_url = _check_url(text["workflow_url"], attachment_names)
-    tags = {key: _as_text("tags", key, value) for key, value in objects["tags"].items()}
+    tags = {key: _check_tag(key, value) for key, value in objects["tags"].items()}
     options = _check_options(objects["workflow_engine_parameters"])
     if workflow_url in attachment_names and options.get("revision"):
         # Nextflow: "Revision option cannot be used when running a local script".
@@ -328,7 +408,7 @@ def parse_run_request(
         workflow_type=workflow_type,
         workflow_type_version=version,
         workflow_url=workflow_url,
-        workflow_params=objects["workflow_params"],
+        workflow_params=_check_params(objects["workflow_params"]),
         tags=tags,
         workflow_engine_parameters=options,
         workflow_engine=engine,
@@ -376,6 +456,16 @@ def _json_object(fields: Mapping[str, list[Any]], name: str, max_bytes: int) -> 
     return value
 
 
+def _check_tag(key: str, value: Any) -> str:
+    """A tag as text, within the lengths its index takes."""
+    text = _as_text("tags", key, value)
+    if len(key) > TAG_KEY_LENGTH:
+        raise InvalidField(f"tags.{key[:40]}...", f"a tag key is at most {TAG_KEY_LENGTH} long")
+    if len(text) > TAG_VALUE_LENGTH:
+        raise InvalidField(f"tags.{key}", f"a tag value is at most {TAG_VALUE_LENGTH} long")
+    return text
+
+
 def _as_text(field_name: str, key: str, value: Any) -> str:
     if isinstance(value, str):
         return value
@@ -408,17 +498,38 @@ def _check_type_version(value: str | None) -> str:
 
 
 def _check_engine(
-    engine: str | None, version: str | None, advertised: list[str]
+    engine: str | None, version: str | None, default: list[str]
 ) -> tuple[str | None, str | None]:
+    """The engine (``nextflow`` in any case) and the Nextflow version asked for: any version
+    Nextflow has (``YY.MM.P`` or ``YY.MM.P-edge``) from MIN_ENGINE_VERSION on; the head job
+    runs it (``NXF_VER``). ``default``: the installed version, which needs no NXF_VER."""
     if version and not engine:
         raise InvalidField("workflow_engine", "required when workflow_engine_version is given")
     if engine and engine.lower() != ENGINE:
         raise InvalidField("workflow_engine", f"{engine!r} is not supported; use nextflow")
-    if version and version not in advertised:
-        raise InvalidField(
-            "workflow_engine_version", f"{version!r} is not available; offered: {advertised}"
-        )
+    if version:
+        match = ENGINE_VERSION.fullmatch(version)
+        if match is None:
+            raise InvalidField(
+                "workflow_engine_version",
+                f"{version!r} is not a Nextflow version (YY.MM.P or YY.MM.P-edge, "
+                f"e.g. {default[0] if default else MIN_ENGINE_VERSION})",
+            )
+        if engine_version_key(version) < engine_version_key(MIN_ENGINE_VERSION):
+            raise InvalidField(
+                "workflow_engine_version",
+                f"{version!r} is older than {MIN_ENGINE_VERSION}, the first this service runs",
+            )
     return (ENGINE if engine else None), (version or None)
+
+
+def engine_version_key(version: str) -> tuple[int, int, int]:
+    """A Nextflow version as numbers, for ordering (an -edge release sorts with its
+    number)."""
+    match = ENGINE_VERSION.fullmatch(version)
+    if match is None:
+        return (0, 0, 0)
+    return int(match.group(1)), int(match.group(2)), int(match.group(3))
 
 
 def _check_url(value: str | None, attachments: list[str]) -> str:
@@ -443,14 +554,94 @@ def _check_url(value: str | None, attachments: list[str]) -> str:
 
 
 def _check_options(raw: dict[str, Any]) -> dict[str, str]:
+    """The launch options, each under its own name, whichever name it was sent under
+    (ours, Seqera's or a Nextflow flag: ENGINE_PARAMETER_ALIASES); the same option sent
+    under two names is refused, as is any name not in the table."""
     options: dict[str, str] = {}
+    sent_as: dict[str, str] = {}
     for name, value in raw.items():
         field_name = f"workflow_engine_parameters.{name}"
-        if name not in LAUNCH_OPTION_NAMES:
-            raise InvalidField(field_name, f"unknown option; known: {sorted(LAUNCH_OPTION_NAMES)}")
+        if name == LABEL_IDS:
+            if value not in (None, "", []):
+                raise InvalidField(field_name, "labels are not offered here")
+            continue
+        option = ENGINE_PARAMETER_ALIASES.get(name, name)
+        if option not in LAUNCH_OPTION_NAMES:
+            raise InvalidField(
+                field_name,
+                "unknown option; known: "
+                f"{sorted(LAUNCH_OPTION_NAMES)}, Seqera's names and the Nextflow flags "
+                f"{sorted(key for key in ENGINE_PARAMETER_ALIASES if key.startswith('-'))}",
+            )
+        if option in sent_as:
+            raise InvalidField(field_name, f"the same option as {sent_as[option]!r}; give one")
+        sent_as[option] = name
+        if option == "profile" and isinstance(value, list):
+            if not all(isinstance(item, str) for item in value):
+                raise InvalidField(field_name, "must be a list of profile names")
+            value = ",".join(value)
         text = _as_text("workflow_engine_parameters", name, value)
-        options[name] = check_launch_option(name, text, field_name)
+        if name.startswith("-") and text == "":
+            # A flag given without a value: a switch turned on, Nextflow's default file name;
+            # an option that takes a value has none (Nextflow: "Missing value for option").
+            if option not in _BOOLEAN_OPTIONS | _REPORT_OPTIONS | {"resume", "with_timeline"}:
+                raise InvalidField(field_name, f"needs a value, as Nextflow's {name} does")
+            text = "true"
+        options[option] = check_launch_option(option, text, field_name)
     return options
+
+
+def _check_params(raw: dict[str, Any]) -> dict[str, Any]:
+    """The pipeline's params, with keys in Nextflow's command-line form (``--input``,
+    ``--a.b``) made what ``nextflow run ... --input x`` makes them: ``input``, and ``a``
+    holding ``b``, a text value typed as Nextflow types it (``true``, ``3``). A param given
+    in both forms is refused; so is a key that names a run option (``-r``)."""
+    params = {key: value for key, value in raw.items() if not key.startswith("-")}
+    for key, value in raw.items():
+        if not key.startswith("-"):
+            continue
+        field_name = f"workflow_params.{key}"
+        if not key.startswith("--"):
+            raise InvalidField(
+                field_name,
+                "a Nextflow run option, not a pipeline parameter; send it in "
+                "workflow_engine_parameters",
+            )
+        if not all(re.split(r"(?<!\\)\.", key[2:])):
+            raise InvalidField(field_name, "not a valid parameter name")
+        _add_param(params, key, key[2:], _typed(value))
+    return params
+
+
+def _add_param(params: dict[str, Any], full_key: str, key: str, value: Any) -> None:
+    """Nextflow's CmdRun.addParam: an unescaped dot nests; ``\\.`` is a dot in a name."""
+    match = re.search(r"(?<!\\)\.", key)
+    if match is None:
+        name = key.replace("\\.", ".")
+        if name in params:
+            raise InvalidField(f"workflow_params.{full_key}", f"also given as {name!r}")
+        params[name] = value
+        return
+    root = key[: match.start()].replace("\\.", ".")
+    nested = params.get(root)
+    if not isinstance(nested, dict):
+        if nested is not None:
+            raise InvalidField(f"workflow_params.{full_key}", f"also given as {root!r}")
+        nested = params[root] = {}
+    _add_param(nested, full_key, key[match.end() :], value)
+
+
+def _typed(value: Any) -> Any:
+    """Nextflow's parseParamValue for a text value; other JSON values stay as they are."""
+    if not isinstance(value, str):
+        return value
+    if value.lower() in _FLAGS:
+        return _FLAGS[value.lower()]
+    if re.fullmatch(r"\d+", value):
+        return int(value)
+    if re.fullmatch(r"\d+\.\d+", value):
+        return float(value)
+    return value
 
 
 # WES field → the Tower launch field a client sent it as, for error messages.
@@ -654,6 +845,18 @@ def build_command(
         argv += ["-latest"]
     if run.stub_run:
         argv += ["-stub-run"]
+    if run.preview:
+        argv += ["-preview"]
+    if run.dump_hashes:
+        argv += ["-dump-hashes"]
+    for option, value in (
+        ("-with-report", run.with_report),
+        ("-with-trace", run.with_trace),
+        ("-with-dag", run.with_dag),
+    ):
+        if value and value != "false":
+            # true: the flag alone, and Nextflow names the file (report-<time>.html, ...).
+            argv += [option] + ([] if value == "true" else [value])
     if run.work_dir:
         argv += ["-w", run.work_dir]
     if timeline_file:
@@ -682,6 +885,12 @@ class RunSnapshot:
     resume: str | None = None  # "true", or the session id to resume
     latest: bool = False
     stub_run: bool = False
+    preview: bool = False
+    dump_hashes: bool = False
+    with_report: str | None = None  # "true" or a file name in the launch folder
+    with_trace: str | None = None
+    with_dag: str | None = None
+    engine_version: str | None = None  # NXF_VER: the Nextflow version asked for
     run_name: str | None = None
     session_id: str | None = None
     work_dir: str | None = None  # -w: the work dir of the session resumed, or one asked for

@@ -365,6 +365,24 @@ class Run(Base):
     )
 
 
+# The longest tag key and value a run may carry: they are indexed (run_tags).
+TAG_KEY_LENGTH = 255
+TAG_VALUE_LENGTH = 1000
+
+
+class RunTag(Base):
+    """One tag of a run, a row of its own so ``GET /runs?tag_key=&tag_value=`` finds the
+    runs by index, however many there are (``Run.tags`` keeps the whole map, as shown)."""
+
+    __tablename__ = "run_tags"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    key: Mapped[str] = mapped_column(String(TAG_KEY_LENGTH), primary_key=True)
+    value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+
+    __table_args__ = (Index("ix_run_tags_key_value", "key", "value", "run_id"),)
+
+
 class Task(Base):
     """One task of a run, as the trace calls report it (``data`` keeps the full record)."""
 

@@ -12,6 +12,8 @@ with Tower's rule, under the same access rules.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 import shutil
 from collections.abc import Callable, Sequence
@@ -20,7 +22,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, TypeVar
 
-from sqlalchemy import Select, delete, func, or_, select, tuple_
+from sqlalchemy import Select, delete, false, func, or_, select, tuple_
 from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain import (
@@ -34,8 +36,8 @@ from wes_gateway.domain import (
 )
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
-from wes_gateway.domain.launch import RunRequest
-from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, Task, User
+from wes_gateway.domain.launch import WORKFLOW_TYPE_ALIASES, RunRequest
+from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, RunTag, Task, User
 from wes_gateway.domain.pagination import decode_page_token, encode_page_token
 from wes_gateway.domain.states import (
     ACTIVE,
@@ -182,6 +184,7 @@ def create_run(
     try:
         session.add(run)
         session.flush()
+        session.add_all(RunTag(run_id=run_id, key=k, value=v) for k, v in request.tags.items())
         session.add(
             RunStateChange(
                 run_id=run_id,
@@ -199,6 +202,113 @@ def create_run(
     return run
 
 
+@dataclass(frozen=True)
+class RunFilter:
+    """The filters of ``GET /runs`` (extensions shaped after the WES proposals), checked:
+    states, tag pairs (a key alone: the tag is present), the workflow type, a creation
+    window and a prefix of the run id or name. Each is a condition an index serves."""
+
+    states: tuple[State, ...] = ()
+    tags: tuple[tuple[str, str | None], ...] = ()
+    no_workflow_type: bool = False  # a workflow type no run here has
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    search: str | None = None
+
+    def key(self) -> str:
+        """The filter as the page token binds it."""
+        return json.dumps(
+            [
+                sorted(state.value for state in self.states),
+                sorted([key, value or ""] for key, value in self.tags),
+                self.no_workflow_type,
+                self.created_after.isoformat() if self.created_after else None,
+                self.created_before.isoformat() if self.created_before else None,
+                self.search,
+            ],
+            separators=(",", ":"),
+        )
+
+    def apply(self, query: Select) -> Select:
+        if self.states:
+            query = query.where(Run.state.in_(self.states))
+        for key, value in self.tags:
+            tagged = select(RunTag.run_id).where(RunTag.key == key)
+            if value is not None:
+                tagged = tagged.where(RunTag.value == value)
+            query = query.where(Run.id.in_(tagged))
+        if self.no_workflow_type:
+            query = query.where(false())
+        if self.created_after is not None:
+            query = query.where(Run.created_at > self.created_after)
+        if self.created_before is not None:
+            query = query.where(Run.created_at < self.created_before)
+        if self.search:
+            # An exact, case-sensitive prefix on every database (SQLite's LIKE ignores case).
+            length = len(self.search)
+            query = query.where(
+                or_(
+                    func.substr(Run.id, 1, length) == self.search,
+                    func.substr(Run.run_name, 1, length) == self.search,
+                )
+            )
+        return query
+
+
+def run_filter(
+    *,
+    state: Sequence[str] | None = None,
+    tag_key: Sequence[str] | None = None,
+    tag_value: Sequence[str] | None = None,
+    workflow_type: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    search: str | None = None,
+) -> RunFilter:
+    """The filters of a ``GET /runs`` as given in its query, each error a 400 naming it."""
+    states: list[State] = []
+    for value in state or ():
+        try:
+            states.append(State(value.upper()))
+        except ValueError:
+            raise InvalidField(
+                "state", f"{value!r} is not a WES state; one of {[s.value for s in State]}"
+            ) from None
+    keys, values = list(tag_key or ()), list(tag_value or ())
+    if values and len(values) != len(keys):
+        raise InvalidField(
+            "tag_value", f"give one per tag_key ({len(keys)} keys, {len(values)} values)"
+        )
+    if any(not key for key in keys):
+        raise InvalidField("tag_key", "must not be empty")
+    tags = tuple(zip(keys, values or [None] * len(keys), strict=True))
+    no_type = False
+    if workflow_type is not None:
+        no_type = workflow_type.upper() not in WORKFLOW_TYPE_ALIASES
+    after = _timestamp("created_after", created_after)
+    before = _timestamp("created_before", created_before)
+    if search is not None and not search.strip():
+        raise InvalidField("search", "must not be empty")
+    return RunFilter(
+        states=tuple(dict.fromkeys(states)),
+        tags=tags,
+        no_workflow_type=no_type,
+        created_after=after,
+        created_before=before,
+        search=search.strip() if search else None,
+    )
+
+
+def _timestamp(field: str, value: str | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise InvalidField(field, "must be an RFC 3339 time, e.g. 2026-12-04T10:00:00Z") from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 def list_runs(
     session: Session,
     principal: Principal,
@@ -206,14 +316,20 @@ def list_runs(
     page_size: int | None,
     page_token: str | None,
     signing_key: bytes,
+    filters: RunFilter | None = None,
 ) -> Page[Any]:
     """Newest first, keyset-paged on (created_at, id): runs accepted while a client pages
-    through sort before its cursor, so they never shift, repeat or hide older runs."""
+    through sort before its cursor, so they never shift, repeat or hide older runs. The
+    page token belongs to the filters it was served with."""
     size = page_size_or_default(page_size)
+    filters = filters or RunFilter()
     scope = f"runs:{principal.token_id if principal.run_id else principal.user_id}"
     if principal.workspace_id is not None:
         scope += f":{principal.workspace_id}"
-    query = visible(select(*SUMMARY_COLUMNS), principal)
+    if filters != RunFilter():
+        digest = hashlib.sha256(filters.key().encode()).hexdigest()[:16]
+        scope += f":filter:{digest}"
+    query = filters.apply(visible(select(*SUMMARY_COLUMNS), principal))
     if page_token:
         created, run_id = decode_page_token(signing_key, scope, page_token)
         query = query.where(tuple_(Run.created_at, Run.id) < tuple_(_as_datetime(created), run_id))
@@ -438,16 +554,25 @@ def _date(field: str, value: str) -> datetime:
 
 def _apply_search(query: Select, search: str) -> Select:
     """Free text (a case-insensitive match on project, run name and session id, with *
-    as a wildcard) and keyword:value filters, all of which must hold."""
+    as a wildcard) and keyword:value filters, all of which must hold; ``status:`` may be
+    repeated (any of them), ``tag:key=value`` (or ``tag:key``) matches the run's tags."""
+    states: list[State] = []
     for key, raw in _FILTER.findall(search):
         value = raw.strip('"')
         key = key.lower()
         if key == "status":
             try:
-                states = STATES_OF_TOWER_STATUS[TowerStatus(value.upper())]
+                states += STATES_OF_TOWER_STATUS[TowerStatus(value.upper())]
             except ValueError:
                 raise InvalidField("search", f"status: unknown status {value!r}") from None
-            query = query.where(Run.state.in_(states))
+        elif key == "tag":
+            tag_key, has_value, tag_value = value.partition("=")
+            if not tag_key:
+                raise InvalidField("search", "tag: expects tag:key or tag:key=value")
+            tagged = select(RunTag.run_id).where(RunTag.key == tag_key)
+            if has_value:
+                tagged = tagged.where(RunTag.value == tag_value)
+            query = query.where(Run.id.in_(tagged))
         elif key in ("projectname", "runname", "sessionid", "workflowid", "username"):
             column = {
                 "projectname": Run.project_name,
@@ -465,6 +590,8 @@ def _apply_search(query: Select, search: str) -> Select:
             query = query.where(Run.created_at < _date(key, value))
         else:
             raise InvalidField("search", f"unknown filter {key}:")
+    if states:  # several status: filters are any of them, as several WES state filters
+        query = query.where(Run.state.in_(states))
     text = _FILTER.sub(" ", search).strip()
     if text:
         pattern = "%" + _like_escaped(text).replace("*", "%") + "%"

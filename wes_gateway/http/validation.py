@@ -6,6 +6,7 @@ parameters are judged."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Any
@@ -93,6 +94,12 @@ def _problem(error: ValidationError) -> tuple[list[Any], str]:
 def schema_error(error: ValidationError, root: str | None = None) -> str:
     """``<field path>: <problem>`` for a JSON Schema error of a body (``root`` None) or of
     the parameter named ``root``."""
+    if error.validator in ("oneOf", "anyOf") and error.context:
+        # Name what is wrong inside the alternative the value has the type of (a tag's
+        # value in an object of tags), rather than the alternatives as a whole.
+        inside = [sub for sub in error.context if sub.relative_path]
+        if inside:
+            error = max(inside, key=lambda sub: len(sub.relative_path))
     extra, problem = _problem(error)
     return f"{field_path(root, [*error.absolute_path, *extra])}: {problem}"
 
@@ -186,7 +193,9 @@ class TextJSONValidator(JSONRequestBodyValidator):
         except (UnicodeDecodeError, LookupError):
             raise BadRequestProblem(detail=f"{BODY}: not {self._encoding} text") from None
         if not decoded:
-            return None
+            # No body: the schema's default stands for it (an optional body has one).
+            default = self._schema.get("default")
+            return copy.deepcopy(default) if default is not None else None
         body = parsing.load_json(BODY, decoded)
         where = text.unstorable_json(raw, body)
         if where:

@@ -196,12 +196,13 @@ class AwsBatchBackend(Backend):
     def job_name(run_id: str) -> str:
         return f"nf-{run_id}"
 
-    def _job_definition(self, *, cached: bool = True) -> str:
+    def _job_definition(self, *, cached: bool = True, run: RunSnapshot | None = None) -> str:
         """The head job definition: the configured one, or one registered for this image
-        and role (found again by name, so it is registered once, not per run)."""
+        and role (found again by name, so it is registered once, not per run); the image
+        is the run's Nextflow version when it asked for one and none is pinned."""
         if self.config.get("headJobDefinition"):
             return self.config["headJobDefinition"]
-        image = head_job.image(self.config)
+        image = head_job.image(self.config, run)
         role = self.config.get("headJobRole")
         key = (self.config.get("endpointUrl"), image, role or "")
         with _definitions_lock:
@@ -257,7 +258,7 @@ class AwsBatchBackend(Backend):
             if existing is not None:
                 return Submission(handle=existing, command=argv)
             environment = head_job.environment(self.platform, self.config, run)
-            definition = self._job_definition()
+            definition = self._job_definition(run=run)
         except (ClientError, BotoCoreError) as exc:
             raise _submit_failure(exc) from exc
         try:
@@ -269,7 +270,7 @@ class AwsBatchBackend(Backend):
             # The definition this process registered was deregistered since (a refusal:
             # no job was made).
             try:
-                definition = self._job_definition(cached=False)
+                definition = self._job_definition(cached=False, run=run)
                 claim()
                 response = self._submit_job(run, argv, environment, definition)
             except (ClientError, BotoCoreError) as again:

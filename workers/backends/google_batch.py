@@ -212,7 +212,7 @@ class GoogleBatchBackend(Backend):
         command = head_job.container_command(argv)
         runnable = batch_v1.Runnable(
             container=batch_v1.Runnable.Container(
-                image_uri=head_job.image(self.config),
+                image_uri=head_job.image(self.config, run),
                 entrypoint=command[0],
                 commands=command[1:],
             ),

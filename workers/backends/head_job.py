@@ -103,6 +103,7 @@ def head_job_run(run: RunSnapshot) -> head_job_env.HeadJobRun:
         post_run_script=run.post_run_script,
         tower_url=run.tower_url,
         tower_token=run.tower_token,
+        engine_version=run.engine_version,
     )
 
 
@@ -132,5 +133,11 @@ def resources(config: Mapping[str, Any], run: RunSnapshot | None = None) -> tupl
     )
 
 
-def image(config: Mapping[str, Any]) -> str:
-    return config.get("headJobImage") or compute_envs.DEFAULT_HEAD_IMAGE
+def image(config: Mapping[str, Any], run: RunSnapshot | None = None) -> str:
+    """The compute environment's pinned head image; else the ``nextflow/nextflow`` image of
+    the version the run asked for, or the default one."""
+    if config.get("headJobImage"):
+        return config["headJobImage"]
+    if run is not None and run.engine_version:
+        return f"{compute_envs.DEFAULT_HEAD_IMAGE.rsplit(':', 1)[0]}:{run.engine_version}"
+    return compute_envs.DEFAULT_HEAD_IMAGE

@@ -160,6 +160,8 @@ class LocalBackend(Backend):
         env["NXF_CACHE_DIR"] = str(run.cache_dir or launch / ".nextflow")
         if run.session_id:
             env["NXF_UUID"] = run.session_id
+        if run.engine_version:
+            env["NXF_VER"] = run.engine_version  # the launcher runs that version
         if shutil.which(self.nextflow, path=env.get("PATH")) is None:
             raise SubmitError(f"the nextflow executable {self.nextflow!r} was not found")
         try:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import flask
 
-from wes_gateway.domain import parsing, run_files, runs, tenancy
+from wes_gateway.domain import parsing, resume, ro_crate, run_files, runs, tenancy
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
@@ -42,7 +43,23 @@ def list_runs(
     page_size: int | None = None,
     page_token: str | None = None,
     workspace_id: int | None = None,
+    state: list[str] | None = None,
+    tag_key: list[str] | None = None,
+    tag_value: list[str] | None = None,
+    workflow_type: str | None = None,
+    created_after: str | None = None,
+    created_before: str | None = None,
+    search: str | None = None,
 ):
+    filters = runs.run_filter(
+        state=state,
+        tag_key=tag_key,
+        tag_value=tag_value,
+        workflow_type=workflow_type,
+        created_after=created_after,
+        created_before=created_before,
+        search=search,
+    )
     session = request_session()
     page = runs.list_runs(
         session,
@@ -50,6 +67,7 @@ def list_runs(
         page_size=page_size,
         page_token=page_token,
         signing_key=current().settings.signing_key,
+        filters=filters,
     )
     return views.run_list(page)
 
@@ -71,6 +89,38 @@ def run_workflow(token_info: dict):
         request,
         [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
         run_dir_of=rt.run_dir,
+        run_name=request.option("run_name"),
+        tower_url=rt.settings.public_url,
+    )
+    dispatch.submit(rt.celery, run.id)
+    return views.run_id(run.id)
+
+
+def resume_run(token_info: dict, run_id: str, body: dict | None = None):
+    """A new run resuming ``run_id``'s session (an extension; see domain/resume.py)."""
+    rt = current()
+    session = request_session()
+    old = resume.run_to_resume(session, principal(token_info), run_id)
+    # The body was checked against the spec; without one, nothing is overridden.
+    overrides = (
+        flask.request.get_json(force=True, silent=True) if flask.request.content_length else {}
+    )
+    if not isinstance(overrides, dict):
+        raise InvalidField("body", "must be a JSON object")
+    fields = resume.resume_fields(old, overrides, rt.settings.max_field_bytes)
+    request = parse_run_request(
+        fields,
+        [],
+        engine_versions=[rt.engine_version.value],
+        max_field_bytes=rt.settings.max_field_bytes,
+    )
+    run = runs.create_run(
+        session,
+        tenancy.acting(session, principal(token_info), request.workspace_id, "RunWorkflow"),
+        request,
+        [],
+        run_dir_of=rt.run_dir,
+        run_name=request.option("run_name"),
         tower_url=rt.settings.public_url,
         local_scripts=rt.settings.local_scripts,
     )
@@ -124,6 +174,24 @@ def _on_run(token_info: dict, run_id: str, operation: str):
 def get_run_log(token_info: dict, run_id: str):
     run = runs.get_run(request_session(), _on_run(token_info, run_id, "GetRunLog"), run_id)
     return views.run_log(run, run_url=f"{_wes_url()}/runs/{run.id}")
+
+
+def get_run_ro_crate(token_info: dict, run_id: str):
+    """The run as a Workflow Run RO-Crate: a zip, or its metadata JSON-LD on ``Accept``."""
+    rt = current()
+    run = runs.get_run(request_session(), principal(token_info), run_id)
+    crate = ro_crate.build(run, rt.run_dir(run.id), engine_version=rt.engine_version.value)
+    accepted = flask.request.accept_mimetypes
+    json_ld = accepted.best_match(["application/zip", "application/ld+json", "application/json"])
+    if json_ld in ("application/ld+json", "application/json"):
+        return flask.Response(
+            json.dumps(ro_crate.metadata(crate), indent=2), mimetype="application/ld+json"
+        )
+    return flask.Response(
+        ro_crate.zipped(crate),
+        mimetype="application/zip",
+        headers={"Content-Disposition": f'attachment; filename="{run.id}-ro-crate.zip"'},
+    )
 
 
 def get_run_status(token_info: dict, run_id: str):

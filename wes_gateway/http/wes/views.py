@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Any
 
 from wes_gateway import __version__
-from wes_gateway.domain import launch
+from wes_gateway.domain import compute_envs, launch
 from wes_gateway.domain.models import Run, Task
 from wes_gateway.domain.runs import Page
 from wes_gateway.infra.config import TOWER_BASE_PATH
@@ -58,9 +58,27 @@ def service_info(
             ],
             "system_state_counts": dict(state_counts),
             "auth_instructions_url": auth_instructions_url,
-            "tags": {"tower_api": TOWER_BASE_PATH, "engine": launch.ENGINE},
+            "tags": {
+                "tower_api": TOWER_BASE_PATH,
+                "engine": launch.ENGINE,
+                **engine_version_tags(engine_version),
+            },
         }
     )
+
+
+def engine_version_tags(installed: str) -> dict[str, str]:
+    """What workflow_engine_version may name: the default (the installed Nextflow, on the
+    local platform; the head image's on a cloud), the first version taken and the form."""
+    cloud_default = compute_envs.DEFAULT_HEAD_IMAGE.rsplit(":", 1)[-1]
+    return {
+        "nextflow_version_default": installed,
+        "nextflow_version_min": launch.MIN_ENGINE_VERSION,
+        "nextflow_version_form": "YY.MM.P or YY.MM.P-edge (run with NXF_VER)",
+        f"nextflow_version.{compute_envs.LOCAL}": installed,
+        f"nextflow_version.{compute_envs.AWS_BATCH}": cloud_default,
+        f"nextflow_version.{compute_envs.GOOGLE_BATCH}": cloud_default,
+    }
 
 
 def run_id(run_id: str) -> dict[str, Any]:
