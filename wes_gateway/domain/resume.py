@@ -16,7 +16,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain import parsing, runs
-from wes_gateway.domain.errors import Conflict, InvalidField
+from wes_gateway.domain.errors import BadRequest, Conflict, InvalidField
 from wes_gateway.domain.launch import (
     ENGINE_PARAMETER_ALIASES,
     OBJECT_FIELDS,
@@ -34,7 +34,10 @@ _NOT_CARRIED = ("resume", "session_id", "run_name")
 
 
 def run_to_resume(session: Session, principal: Principal, run_id: str) -> Run:
-    """The run, if the caller may see it and it can be resumed (409 otherwise)."""
+    """The run, if the caller may see it and it can be resumed (409 otherwise). A run's
+    own token starts no run, a resumed one included."""
+    if principal.run_id is not None:
+        raise BadRequest("a run-scoped token cannot resume runs")
     run = runs.get_run(session, principal, run_id)
     if run.source == "trace":
         raise Conflict(f"run {run_id!r} was started outside the gateway; resume it where it ran")

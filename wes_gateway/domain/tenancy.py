@@ -83,11 +83,13 @@ OPERATION_ROLE: dict[str, str] = {
     "ListLabels": "view",
     "GetRunStdout": "view",
     "GetRunStderr": "view",
+    "GetRunRoCrate": "view",
     # launch: also launches, relaunches, cancels, reports runs, deletes its own runs
     "CreateWorkflowLaunch": "launch",
     "RunWorkflow": "launch",
     "CancelWorkflow": "launch",
     "CancelRun": "launch",
+    "ResumeRun": "launch",
     "DeleteWorkflow": "launch",
     "DeleteWorkflowMany": "launch",
     "CreateTrace": "launch",

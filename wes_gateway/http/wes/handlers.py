@@ -100,7 +100,7 @@ def resume_run(token_info: dict, run_id: str, body: dict | None = None):
     """A new run resuming ``run_id``'s session (an extension; see domain/resume.py)."""
     rt = current()
     session = request_session()
-    old = resume.run_to_resume(session, principal(token_info), run_id)
+    old = resume.run_to_resume(session, _on_run(token_info, run_id, "ResumeRun"), run_id)
     # The body was checked against the spec; without one, nothing is overridden.
     overrides = (
         flask.request.get_json(force=True, silent=True) if flask.request.content_length else {}
@@ -179,7 +179,7 @@ def get_run_log(token_info: dict, run_id: str):
 def get_run_ro_crate(token_info: dict, run_id: str):
     """The run as a Workflow Run RO-Crate: a zip, or its metadata JSON-LD on ``Accept``."""
     rt = current()
-    run = runs.get_run(request_session(), principal(token_info), run_id)
+    run = runs.get_run(request_session(), _on_run(token_info, run_id, "GetRunRoCrate"), run_id)
     crate = ro_crate.build(run, rt.run_dir(run.id), engine_version=rt.engine_version.value)
     accepted = flask.request.accept_mimetypes
     json_ld = accepted.best_match(["application/zip", "application/ld+json", "application/json"])
