@@ -56,7 +56,8 @@ def counting(executor):
 
 
 def cluster_config(slurm: Cluster, tmp_path: Path, **overrides) -> dict:
-    return {
+    """The test cluster's login node; an override of None leaves the field out."""
+    config = {
         "hostName": "127.0.0.1",
         "port": slurm.ssh_port,
         "userName": "root",
@@ -70,6 +71,7 @@ def cluster_config(slurm: Cluster, tmp_path: Path, **overrides) -> dict:
         ],
         **overrides,
     }
+    return {key: value for key, value in config.items() if value is not None}
 
 
 @pytest.fixture
@@ -420,3 +422,43 @@ def test_the_config_is_checked_on_create(client, admin):
     config = shown["computeEnv"]["config"]
     assert config["discriminator"] == "slurm-platform" and config["port"] == 22
     assert config["launchDir"] == "/shared/work"  # the work dir when not given
+
+
+def test_only_service_administrators_name_a_key_file_of_the_workers(client, make_user):
+    """A workspace's owner manages its compute environments, but a key file path reads a
+    file of the workers' hosts: that is the service administrators' to name."""
+    boss = make_user("boss")
+    org = client.post(
+        "/api/orgs", headers=boss, json={"organization": {"name": "acme", "fullName": "A"}}
+    ).json()["organization"]["orgId"]
+    ws = client.post(
+        f"/api/orgs/{org}/workspaces",
+        headers=boss,
+        json={"workspace": {"name": "lab", "fullName": "L", "visibility": "PRIVATE"}},
+    ).json()["workspace"]["id"]
+    config = {"hostName": "login.example.org", "userName": "nf", "workDir": "/shared/work"}
+
+    def create(name: str, **extra):
+        body = {"computeEnv": {"name": name, "platform": "slurm-platform", "config": extra}}
+        body["computeEnv"]["config"].update(config)
+        return client.post("/api/compute-envs", headers=boss, params={"workspaceId": ws}, json=body)
+
+    refused = create("with-key", sshKeyFile="/root/.ssh/id_ed25519")
+    assert refused.status_code == 403
+    assert "computeEnv.config.sshKeyFile" in refused.json()["message"]
+    assert create("without-key").status_code == 200
+
+
+def test_localhost_runs_the_commands_on_the_worker_where_allowed(
+    client, alice, db, slurm, compute_env, executor, monkeypatch
+):
+    monkeypatch.setenv("SLURM_CONF", str(slurm.conf))  # the worker's own Slurm client
+    local = execution.Executor(
+        db=executor.db, settings=executor.settings.model_copy(update={"slurm_local": True})
+    )
+    env_id = compute_env(hostName="localhost", port=None, sshKeyFile=None)
+    assert execution.check_compute_env(local, env_id) == "AVAILABLE"
+    run_id = wes_run(client, alice, env_id)
+    execution.submit(local, run_id)
+    poll_until(local, db, run_id, State.COMPLETE)
+    assert slurm.jobs(name=f"nf-{run_id}")[0]["state"] == "COMPLETED"
