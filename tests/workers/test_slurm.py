@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloud import STALE_AFTER, create_compute_env, system_logs, time_passes
+from tests.cloud import create_compute_env, system_logs, time_passes
 from tests.conftest import WES, submit
 from tests.live import STANDIN
 from tests.slurm_cluster import NODE, Cluster
@@ -22,6 +22,8 @@ from workers import execution
 from workers.backends import slurm as slurm_backend
 from workers.backends.slurm import SlurmBackend, SlurmJob, report_of
 
+STALE_AFTER_SLURM = 30.0
+
 
 @pytest.fixture
 def executor(db, settings, slurm) -> execution.Executor:
@@ -30,7 +32,8 @@ def executor(db, settings, slurm) -> execution.Executor:
     worker = settings.model_copy(
         update={
             "public_url": None,
-            "submit_stale_after": STALE_AFTER,
+            # sbatch over SSH gets half of this (a loaded machine needs more than 1 s).
+            "submit_stale_after": STALE_AFTER_SLURM,
             "requeue_after": 0.0,
             "ssh_known_hosts": slurm.known_hosts,
         }
@@ -241,7 +244,7 @@ def test_a_worker_killed_between_sbatch_and_storing_the_job_id_leaves_one_job(
         snap = execution.snapshot(run, executor.run_dir(run_id))
         config = dict(run.compute_env.config)
     first = SlurmBackend.from_settings(executor.settings, config).submit(snap)
-    time_passes(db, run_id)
+    time_passes(db, run_id, STALE_AFTER_SLURM + 1)
     # The sweep sends the run again; worker 2 finds the job by its name.
     assert execution.sweep(executor, lambda _: None) == [run_id]
     execution.submit(executor, run_id)
