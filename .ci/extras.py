@@ -1,7 +1,8 @@
 """Each install a user can choose, alone in a fresh virtual environment, starting what it
 serves: the plain install serves the API on the embedded default and runs a worker on
 RabbitMQ (py-amqp comes with Celery); `[postgres]` serves on PostgreSQL; `[redis]` runs a
-worker on Redis; `[aws]` and `[google]` run a worker that loads its cloud's backend.
+worker on Redis; `[aws]`, `[google]` and `[slurm]` run a worker that loads its platform's
+backend.
 A server that does not answer here skips the checks that need it, saying so."""
 
 from __future__ import annotations
@@ -116,7 +117,7 @@ def main() -> None:
     queue = {"WES_GATEWAY_QUEUE": f"extras-{uuid.uuid4().hex[:8]}"}
     with tempfile.TemporaryDirectory(prefix="wes-gateway-extras-") as scratch:
         base = Path(scratch)
-        for extra in ("", "postgres", "redis", "aws", "google"):
+        for extra in ("", "postgres", "redis", "aws", "google", "slurm"):
             folder = base / (extra or "plain")
             folder.mkdir()
             label = f"pip install '.[{extra}]'" if extra else "pip install ."
@@ -147,7 +148,11 @@ def main() -> None:
                 else:
                     print("skipped: Redis does not answer")
             else:
-                platform = {"aws": "aws-batch", "google": "google-batch"}[extra]
+                platform = {
+                    "aws": "aws-batch",
+                    "google": "google-batch",
+                    "slurm": "slurm-platform",
+                }[extra]
                 loads_backend(script, platform)
                 runs_a_worker(script, environment(folder), f"a worker with [{extra}]")
 

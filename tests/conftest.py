@@ -32,7 +32,12 @@ from wes_gateway.infra.config import Settings
 from wes_gateway.infra.db import Database
 
 # The cloud stand-ins' fixtures (aws, fake_google, ...) and the cloud tests' worker.
-pytest_plugins = ("tests.fakes.aws", "tests.fakes.google_cloud", "tests.cloud")
+pytest_plugins = (
+    "tests.fakes.aws",
+    "tests.fakes.google_cloud",
+    "tests.cloud",
+    "tests.slurm_cluster",
+)
 
 WES = "/ga4gh/wes/v1"
 TEST_DATABASE_ENV = "WES_GATEWAY_TEST_DATABASE_URL"

@@ -9,17 +9,19 @@ compute environment spends the workers' cloud credentials. The primary one takes
 that name none; the built-in ``local`` one (the workers' own machine) is primary until
 another is chosen.
 
-Config field names are Seqera's (``AwsBatchConfig``, ``GoogleBatchConfig``) plus two of
-ours on both clouds: ``headJobImage`` (the head job's container) and ``endpointUrl`` (a
-private or stand-in API endpoint). A stored config has passed these checks, so the
-workers can rely on it. Seqera fields for features this service does not offer (Wave,
-Fusion, Forge, …) are accepted when off or empty, and refused when turned on, rather than
-silently ignored.
+Config field names are Seqera's (``AwsBatchConfig``, ``GoogleBatchConfig``,
+``SlurmComputeConfig``) plus two of ours on both clouds: ``headJobImage`` (the head job's
+container) and ``endpointUrl`` (a private or stand-in API endpoint), and one on Slurm:
+``sshKeyFile``, the private key the workers sign in with (service administrators only).
+A stored config has passed these checks, so the workers can rely on it. Seqera fields
+for features this service does not offer (Wave, Fusion, Forge, …) are accepted when off or
+empty, and refused when turned on, rather than silently ignored.
 """
 
 from __future__ import annotations
 
 import re
+import shlex
 from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import urlsplit
@@ -72,6 +74,11 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
         session, principal, spec.get("credentialsId"), platform
     )
     config = check_config(platform, spec.get("config"))
+    if config.get("sshKeyFile") and not principal.acts_as_admin:
+        raise Forbidden(
+            "computeEnv.config.sshKeyFile: only service administrators may name a key file "
+            "of the workers' hosts"
+        )
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 2000):
         raise InvalidField("computeEnv.description", "must be a string of at most 2000 characters")
@@ -206,8 +213,15 @@ def for_new_run(
 LOCAL = "local-platform"
 AWS_BATCH = "aws-batch"
 GOOGLE_BATCH = "google-batch"
-PLATFORMS = (LOCAL, AWS_BATCH, GOOGLE_BATCH)
-PLATFORM_NAMES = {LOCAL: "Local", AWS_BATCH: "Amazon Batch", GOOGLE_BATCH: "Google Batch"}
+SLURM = "slurm-platform"
+PLATFORMS = (LOCAL, AWS_BATCH, GOOGLE_BATCH, SLURM)
+PLATFORM_NAMES = {
+    LOCAL: "Local",
+    AWS_BATCH: "Amazon Batch",
+    GOOGLE_BATCH: "Google Batch",
+    SLURM: "Slurm Workload Manager",
+}
+DEFAULT_SSH_PORT = 22
 
 
 DEFAULT_HEAD_IMAGE = "nextflow/nextflow:24.10.4"
@@ -289,6 +303,47 @@ def _config_text(field: str, value: Any) -> str:
 
 
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,127}")
+
+
+def _absolute_path(field: str, value: Any) -> str:
+    _text(1000)(field, value)
+    if not re.fullmatch(r"/[\w.+@%=,:~/-]*", value) or "/../" in value + "/":
+        raise InvalidField(field, "must be an absolute path of letters, digits and ._-+@%=,:~/")
+    return value.rstrip("/") or "/"
+
+
+def _sbatch_options(field: str, value: Any) -> str:
+    """Options given to sbatch as they are (``--mem=4G --time=2:00:00``): each one an
+    option, split as a shell splits them; no newline (it would end a directive)."""
+    if not isinstance(value, str) or len(value) > 1000 or "\n" in value or "\r" in value:
+        raise InvalidField(field, "must be one line of at most 1000 characters")
+    try:
+        options = shlex.split(value)
+    except ValueError as exc:
+        raise InvalidField(field, f"cannot be split into options: {exc}") from None
+    for option in options:
+        if not option.startswith("-"):
+            raise InvalidField(field, f"{option!r} is not an option (options start with -)")
+        if option.split("=", 1)[0] in _SBATCH_OWN:
+            raise InvalidField(field, f"{option} is set by the service")
+    return value
+
+
+# What the service sets on a head job itself.
+_SBATCH_OWN = {
+    "-J",
+    "--job-name",
+    "-o",
+    "--output",
+    "-e",
+    "--error",
+    "--parsable",
+    "-D",
+    "--chdir",
+    "--wrap",
+    "-p",
+    "--partition",
+}
 
 
 def _environment(field: str, value: Any) -> list[dict[str, Any]]:
@@ -390,10 +445,34 @@ FIELDS: dict[str, dict[str, Check]] = {
     },
 }
 
+FIELDS[SLURM] = {
+    "hostName": _text(
+        253,
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9-]{1,63})*|\[?[0-9a-fA-F:.]+\]?",
+        "must be a host name or address",
+    ),
+    "port": _integer(1, 65535),
+    "userName": _text(32, r"[a-z_][a-z0-9_.-]*\$?", "must be a user name of the cluster"),
+    "workDir": _absolute_path,
+    "launchDir": _absolute_path,
+    "headQueue": _text(64, r"[A-Za-z0-9][\w.-]*", "must be a Slurm partition name"),
+    "computeQueue": _text(64, r"[A-Za-z0-9][\w.-]*", "must be a Slurm partition name"),
+    "headJobOptions": _sbatch_options,
+    "propagateHeadJobOptions": _boolean,
+    "maxQueueSize": _integer(1, 100_000),
+    "nextflowConfig": _config_text,
+    "environment": _environment,
+    "preRunScript": _script,
+    "postRunScript": _script,
+    # Ours: the private key the workers sign in with (until named ssh credentials).
+    "sshKeyFile": _absolute_path,
+}
+
 REQUIRED: dict[str, tuple[str, ...]] = {
     LOCAL: (),
     AWS_BATCH: ("region", "headQueue", "workDir"),
     GOOGLE_BATCH: ("projectId", "location", "workDir"),
+    SLURM: ("hostName", "userName", "workDir"),
 }
 
 # Seqera features not offered here: accepted while off, refused when turned on.
@@ -461,7 +540,7 @@ def check_config(platform: str, config: Any) -> dict[str, Any]:
 
 # Settings that configure how a run executes (shell around it, Nextflow config, the head
 # job's environment): administrators read them; everyone else sees whether they are set.
-EXECUTION_FIELDS = ("nextflowConfig", "preRunScript", "postRunScript")
+EXECUTION_FIELDS = ("nextflowConfig", "preRunScript", "postRunScript", "sshKeyFile")
 
 
 def _masked(value: str) -> str:
@@ -479,6 +558,9 @@ def shown(platform: str, config: Mapping[str, Any], *, admin: bool) -> dict[str,
         out.setdefault("headJobMemoryMb", DEFAULT_HEAD_MEMORY_MB)
     if platform == AWS_BATCH:
         out.setdefault("logGroup", DEFAULT_AWS_LOG_GROUP)
+    if platform == SLURM:
+        out.setdefault("port", DEFAULT_SSH_PORT)
+        out.setdefault("launchDir", out["workDir"])
     if not admin:
         for key in EXECUTION_FIELDS:
             if key in out:

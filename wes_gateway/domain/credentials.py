@@ -394,6 +394,13 @@ def for_compute_env(
     if credentials_id is None:
         return None
     where = "computeEnv.credentialsId"
+    if platform == "slurm-platform":
+        # The Slurm workers log in with a key file of their own hosts for now.
+        raise InvalidField(
+            where,
+            "slurm-platform does not use stored credentials yet; name the workers' key file "
+            "in config.sshKeyFile (service administrators)",
+        )
     if not isinstance(credentials_id, str):
         raise InvalidField(where, "must be a credentials id")
     row = session.get(Credential, credentials_id)

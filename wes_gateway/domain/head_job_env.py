@@ -94,6 +94,15 @@ def managed_config(platform: str, config: Mapping[str, Any], work_dir: str | Non
             lines.append("google.batch.usePrivateAddress = true")
         if config.get("bootDiskSizeGb"):
             lines.append(f"google.batch.bootDiskSize = '{config['bootDiskSizeGb']} GB'")
+    elif platform == compute_envs.SLURM:
+        lines.append("process.executor = 'slurm'")
+        queue = config.get("computeQueue") or config.get("headQueue")
+        if queue:
+            lines.append(f"process.queue = {_quote(queue)}")
+        if config.get("maxQueueSize"):
+            lines.append(f"executor.queueSize = {int(config['maxQueueSize'])}")
+        if config.get("propagateHeadJobOptions") and config.get("headJobOptions"):
+            lines.append(f"process.clusterOptions = {_quote(config['headJobOptions'])}")
     return "\n".join(lines) + "\n"
 
 
@@ -112,7 +121,6 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
     env: dict[str, str] = {
         "NXF_LAUNCH_DIR": LAUNCH_DIR,
         "NXF_WORK": work_dir,
-        "NXF_CLOUDCACHE_PATH": f"{work_dir}/cloudcache/.cache",
         "NXF_LOG_FILE": run_files.nextflow_log_name(run.run_id),
         "NXF_OUT_FILE": run_files.console_name(run.run_id),
         "NXF_TML_FILE": run_files.timeline_name(run.run_id),
@@ -120,6 +128,8 @@ def environment(platform: str, config: Mapping[str, Any], run: HeadJobRun) -> di
         "NXF_ANSI_LOG": "false",
         "NXF_CONFIG_BASE64": _b64(nextflow_config),
     }
+    if platform != compute_envs.SLURM:  # a cluster's work dir is a shared file system
+        env["NXF_CLOUDCACHE_PATH"] = f"{work_dir}/cloudcache/.cache"
     if run.params:
         env["NXF_PARAMS_BASE64"] = _b64(json.dumps(run.params))
     if run.session_id:

@@ -90,10 +90,13 @@ def plan(
     work_dir = options.get("work_dir", "").rstrip("/") or None
     if local and local_work_root and work_dir == local_work_root.rstrip("/"):
         work_dir = None
-    if work_dir and not local and not work_dir.startswith(BUCKET_SCHEMES[platform]):
+    scheme = BUCKET_SCHEMES.get(platform, "/")  # a cluster's shared file system: a path
+    if work_dir and not local and not work_dir.startswith(scheme):
         raise InvalidField(
             field_name(OPTION + "work_dir"),
-            f"must be a {BUCKET_SCHEMES[platform]} bucket path on {platform}",
+            f"must be a {scheme} bucket path on {platform}"
+            if scheme != "/"
+            else f"must be an absolute path on {platform}",
         )
     wanted = _resumed(options, field_name)
     if wanted is None:

@@ -98,6 +98,20 @@ class Settings(BaseSettings):
         default="25.04.0",
         description="Advertised when the installed Nextflow's version cannot be read.",
     )
+    ssh_known_hosts: Path | None = Field(
+        default=None,
+        description="The known_hosts file the workers check Slurm login nodes' host keys "
+        "against (an unknown or changed key is refused); the worker user's "
+        "~/.ssh/known_hosts when unset.",
+    )
+    slurm_local: bool = Field(
+        default=False,
+        description="Run the Slurm commands of a compute environment whose hostName is "
+        "localhost on the workers' own machine, without SSH.",
+    )
+    ssh_timeout: float = Field(
+        default=20.0, gt=0, description="Seconds to connect to a Slurm login node over SSH."
+    )
     secret_key: str | None = Field(
         default=None,
         description="Signs page tokens; generated once into the data folder when unset. Set "

@@ -17,11 +17,16 @@ BACKENDS: dict[str, str] = {
     compute_envs.LOCAL: "workers.backends.local:LocalBackend",
     compute_envs.AWS_BATCH: "workers.backends.aws_batch:AwsBatchBackend",
     compute_envs.GOOGLE_BATCH: "workers.backends.google_batch:GoogleBatchBackend",
+    compute_envs.SLURM: "workers.backends.slurm:SlurmBackend",
 }
 
 
 # The package extra that brings a platform's SDK.
-EXTRAS = {compute_envs.AWS_BATCH: "aws", compute_envs.GOOGLE_BATCH: "google"}
+EXTRAS = {
+    compute_envs.AWS_BATCH: "aws",
+    compute_envs.GOOGLE_BATCH: "google",
+    compute_envs.SLURM: "slurm",
+}
 
 
 class UnknownPlatform(LookupError):

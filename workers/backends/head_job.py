@@ -47,6 +47,17 @@ exit $status
 """
 
 
+# How the launcher starts Nextflow: its console copied to NXF_OUT_FILE as well.
+_START_COPYING = '"$@" > >(tee "$NXF_OUT_FILE") 2>&1 &'
+
+
+def launcher(copy_console: bool = True) -> str:
+    """The launcher; without ``copy_console``, Nextflow writes to the job's own output
+    alone (where that is the console: no tee that a signal to the whole job would stop
+    before Nextflow has said why it stops)."""
+    return LAUNCHER if copy_console else LAUNCHER.replace(_START_COPYING, '"$@" 2>&1 &')
+
+
 managed_config = head_job_env.managed_config
 
 

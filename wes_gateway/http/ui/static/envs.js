@@ -6,6 +6,7 @@ import { h, notice, replace, statusBadge, when } from "./dom.js";
 const EXAMPLES = {
   "aws-batch": { region: "eu-west-1", headQueue: "nf-head", computeQueue: "nf-tasks", workDir: "s3://bucket/work" },
   "google-batch": { projectId: "my-project", location: "europe-west2", workDir: "gs://bucket/work" },
+  "slurm-platform": { hostName: "login.hpc.example.org", userName: "nfrunner", workDir: "/shared/nextflow/work", headQueue: "long", computeQueue: "compute" },
   "local-platform": {},
 };
 
