@@ -567,15 +567,6 @@ def get_workflow_task(session: Session, principal: Principal, run_id: str, task_
     return get_task(session, principal, run_id, str(task_id))
 
 
-def tasks_for_progress(session: Session, run_id: str) -> list[tuple[str | None, str | None, dict]]:
-    return [
-        (row.process, row.status, row.data or {})
-        for row in session.execute(
-            select(Task.process, Task.status, Task.data).where(Task.run_id == run_id)
-        )
-    ]
-
-
 def cancel(session: Session, principal: Principal, run_id: str) -> Run:
     """Tower's rule: cancelling a run that has already ended is a 400."""
     run = get_run(session, principal, run_id)

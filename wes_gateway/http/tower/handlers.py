@@ -8,7 +8,16 @@ import flask
 from connexion import NoContent
 
 from wes_gateway import __version__
-from wes_gateway.domain import compute_envs, launch, run_files, runs, tenancy, tokens, trace
+from wes_gateway.domain import (
+    compute_envs,
+    launch,
+    run_files,
+    runs,
+    task_loads,
+    tenancy,
+    tokens,
+    trace,
+)
 from wes_gateway.domain.errors import NotFound
 from wes_gateway.domain.states import is_terminal
 from wes_gateway.http import dispatch
@@ -110,8 +119,7 @@ def describe_workflow(
 ):
     session = request_session()
     run = runs.get_run(session, acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
-    tasks = runs.tasks_for_progress(session, run.id)
-    return views.describe(run, tasks)
+    return views.describe(run, task_loads.read(session, run.id))
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
@@ -119,7 +127,7 @@ def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=
     run = runs.get_run(
         session, acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
     )
-    return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
+    return {"progress": views.progress(run, task_loads.read(session, run.id))}
 
 
 def list_workflow_tasks(
