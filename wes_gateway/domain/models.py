@@ -344,6 +344,7 @@ class Task(Base):
             "ix_tasks_run_name",
             "run_id",
             "name",
+            "task_id",
             postgresql_ops={"name": "text_pattern_ops"},  # name prefixes (LIKE 'x%')
         ),
         Index("ix_tasks_run_submit", "run_id", "submit", "task_id"),

@@ -169,7 +169,7 @@ def upgrade() -> None:
         batch.create_index("ix_tasks_run_status", ["run_id", "status", "task_id"])
         batch.create_index(
             "ix_tasks_run_name",
-            ["run_id", "name"],
+            ["run_id", "name", "task_id"],
             postgresql_ops={"name": "text_pattern_ops"},
         )
         for column in _SORTS:
