@@ -544,7 +544,7 @@ class TaskSearch:
         text = _TASK_FILTER.sub(" ", search).strip()
         return cls(text or None, process, process_prefix, statuses)
 
-    def apply(self, query: Select) -> Select:
+    def apply(self, query: Select, dialect: str) -> Select:
         if self.process is not None:
             query = query.where(Task.process == self.process)
         if self.process_prefix is not None:
@@ -552,13 +552,15 @@ class TaskSearch:
         if self.statuses is not None:
             query = query.where(Task.status.in_(self.statuses))
         if self.name_prefix is not None:
-            # The range lets a (run, name) index seek the prefix (SQLite's LIKE cannot use
-            # it); it also makes the prefix case-sensitive on SQLite, as on PostgreSQL.
-            query = query.where(
-                Task.name.like(_prefix(self.name_prefix), escape="\\"),
-                Task.name >= self.name_prefix,
-                Task.name < self.name_prefix + "\U0010ffff",
-            )
+            query = query.where(Task.name.like(_prefix(self.name_prefix), escape="\\"))
+            if dialect == "sqlite":
+                # A range lets the (run, name) index seek the prefix, which SQLite's LIKE
+                # cannot; it makes the prefix case-sensitive, as LIKE is on PostgreSQL
+                # (whose text_pattern_ops index serves the LIKE itself, whatever the
+                # database's collation).
+                query = query.where(
+                    Task.name >= self.name_prefix, Task.name < self.name_prefix + "\U0010ffff"
+                )
         return query
 
     def counted(self, loads: list[TaskLoad]) -> int | None:
@@ -609,7 +611,7 @@ def list_workflow_tasks(
     get_run(session, principal, run_id)
     size, start = _page_bounds(max_, offset)
     wanted = TaskSearch.parse(search)
-    query = wanted.apply(select(Task).where(Task.run_id == run_id))
+    query = wanted.apply(select(Task).where(Task.run_id == run_id), session.get_bind().dialect.name)
     total = wanted.counted(task_loads.read(session, run_id))
     if total is None:
         total = session.execute(
