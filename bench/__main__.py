@@ -14,7 +14,15 @@ import os
 import time
 from pathlib import Path
 
-from bench import listing, poll_cost, server, submit_rate, submit_to_running, trace_ingestion
+from bench import (
+    listing,
+    poll_cost,
+    run_size,
+    server,
+    submit_rate,
+    submit_to_running,
+    trace_ingestion,
+)
 from bench.results import Report, describe_machine
 from bench.server import ROOT
 
@@ -27,6 +35,7 @@ FULL = {
     "trace_calls": 200,
     "submits": 20,
     "active": [1, 100, 1_000],
+    "task_sizes": [1_000, 10_000, 100_000],
 }
 QUICK = {
     "sizes": [100, 300],
@@ -37,8 +46,9 @@ QUICK = {
     "trace_calls": 10,
     "submits": 3,
     "active": [1, 120],
+    "task_sizes": [100, 300],
 }
-FIGURES = ("listing", "posts", "trace", "running", "poll")
+FIGURES = ("listing", "tasks", "posts", "trace", "running", "poll")
 
 
 def main() -> None:
@@ -80,6 +90,10 @@ def main() -> None:
             lambda: listing.report(
                 report, databases, plan["sizes"], plan["requests"], plan["mixed"], peer
             ),
+        ),
+        "tasks": (
+            run_size,
+            lambda: run_size.report(report, databases, plan["task_sizes"], plan["requests"]),
         ),
         "posts": (
             submit_rate,

@@ -13,6 +13,7 @@ ROOT = Path(__file__).resolve().parent.parent
 GROUPS = (
     "Listing runs",
     "Reading one run",
+    "Tasks of one run",
     "Memory",
     "Accepting runs",
     "Trace ingestion",
@@ -38,6 +39,15 @@ def test_quick_benchmark_measures_every_figure(tmp_path):
     for kind in kinds:
         listing = [f for f in figures if f["group"] == f"Listing runs ({kind})"]
         assert listing and all(f["peer"] for f in listing if f["name"].startswith("GET"))
+    tasks = [f for f in figures if f["group"] == "Tasks of one run (SQLite)"]
+    assert [f["name"] for f in tasks if f["unit"] == "×"] == [
+        "describe: p50 at 300 ÷ at 100",
+        "progress: p50 at 300 ÷ at 100",
+        "tasks page (first): p50 at 300 ÷ at 100",
+        "tasks page (last): p50 at 300 ÷ at 100",
+        "tasks page sorted by start, from the end: p50 at 300 ÷ at 100",
+        "tasks search status:FAILED: p50 at 300 ÷ at 100",
+    ]
     polls = [f for f in figures if f["group"].startswith("Poll cost")]
     assert [f["ours"] for f in polls] == [1, 2]  # 1 and 120 active runs
     markdown = (tmp_path / "benchmarks.md").read_text()

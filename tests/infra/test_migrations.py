@@ -172,3 +172,76 @@ def test_the_upgrade_to_run_tags_fills_them_from_the_runs(empty_database):
         ]
     finally:
         engine.dispose()
+
+
+def test_the_upgrade_to_kept_progress_counts_the_tasks_of_existing_runs(empty_database):
+    """Runs whose tasks were written before progress was kept: the upgrade counts them,
+    peaks from the tasks' start and end times included, as the trace would have kept them."""
+    migrations.upgrade(empty_database, "0007")
+    engine = make_engine(empty_database, pooled=False)
+    now = "2026-01-01 00:00:00"
+    tasks = [  # task, process, status, start (s), end (s), record
+        (1, "ALIGN", "COMPLETED", 0, 100, '{"cpus": 2, "memory": 10, "realtime": 1000}'),
+        (2, "ALIGN", "RUNNING", 50, None, '{"cpus": 4, "memory": 20, "executor": "slurm"}'),
+        (3, None, "FAILED", 60, 70, '{"cpus": 1, "pcpu": 50.0, "realtime": 2000}'),
+        (4, "SORT", "NEW", None, None, "{}"),
+    ]
+    try:
+        with engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO users (id, name, is_admin, created_at) VALUES "
+                    f"(1, 'ann', false, '{now}')"
+                )
+            )
+            connection.execute(
+                text(
+                    "INSERT INTO runs (id, owner_id, state, source, created_at, updated_at,"
+                    " request, tags, outputs, submit_attempts) VALUES "
+                    f"('r1aaaaaaaaaaaa', 1, 'RUNNING', 'wes', '{now}', '{now}', '{{}}',"
+                    " '{}', '{}', 0)"
+                )
+            )
+            for task_id, process, status, start, end, record in tasks:
+                connection.execute(
+                    text(
+                        "INSERT INTO tasks (run_id, task_id, process, status, start, complete,"
+                        " data, updated_at) VALUES ('r1aaaaaaaaaaaa', :task, :process, :status,"
+                        " :start, :end, :data, :now)"
+                    ),
+                    {
+                        "task": task_id,
+                        "process": process,
+                        "status": status,
+                        "start": None
+                        if start is None
+                        else f"2026-01-01 00:{start // 60:02}:{start % 60:02}.000000",
+                        "end": None
+                        if end is None
+                        else f"2026-01-01 00:{end // 60:02}:{end % 60:02}.000000",
+                        "data": record,
+                        "now": now,
+                    },
+                )
+        migrations.upgrade(empty_database)
+        with engine.connect() as connection:
+            rows = connection.execute(
+                text(
+                    "SELECT process, tasks, pending, running, succeeded, failed, cpus, cpu_time,"
+                    " cpu_load_milli, load_cpus, load_memory, peak_tasks, peak_cpus, peak_memory"
+                    " FROM task_loads WHERE run_id = 'r1aaaaaaaaaaaa' ORDER BY process"
+                )
+            ).all()
+            executors = connection.execute(
+                text("SELECT executors FROM task_loads WHERE process = ''")
+            ).scalar_one()
+    finally:
+        engine.dispose()
+    assert [tuple(row) for row in rows] == [
+        # the whole run: 1, 2 and 3 ran together from 60 s to 70 s
+        ("", 4, 1, 1, 1, 1, 3, 4000, 1_000_000, 4, 20, 3, 7, 30),
+        ("ALIGN", 2, 0, 1, 1, 0, 2, 2000, 0, 4, 20, 2, 6, 30),
+        ("SORT", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        ("unknown", 1, 0, 0, 0, 1, 1, 2000, 1_000_000, 0, 0, 1, 1, 0),
+    ]
+    assert executors in ('["slurm"]', ["slurm"])

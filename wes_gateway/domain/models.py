@@ -406,9 +406,60 @@ class Task(Base):
 
     __table_args__ = (
         UniqueConstraint("run_id", "task_id"),
-        Index("ix_tasks_run_process", "run_id", "process"),
-        Index("ix_tasks_run_status", "run_id", "status"),
+        # The tasks list: a filter or sort column of one run, then the task id as the
+        # tie-break, so a page is read in index order, not sorted from the whole run.
+        Index("ix_tasks_run_process", "run_id", "process", "task_id"),
+        Index("ix_tasks_run_status", "run_id", "status", "task_id"),
+        Index(
+            "ix_tasks_run_name",
+            "run_id",
+            "name",
+            "task_id",
+            postgresql_ops={"name": "text_pattern_ops"},  # name prefixes (LIKE 'x%')
+        ),
+        Index("ix_tasks_run_submit", "run_id", "submit", "task_id"),
+        Index("ix_tasks_run_start", "run_id", "start", "task_id"),
+        Index("ix_tasks_run_complete", "run_id", "complete", "task_id"),
+        Index("ix_tasks_run_exit_status", "run_id", "exit_status", "task_id"),
     )
+
+
+class TaskLoad(Base):
+    """What a run's tasks add up to, kept as task records are written (``task_loads``):
+    one row per process of the run, and one for the whole run (``process`` = ``WHOLE_RUN``).
+
+    Counts of tasks by status; for finished tasks the sums of CPUs, CPU time, CPU load
+    (thousandths of a CPU-millisecond), memory and I/O; for running tasks their CPUs and
+    memory now, and the highest those ever were (peaks)."""
+
+    __tablename__ = "task_loads"
+
+    run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
+    process: Mapped[str] = mapped_column(String(255), primary_key=True)
+    tasks: Mapped[int] = mapped_column(BigInteger, default=0)
+    pending: Mapped[int] = mapped_column(BigInteger, default=0)
+    submitted: Mapped[int] = mapped_column(BigInteger, default=0)
+    running: Mapped[int] = mapped_column(BigInteger, default=0)
+    succeeded: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached: Mapped[int] = mapped_column(BigInteger, default=0)
+    aborted: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpus: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpu_time: Mapped[int] = mapped_column(BigInteger, default=0)
+    cpu_load_milli: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_rss: Mapped[int] = mapped_column(BigInteger, default=0)
+    memory_req: Mapped[int] = mapped_column(BigInteger, default=0)
+    read_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    write_bytes: Mapped[int] = mapped_column(BigInteger, default=0)
+    vol_ctx_switch: Mapped[int] = mapped_column(BigInteger, default=0)
+    inv_ctx_switch: Mapped[int] = mapped_column(BigInteger, default=0)
+    load_cpus: Mapped[int] = mapped_column(BigInteger, default=0)
+    load_memory: Mapped[int] = mapped_column(BigInteger, default=0)
+    peak_tasks: Mapped[int] = mapped_column(BigInteger, default=0)
+    peak_cpus: Mapped[int] = mapped_column(BigInteger, default=0)
+    peak_memory: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The executors the run's tasks ran on (the whole-run row only).
+    executors: Mapped[list[str] | None] = mapped_column(JSONType)
 
 
 class RunStateChange(Base):

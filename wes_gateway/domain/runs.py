@@ -31,13 +31,22 @@ from wes_gateway.domain import (
     pipeline_secrets,
     placement,
     run_files,
+    task_loads,
     tenancy,
     tokens,
 )
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
 from wes_gateway.domain.launch import WORKFLOW_TYPE_ALIASES, RunRequest
-from wes_gateway.domain.models import ComputeEnv, Run, RunStateChange, RunTag, Task, User
+from wes_gateway.domain.models import (
+    ComputeEnv,
+    Run,
+    RunStateChange,
+    RunTag,
+    Task,
+    TaskLoad,
+    User,
+)
 from wes_gateway.domain.pagination import decode_page_token, encode_page_token
 from wes_gateway.domain.states import (
     ACTIVE,
@@ -658,26 +667,85 @@ def _prefix(text: str) -> str:
     return _like_escaped(text) + "%"
 
 
-def _apply_task_search(query: Select, search: str) -> Select:
-    """A name prefix, and ``process:`` (exact, or a prefix ending in *) and ``status:``
-    (comma-separated) filters."""
-    for key, raw in _TASK_FILTER.findall(search):
-        value = raw.strip('"')
-        if key.lower() == "process":
-            if value.endswith("*"):
-                query = query.where(Task.process.like(_prefix(value[:-1]), escape="\\"))
+@dataclass(frozen=True)
+class TaskSearch:
+    """A tasks-list search: a name prefix, ``process:`` (exact, or a prefix ending in *)
+    and ``status:`` (comma-separated) filters."""
+
+    name_prefix: str | None = None
+    process: str | None = None
+    process_prefix: str | None = None
+    statuses: tuple[str, ...] | None = None
+
+    @classmethod
+    def parse(cls, search: str | None) -> TaskSearch:
+        if not search:
+            return cls()
+        process = process_prefix = None
+        statuses: tuple[str, ...] | None = None
+        for key, raw in _TASK_FILTER.findall(search):
+            value = raw.strip('"')
+            if key.lower() == "process":
+                if value.endswith("*"):
+                    process_prefix, process = value[:-1], None
+                else:
+                    process, process_prefix = value, None
             else:
-                query = query.where(Task.process == value)
-        else:
-            wanted = [part.strip().upper() for part in value.split(",") if part.strip()]
-            unknown = sorted(set(wanted) - set(TASK_STATUSES))
-            if unknown:
-                raise InvalidField("search", f"status: unknown task status {unknown[0]!r}")
-            query = query.where(Task.status.in_(wanted))
-    text = _TASK_FILTER.sub(" ", search).strip()
-    if text:
-        query = query.where(Task.name.like(_prefix(text), escape="\\"))
-    return query
+                wanted = [part.strip().upper() for part in value.split(",") if part.strip()]
+                unknown = sorted(set(wanted) - set(TASK_STATUSES))
+                if unknown:
+                    raise InvalidField("search", f"status: unknown task status {unknown[0]!r}")
+                statuses = tuple(dict.fromkeys(wanted))
+        text = _TASK_FILTER.sub(" ", search).strip()
+        return cls(text or None, process, process_prefix, statuses)
+
+    def apply(self, query: Select, dialect: str) -> Select:
+        if self.process is not None:
+            query = query.where(Task.process == self.process)
+        if self.process_prefix is not None:
+            query = query.where(Task.process.like(_prefix(self.process_prefix), escape="\\"))
+        if self.statuses is not None:
+            query = query.where(Task.status.in_(self.statuses))
+        if self.name_prefix is not None:
+            query = query.where(Task.name.like(_prefix(self.name_prefix), escape="\\"))
+            if dialect == "sqlite":
+                # A range lets the (run, name) index seek the prefix, which SQLite's LIKE
+                # cannot; it makes the prefix case-sensitive, as LIKE is on PostgreSQL
+                # (whose text_pattern_ops index serves the LIKE itself, whatever the
+                # database's collation).
+                query = query.where(
+                    Task.name >= self.name_prefix, Task.name < self.name_prefix + "\U0010ffff"
+                )
+        return query
+
+    def counted(self, loads: list[TaskLoad]) -> int | None:
+        """How many tasks match, from the run's kept counters when they tell (no name or
+        process prefix); None when they do not."""
+        if self.name_prefix is not None or self.process_prefix is not None:
+            return None
+        key = task_loads.WHOLE_RUN
+        if self.process is not None:
+            if self.process in ("", task_loads.UNNAMED):  # the counters join these
+                return None
+            key = self.process
+        row = next((load for load in loads if load.process == key), None)
+        if row is None:
+            return 0
+        if self.statuses is None:
+            return row.tasks
+        return sum(getattr(row, task_loads.STATUS_COUNTER[status]) for status in self.statuses)
+
+
+def _dense_ids(session: Session, run_id: str, count: int) -> bool:
+    """Whether the run's task ids are exactly 1..count (as Nextflow numbers its tasks),
+    so that the task at an offset of the id order is known without reading up to it. Two
+    index look-ups (each alone, as SQLite answers a lone min or max from its index)."""
+    if count == 0:
+        return False
+    where = Task.run_id == run_id
+    low = session.execute(select(func.min(Task.task_id)).where(where)).scalar()
+    high = session.execute(select(func.max(Task.task_id)).where(where)).scalar()
+    return low == 1 and high == count
 
 
 def list_workflow_tasks(
@@ -691,21 +759,32 @@ def list_workflow_tasks(
     sort_dir: str | None,
     search: str | None,
 ) -> tuple[list[Task], int]:
+    """A page of a run's tasks and how many match. Its cost does not grow with the run:
+    the total comes from the kept counters where they tell, the default order (task id)
+    seeks its page by id when the ids are 1..N, and every other order and filter reads an
+    index of (run, column, task id) from where it starts."""
     get_run(session, principal, run_id)
     size, start = _page_bounds(max_, offset)
-    query = select(Task).where(Task.run_id == run_id)
-    if search:
-        query = _apply_task_search(query, search)
-    total = session.execute(
-        select(func.count()).select_from(query.with_only_columns(Task.id).subquery())
-    ).scalar_one()
+    wanted = TaskSearch.parse(search)
+    query = wanted.apply(select(Task).where(Task.run_id == run_id), session.get_bind().dialect.name)
+    total = wanted.counted(task_loads.read(session, run_id))
+    if total is None:
+        total = session.execute(
+            select(func.count()).select_from(query.with_only_columns(Task.id).subquery())
+        ).scalar_one()
+    if start >= total:
+        return [], total
+    descending = sort_dir == "desc"
     column = _SORTABLE[sort_by or "taskId"]
-    order = column.desc() if sort_dir == "desc" else column.asc()
-    tasks = (
-        session.execute(query.order_by(order, Task.task_id).limit(size).offset(start))
-        .scalars()
-        .all()
-    )
+    if column is Task.task_id and wanted == TaskSearch() and _dense_ids(session, run_id, total):
+        if descending:
+            page = query.where(Task.task_id <= total - start).order_by(Task.task_id.desc())
+        else:
+            page = query.where(Task.task_id > start).order_by(Task.task_id)
+        return list(session.execute(page.limit(size)).scalars()), total
+    order = column.desc() if descending else column.asc()
+    tie = Task.task_id.desc() if descending and column is not Task.task_id else Task.task_id
+    tasks = session.execute(query.order_by(order, tie).limit(size).offset(start)).scalars()
     return list(tasks), total
 
 

@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from wes_gateway.domain import task_loads
 from wes_gateway.domain.errors import BadRequest, Forbidden
 from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.launch import WORKFLOW_TYPE, WORKFLOW_TYPE_VERSIONS
@@ -317,15 +318,24 @@ def _upsert_sql(dialect: str, paramstyle: str) -> str:
 
 
 def upsert_tasks(session: Session, run_id: str, records: list[Any]) -> int:
-    """Insert or update task records by (run, taskId) in one statement."""
+    """Insert or update task records by (run, taskId) in one statement, and the run's
+    kept progress with them (``task_loads``). The caller holds the run's row."""
     dialect = session.get_bind().dialect
     now = UTCDateTime.driver_value(_now(), dialect.name)
     rows: dict[int, tuple] = {}
+    latest: dict[int, task_loads.TaskState] = {}
     for record in records:
         row = _task_row(run_id, record, now, dialect.name) if isinstance(record, dict) else None
         if row is not None:
             rows[row[1]] = row  # a batch keeps each task's latest record
+            latest[row[1]] = (row[3], row[4], record)
     if rows:
+        kept = task_loads.tracked(session, run_id)
+        before = task_loads.current(session, run_id, rows) if kept else {}
         sql = _upsert_sql(dialect.name, dialect.paramstyle)
         session.connection().exec_driver_sql(sql, list(rows.values()))
+        if kept:
+            task_loads.record(session, run_id, before, latest)
+        else:  # the first records of the run, or tasks written before progress was kept
+            task_loads.reconcile(session, run_id)
     return len(rows)

@@ -7,9 +7,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import UTC, datetime
 
-from sqlalchemy import func, literal, or_, select, update
+from sqlalchemy import exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
+from wes_gateway.domain import task_loads
 from wes_gateway.domain.models import Run, RunStateChange, Task
 from wes_gateway.domain.states import FINAL_TASK_STATUSES, TERMINAL, State, TaskStatus, sources_of
 from wes_gateway.infra import metrics
@@ -78,13 +79,24 @@ def _end_unfinished_tasks(session: Session, run_id: str, when: datetime) -> None
 
     Taken with the run's row already updated (and so locked) by the caller: a trace call
     that records tasks holds that row first (see ``trace.progress``), so its records are
-    either in before this statement reads them or refused after."""
+    either in before this statement reads them or refused after. The run's kept progress
+    (``task_loads``) moves them to aborted in the same transaction."""
+    unfinished = (
+        Task.run_id == run_id,
+        or_(Task.status.is_(None), Task.status.not_in(sorted(FINAL_TASK_STATUSES))),
+    )
+    kept = task_loads.tracked(session, run_id)
+    before: dict[int, task_loads.TaskState] = {}
+    if kept:
+        rows = session.execute(
+            select(Task.task_id, Task.process, Task.status, Task.data).where(*unfinished)
+        )
+        before = {
+            row.task_id: (row.process, row.status, task_loads.record_of(row.data)) for row in rows
+        }
     session.execute(
         update(Task)
-        .where(
-            Task.run_id == run_id,
-            or_(Task.status.is_(None), Task.status.not_in(sorted(FINAL_TASK_STATUSES))),
-        )
+        .where(*unfinished)
         .values(
             status=TaskStatus.ABORTED.value,
             complete=func.coalesce(Task.complete, literal(when, Task.complete.type)),
@@ -92,3 +104,11 @@ def _end_unfinished_tasks(session: Session, run_id: str, when: datetime) -> None
         )
         .execution_options(synchronize_session=False)
     )
+    if kept:
+        aborted = TaskStatus.ABORTED.value
+        after = {
+            task_id: (process, aborted, data) for task_id, (process, _, data) in before.items()
+        }
+        task_loads.record(session, run_id, before, after)
+    elif session.execute(select(exists().where(Task.run_id == run_id))).scalar():
+        task_loads.reconcile(session, run_id)

@@ -14,6 +14,7 @@ from wes_gateway.domain import (
     launch,
     run_files,
     runs,
+    task_loads,
     tenancy,
     tokens,
     trace,
@@ -136,9 +137,15 @@ def describe_workflow(
 ):
     session = request_session()
     run = runs.get_run(session, acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
-    tasks = runs.tasks_for_progress(session, run.id)
+    # The stats are Nextflow's once it sent them; until then, counted from the tasks.
+    tasks = None if run.stats else runs.tasks_for_progress(session, run.id)
     shown = _run_labels(session, [run.id], attributes)
-    return views.describe(run, tasks, labels=shown[run.id] if shown is not None else None)
+    return views.describe(
+        run,
+        tasks,
+        task_loads.read(session, run.id),
+        labels=shown[run.id] if shown is not None else None,
+    )
 
 
 def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=None):
@@ -146,7 +153,7 @@ def describe_workflow_progress(workflow_id: str, token_info: dict, workspace_id=
     run = runs.get_run(
         session, acting(token_info, workspace_id, "DescribeWorkflowProgress"), workflow_id
     )
-    return {"progress": views.progress(run, runs.tasks_for_progress(session, run.id))}
+    return {"progress": views.progress(run, task_loads.read(session, run.id))}
 
 
 def list_workflow_tasks(

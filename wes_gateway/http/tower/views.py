@@ -6,9 +6,9 @@ import json
 from datetime import UTC, datetime
 from typing import Any
 
-from wes_gateway.domain import compute_envs, run_stats
-from wes_gateway.domain.models import ApiToken, ComputeEnv, Run, Task
-from wes_gateway.domain.states import FINAL_TASK_STATUSES, TOWER_STATUS, State, is_terminal
+from wes_gateway.domain import compute_envs, run_stats, task_loads
+from wes_gateway.domain.models import ApiToken, ComputeEnv, Run, Task, TaskLoad
+from wes_gateway.domain.states import TOWER_STATUS, State, is_terminal
 from wes_gateway.domain.tokens import token_name
 
 
@@ -159,16 +159,6 @@ _COUNTERS = (
     "ignored",
     "retries",
 )
-_STATUS_COUNTER = {
-    "NEW": "pending",
-    "SUBMITTED": "submitted",
-    "RUNNING": "running",
-    "COMPLETED": "succeeded",
-    "FAILED": "failed",
-    "CACHED": "cached",
-    "ABORTED": "aborted",
-}
-_FINISHED = FINAL_TASK_STATUSES
 # The counters of tasks still to end: on a run that has ended, they ended too (aborted).
 _UNFINISHED_COUNTERS = ("pending", "submitted", "running")
 
@@ -177,60 +167,35 @@ def _number(value: Any) -> float:
     return value if isinstance(value, int | float) and not isinstance(value, bool) else 0
 
 
-def _load(process: str | None, records: list[tuple[str | None, dict]]) -> dict[str, Any]:
-    """Tower's WorkflowLoad / ProcessLoad from task records: counters by status, and for
-    finished tasks the sums of CPU time, CPU load, memory and I/O."""
+def _load(process: str | None, kept: TaskLoad | None) -> dict[str, Any]:
+    """Tower's WorkflowLoad / ProcessLoad from the kept counters (``task_loads``): tasks
+    by status, and for finished tasks the sums of CPU time, CPU load, memory and I/O."""
+    row = kept or TaskLoad(**dict.fromkeys(task_loads.SUMMED, 0))
     load: dict[str, Any] = dict.fromkeys(_COUNTERS, 0)
-    sums = dict.fromkeys(
-        (
-            "cpus",
-            "cpuTime",
-            "cpuLoad",
-            "memoryRss",
-            "memoryReq",
-            "readBytes",
-            "writeBytes",
-            "volCtxSwitch",
-            "invCtxSwitch",
-        ),
-        0,
-    )
-    running_cpus = running_memory = running = 0
-    for status, data in records:
-        counter = _STATUS_COUNTER.get(status or "")
-        if counter:
-            load[counter] += 1
-        cpus = _number(data.get("cpus"))
-        if status == "RUNNING":
-            running += 1
-            running_cpus += cpus
-            running_memory += _number(data.get("memory"))
-        if status in _FINISHED:
-            realtime = _number(data.get("realtime"))
-            sums["cpus"] += cpus
-            sums["cpuTime"] += realtime * cpus
-            sums["cpuLoad"] += realtime * _number(data.get("pcpu")) / 100
-            sums["memoryRss"] += _number(data.get("peakRss"))
-            sums["memoryReq"] += _number(data.get("memory"))
-            sums["readBytes"] += _number(data.get("rchar"))
-            sums["writeBytes"] += _number(data.get("wchar"))
-            sums["volCtxSwitch"] += _number(data.get("volCtxt"))
-            sums["invCtxSwitch"] += _number(data.get("invCtxt"))
-    load.update({key: int(value) for key, value in sums.items()})
+    for counter in task_loads.STATUS_COUNTER.values():
+        load[counter] = getattr(row, counter) or 0
+    cpu_time = row.cpu_time or 0
+    cpu_load = (row.cpu_load_milli or 0) / 1000
+    memory_rss, memory_req = row.memory_rss or 0, row.memory_req or 0
     load.update(
-        loadTasks=running,
-        loadCpus=int(running_cpus),
-        loadMemory=int(running_memory),
-        peakTasks=running,
-        peakCpus=int(running_cpus),
-        peakMemory=int(running_memory),
+        cpus=row.cpus or 0,
+        cpuTime=cpu_time,
+        cpuLoad=int(cpu_load),
+        memoryRss=memory_rss,
+        memoryReq=memory_req,
+        readBytes=row.read_bytes or 0,
+        writeBytes=row.write_bytes or 0,
+        volCtxSwitch=row.vol_ctx_switch or 0,
+        invCtxSwitch=row.inv_ctx_switch or 0,
+        loadTasks=row.running or 0,
+        loadCpus=row.load_cpus or 0,
+        loadMemory=row.load_memory or 0,
+        peakTasks=row.peak_tasks or 0,
+        peakCpus=row.peak_cpus or 0,
+        peakMemory=row.peak_memory or 0,
     )
-    load["cpuEfficiency"] = (
-        round(100 * sums["cpuLoad"] / sums["cpuTime"], 6) if sums["cpuTime"] else 0.0
-    )
-    load["memoryEfficiency"] = (
-        round(100 * sums["memoryRss"] / sums["memoryReq"], 6) if sums["memoryReq"] else 0.0
-    )
+    load["cpuEfficiency"] = round(100 * cpu_load / cpu_time, 6) if cpu_time else 0.0
+    load["memoryEfficiency"] = round(100 * memory_rss / memory_req, 6) if memory_req else 0.0
     if process is not None:
         load["process"] = process
     return load
@@ -244,27 +209,25 @@ def _stamped(load: dict[str, Any], run: Run) -> dict[str, Any]:
     }
 
 
-def progress(run: Run, tasks: list[tuple[str | None, str | None, dict]]) -> dict[str, Any]:
-    """Tower's ProgressData: run-wide and per-process loads from the task records; while
-    no task was reported yet, the counters Nextflow last sent."""
-    by_process: dict[str, list[tuple[str | None, dict]]] = {}
-    for process, status, data in tasks:
-        by_process.setdefault(process or "unknown", []).append((status, data))
-    workflow_load = _load(None, [(status, data) for _, status, data in tasks])
-    workflow_load["executors"] = sorted(
-        {data.get("executor") for _, _, data in tasks if isinstance(data.get("executor"), str)}
-    )
+def progress(run: Run, loads: list[TaskLoad]) -> dict[str, Any]:
+    """Tower's ProgressData: run-wide and per-process loads from the run's kept counters
+    (``task_loads.read``); while no task was reported yet, the counters Nextflow last sent."""
+    whole = next((row for row in loads if row.process == task_loads.WHOLE_RUN), None)
+    workflow_load = _load(None, whole)
+    workflow_load["executors"] = sorted(whole.executors or []) if whole else []
     reported = run.progress or {}
-    if not tasks:
+    if whole is None or not whole.tasks:
         for counter in _COUNTERS:
             workflow_load[counter] = int(_number(reported.get(counter)))
         if is_terminal(run.state):  # as its task records would be (transitions.transition)
             for counter in _UNFINISHED_COUNTERS:
                 workflow_load["aborted"] += workflow_load[counter]
                 workflow_load[counter] = 0
-    processes = [
-        _stamped(_load(name, records), run) for name, records in sorted(by_process.items())
-    ]
+    by_process = sorted(
+        (row for row in loads if row.process != task_loads.WHOLE_RUN and row.tasks),
+        key=lambda row: row.process,
+    )
+    processes = [_stamped(_load(row.process, row), run) for row in by_process]
     workflow_load = _stamped(workflow_load, run)
     return {
         "workflowProgress": workflow_load,
@@ -325,8 +288,11 @@ def _platform(run: Run) -> dict[str, str] | None:
     return {"id": platform, "name": compute_envs.PLATFORM_NAMES[platform]}
 
 
-def describe(run: Run, tasks, labels: list | None = None) -> dict[str, Any]:
-    """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``."""
+def describe(
+    run: Run, tasks: list | None, loads: list[TaskLoad], labels: list | None = None
+) -> dict[str, Any]:
+    """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``. ``tasks``:
+    the task records the stats are computed from while Nextflow has sent none."""
     job = (
         _present(
             {
@@ -342,7 +308,7 @@ def describe(run: Run, tasks, labels: list | None = None) -> dict[str, Any]:
     return _present(
         {
             "workflow": workflow(run, tasks),
-            "progress": progress(run, tasks),
+            "progress": progress(run, loads),
             "platform": _platform(run),
             "jobInfo": job,
             "labels": labels,

@@ -1,0 +1,277 @@
+"""A run's progress kept as its task records are written, so reading it costs a handful of
+rows whatever the size of the run (``models.TaskLoad``: one row per process and one for
+the whole run).
+
+Every write of task records (the trace's progress calls, a run's end aborting its
+unfinished tasks) changes the rows in the same transaction, by the difference between
+each task's contribution before and after the write; both writers hold the run's row
+while they do, so two writes of one run never interleave. A run whose rows are missing
+(tasks written before they were kept) is recounted from its task records once
+(``reconcile``), which also finds its real peaks: the most tasks, CPUs and memory that
+ran at one time, from the tasks' start and end times.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Iterable, Mapping
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import delete, exists, select
+from sqlalchemy.orm import Session
+
+from wes_gateway.domain.models import Run, Task, TaskLoad
+from wes_gateway.domain.states import FINAL_TASK_STATUSES, TaskStatus
+
+WHOLE_RUN = ""  # the process key of the whole run's row (no process is named so)
+UNNAMED = "unknown"  # where a task reported without a process is counted
+
+STATUS_COUNTER = {
+    TaskStatus.NEW.value: "pending",
+    TaskStatus.SUBMITTED.value: "submitted",
+    TaskStatus.RUNNING.value: "running",
+    TaskStatus.COMPLETED.value: "succeeded",
+    TaskStatus.FAILED.value: "failed",
+    TaskStatus.CACHED.value: "cached",
+    TaskStatus.ABORTED.value: "aborted",
+}
+_FINISHED = frozenset(status.value for status in FINAL_TASK_STATUSES)
+_RUNNING = TaskStatus.RUNNING.value
+# The columns that are sums of the tasks' contributions (peaks are not: they only grow).
+SUMMED = (
+    "tasks",
+    *STATUS_COUNTER.values(),
+    "cpus",
+    "cpu_time",
+    "cpu_load_milli",
+    "memory_rss",
+    "memory_req",
+    "read_bytes",
+    "write_bytes",
+    "vol_ctx_switch",
+    "inv_ctx_switch",
+    "load_cpus",
+    "load_memory",
+)
+PEAKS = (("peak_tasks", "running"), ("peak_cpus", "load_cpus"), ("peak_memory", "load_memory"))
+# One task's values are held to this, so that a run's sums stay within 64 bits.
+_LARGEST = 2**45
+
+# A task as the rows count it: (process, status, record).
+TaskState = tuple[str | None, str | None, Mapping[str, Any]]
+
+
+def _amount(value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return 0
+    if not math.isfinite(value):
+        return 0
+    return min(max(value, 0), _LARGEST)
+
+
+def _whole(value: float) -> int:
+    return min(round(value), _LARGEST)
+
+
+def process_key(process: str | None) -> str:
+    return process or UNNAMED
+
+
+def record_of(data: Any) -> Mapping[str, Any]:
+    """A stored task record, whether the driver gave it decoded or as JSON text."""
+    if isinstance(data, str):
+        try:
+            data = json.loads(data)
+        except ValueError:
+            return {}
+    return data if isinstance(data, dict) else {}
+
+
+def contribution(status: str | None, record: Mapping[str, Any]) -> dict[str, int]:
+    """What one task adds to the rows of its process and of its run."""
+    values = {"tasks": 1}
+    counter = STATUS_COUNTER.get(status or "")
+    if counter:
+        values[counter] = 1
+    if status == _RUNNING:
+        values["load_cpus"] = _whole(_amount(record.get("cpus")))
+        values["load_memory"] = _whole(_amount(record.get("memory")))
+    elif status in _FINISHED:
+        cpus = _amount(record.get("cpus"))
+        realtime = _amount(record.get("realtime"))
+        values.update(
+            cpus=_whole(cpus),
+            cpu_time=_whole(realtime * cpus),
+            cpu_load_milli=_whole(realtime * _amount(record.get("pcpu")) * 10),
+            memory_rss=_whole(_amount(record.get("peakRss"))),
+            memory_req=_whole(_amount(record.get("memory"))),
+            read_bytes=_whole(_amount(record.get("rchar"))),
+            write_bytes=_whole(_amount(record.get("wchar"))),
+            vol_ctx_switch=_whole(_amount(record.get("volCtxt"))),
+            inv_ctx_switch=_whole(_amount(record.get("invCtxt"))),
+        )
+    return values
+
+
+def _executor(record: Mapping[str, Any]) -> str | None:
+    executor = record.get("executor")
+    return executor[:64] if isinstance(executor, str) else None
+
+
+def tracked(session: Session, run_id: str) -> bool:
+    """Whether the run's rows are kept (written since its first task record)."""
+    return (
+        session.execute(
+            select(TaskLoad.tasks).where(TaskLoad.run_id == run_id, TaskLoad.process == WHOLE_RUN)
+        ).first()
+        is not None
+    )
+
+
+def current(session: Session, run_id: str, task_ids: Iterable[int]) -> dict[int, TaskState]:
+    """The stored state of these tasks of the run (those that exist)."""
+    ids = list(task_ids)
+    if not ids:
+        return {}
+    rows = session.execute(
+        select(Task.task_id, Task.process, Task.status, Task.data).where(
+            Task.run_id == run_id, Task.task_id.in_(ids)
+        )
+    )
+    return {row.task_id: (row.process, row.status, record_of(row.data)) for row in rows}
+
+
+def record(
+    session: Session, run_id: str, before: Mapping[int, TaskState], after: Mapping[int, TaskState]
+) -> None:
+    """Change the run's rows by what these tasks changed: ``before`` as they were stored
+    (absent: new), ``after`` as they are now. The caller holds the run's row."""
+    deltas: dict[str, dict[str, int]] = {}
+    executors: set[str] = set()
+
+    def add(key: str, values: Mapping[str, int], sign: int) -> None:
+        delta = deltas.setdefault(key, {})
+        for column, value in values.items():
+            delta[column] = delta.get(column, 0) + sign * value
+
+    for task_id, (process, status, data) in after.items():
+        old = before.get(task_id)
+        if old is not None:
+            if old[1] == status and old[0] == process and old[2] == data:
+                continue
+            gone = contribution(old[1], old[2])
+            add(process_key(old[0]), gone, -1)
+            add(WHOLE_RUN, gone, -1)
+        came = contribution(status, data)
+        add(process_key(process), came, 1)
+        add(WHOLE_RUN, came, 1)
+        executor = _executor(data)
+        if executor:
+            executors.add(executor)
+    if not deltas:
+        return
+    rows = {
+        row.process: row
+        for row in session.execute(
+            select(TaskLoad).where(TaskLoad.run_id == run_id, TaskLoad.process.in_(list(deltas)))
+        ).scalars()
+    }
+    for key, delta in deltas.items():
+        row = rows.get(key)
+        if row is None:
+            row = TaskLoad(run_id=run_id, process=key, **dict.fromkeys(SUMMED, 0))
+            row.peak_tasks = row.peak_cpus = row.peak_memory = 0
+            session.add(row)
+        for column, value in delta.items():
+            if value:
+                setattr(row, column, getattr(row, column) + value)
+        for peak, load in PEAKS:
+            if getattr(row, load) > getattr(row, peak):
+                setattr(row, peak, getattr(row, load))
+        if key == WHOLE_RUN and executors - set(row.executors or ()):
+            row.executors = sorted(set(row.executors or ()) | executors)
+
+
+def _peaks(intervals: list[tuple[datetime, datetime | None, int, int]]) -> tuple[int, int, int]:
+    """The most tasks, CPUs and memory running at one time, from (start, end, cpus,
+    memory) of the tasks that started; a task's end comes before another's start at the
+    same instant."""
+    events: list[tuple[datetime, int, int, int]] = []
+    for start, end, cpus, memory in intervals:
+        events.append((start, 1, cpus, memory))
+        if end is not None:
+            events.append((max(end, start), 0, cpus, memory))
+    events.sort(key=lambda event: (event[0], event[1]))
+    tasks = cpus_now = memory_now = 0
+    peak = [0, 0, 0]
+    for _, starts, cpus, memory in events:
+        sign = 1 if starts else -1
+        tasks += sign
+        cpus_now += sign * cpus
+        memory_now += sign * memory
+        peak = [max(peak[0], tasks), max(peak[1], cpus_now), max(peak[2], memory_now)]
+    return peak[0], peak[1], peak[2]
+
+
+def recount(session: Session, run_id: str) -> dict[str, dict[str, Any]]:
+    """The rows the run's task records add up to, by process key, peaks included."""
+    sums: dict[str, dict[str, Any]] = {}
+    intervals: dict[str, list[tuple[datetime, datetime | None, int, int]]] = {}
+    executors: set[str] = set()
+    query = select(Task.process, Task.status, Task.start, Task.complete, Task.data).where(
+        Task.run_id == run_id
+    )
+    for row in session.execute(query):
+        data = record_of(row.data)
+        values = contribution(row.status, data)
+        key = process_key(row.process)
+        span = None
+        if row.start is not None:
+            cpus = _whole(_amount(data.get("cpus")))
+            memory = _whole(_amount(data.get("memory")))
+            span = (row.start, row.complete, cpus, memory)
+        for group in (key, WHOLE_RUN):
+            total = sums.setdefault(group, dict.fromkeys(SUMMED, 0))
+            for column, value in values.items():
+                total[column] += value
+            if span is not None:
+                intervals.setdefault(group, []).append(span)
+        executor = _executor(data)
+        if executor:
+            executors.add(executor)
+    for group, total in sums.items():
+        peaks = _peaks(intervals.get(group, []))
+        for (peak, load), seen in zip(PEAKS, peaks, strict=True):
+            total[peak] = max(seen, total[load])
+    if WHOLE_RUN in sums:
+        sums[WHOLE_RUN]["executors"] = sorted(executors)
+    return sums
+
+
+def reconcile(session: Session, run_id: str) -> None:
+    """Recount the run's rows from its task records (none while it has no task). The
+    caller holds the run's row; does not commit."""
+    session.execute(
+        delete(TaskLoad)
+        .where(TaskLoad.run_id == run_id)
+        .execution_options(synchronize_session=False)
+    )
+    session.expire_all()
+    for key, values in recount(session, run_id).items():
+        session.add(TaskLoad(run_id=run_id, process=key, **values))
+    session.flush()
+
+
+def read(session: Session, run_id: str) -> list[TaskLoad]:
+    """The run's rows, recounted first (and kept) when its tasks were written before they
+    were kept. Empty for a run without task records."""
+    rows = list(session.execute(select(TaskLoad).where(TaskLoad.run_id == run_id)).scalars())
+    if rows or not session.execute(select(exists().where(Task.run_id == run_id))).scalar():
+        return rows
+    session.execute(select(Run.id).where(Run.id == run_id).with_for_update())
+    if not tracked(session, run_id):  # another request may have recounted meanwhile
+        reconcile(session, run_id)
+    session.commit()
+    return list(session.execute(select(TaskLoad).where(TaskLoad.run_id == run_id)).scalars())
