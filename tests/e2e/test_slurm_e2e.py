@@ -75,7 +75,12 @@ def test_runs_on_slurm_through_wes_and_tower(tmp_path, slurm):
         # The head job reported to the gateway from the cluster: its tasks are known.
         tasks = client.get(f"/runs/{run_id}/tasks").json()["task_logs"]
         assert len(tasks) == 2
-        assert "N E X T F L O W" in client.get(f"/runs/{run_id}/stdout").text
+        # The console is copied from the job's output file by the worker (at the job's end
+        # at the latest), not read by the API: it shows once that copy is made.
+        _until(
+            lambda: "N E X T F L O W" in client.get(f"/runs/{run_id}/stdout").text,
+            "the console copied from the cluster",
+        )
 
         launch = httpx.post(
             f"{base}/api/workflow/launch",

@@ -120,10 +120,13 @@ def test_shell_scripts_around_a_local_run_are_refused(client, alice, db, field):
 
 
 # Free text: every hostile value as a parameter name and as a value.
+# Keys in a run option's form ("-with-docker") are refused (the next test); "--x" keys are
+# params in Nextflow's command-line form. Every other hostile text is a key as it is.
 HOSTILE_PARAMS = {
-    **{value: "x" for value in HOSTILE},
+    **{value: "x" for value in HOSTILE if not value.startswith("-")},
     **{f"p{number}": value for number, value in enumerate(HOSTILE)},
 }
+OPTION_KEYS = [value for value in HOSTILE if value.startswith("-") and not value.startswith("--")]
 HOSTILE_CONFIG = "\n".join(f"// {value!r}" for value in HOSTILE) + "\nparams.k = '-with-docker'\n"
 
 
@@ -174,6 +177,29 @@ def test_free_text_reaches_a_wes_head_job_only_as_file_content(client, alice, ru
     assert json.loads((run_dir(run_id) / "params.json").read_text()) == HOSTILE_PARAMS
     assert (run_dir(run_id) / "nextflow.config").read_text() == HOSTILE_CONFIG
     assert argv[argv.index("-params-file") + 1] == str(run_dir(run_id).resolve() / "params.json")
+
+
+@pytest.mark.parametrize("key", OPTION_KEYS, ids=repr)
+def test_a_params_key_in_a_run_option_s_form_is_refused_naming_it(client, alice, key):
+    count = run_count_of(client, alice)
+    wes = client.post(
+        f"{WES}/runs",
+        headers=alice,
+        data=_wes_fields(workflow_url="nf-core/demo", workflow_params=json.dumps({key: "x"})),
+    )
+    assert wes.status_code == 400 and wes.json()["msg"].startswith(f"workflow_params.{key}:")
+    tower = client.post(
+        "/api/workflow/launch",
+        headers=alice,
+        json={"launch": {"pipeline": "nf-core/demo", "paramsText": json.dumps({key: "x"})}},
+    )
+    assert tower.status_code == 400
+    assert tower.json()["message"].startswith(f"launch.paramsText.{key}:")
+    assert run_count_of(client, alice) == count
+
+
+def run_count_of(client, headers) -> int:
+    return len(client.get(f"{WES}/runs", headers=headers).json()["runs"])
 
 
 def test_free_text_reaches_a_tower_head_job_only_as_file_content(client, alice, run_dir, executor):

@@ -295,9 +295,15 @@ def test_a_second_job_started_by_a_takeover_is_stopped(
     handle first keeps its job; the other stops its own."""
     run_id = wes_run(client, alice, compute_env())
     aws.list_lag = 60.0
+    # Worker B's whole submit happens while A's create call waits: give that call more
+    # than the shortest budget, so a busy machine does not time A out first.
+    stale_after = 30.0
+    executor = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"submit_stale_after": stale_after})
+    )
 
     def worker_b_takes_over() -> None:
-        time_passes(db, run_id)
+        time_passes(db, run_id, stale_after + 1)
         execution.submit(executor, run_id)
 
     aws.before_answer("SubmitJob", worker_b_takes_over)
