@@ -273,3 +273,15 @@ def helpers_of(pid: int) -> list[int]:
 
 def alive(pid: int) -> bool:
     return any(child == pid and _running(state) for child, state, _, _, _ in _processes())
+
+
+def until(check, what: str, timeout: float = 30):
+    """``check()``'s first true value, asked every 0.2 s; an assertion naming ``what``
+    after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = check()
+        if value:
+            return value
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)

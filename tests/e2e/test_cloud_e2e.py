@@ -5,7 +5,6 @@ both APIs (each read has a worker copy new lines from the cloud's log service)."
 
 from __future__ import annotations
 
-import time
 from contextlib import contextmanager
 
 import httpx
@@ -13,20 +12,10 @@ import pytest
 
 from tests.cloud import run_head_container
 from tests.fakes.google_cloud import DEFAULT_PROJECT, held_plan
-from tests.live import Client, admin_token, execution_env, free_port, serve
+from tests.live import Client, admin_token, execution_env, free_port, serve, until
 from workers.backends import google_batch
 
 pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # SQLite, the embedded broker
-
-
-def _until(check, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 @pytest.fixture
@@ -78,7 +67,7 @@ def _gateway_on_clouds(tmp_path, aws, google_adc, port: int | None = None, **set
                 described = httpx.get(url, headers=client.headers).json()["computeEnv"]
                 return described["status"] == "AVAILABLE"
 
-            _until(available, f"{url} to be AVAILABLE")
+            until(available, f"{url} to be AVAILABLE")
         yield base, client, ids
 
 
@@ -88,7 +77,7 @@ def test_a_wes_run_on_aws_batch_with_its_log_live(clouds, aws):
     assert client.wait(run_id, {"RUNNING"}, timeout=30)[-1] == "RUNNING"
     (job,) = [job for job in aws.jobs() if job.name == f"nf-{run_id}"]
     aws.log(job.job_id, ["N E X T F L O W  ~  version 24.10.4"])
-    _until(lambda: "version 24.10.4" in client.get(f"/runs/{run_id}/stdout").text, "the log")
+    until(lambda: "version 24.10.4" in client.get(f"/runs/{run_id}/stdout").text, "the log")
     aws.finish(job.job_id, 0, ["Succeeded   : 4"])
     assert client.wait(run_id, timeout=30)[-1] == "COMPLETE"
     log = httpx.get(f"{base}/api/workflow/{run_id}/log", headers=client.headers).json()["log"]
@@ -112,7 +101,7 @@ def test_a_tower_launch_on_google_batch_cancelled(clouds, google_adc):
         url = f"{base}/api/workflow/{run_id}/log"
         return httpx.get(url, headers=client.headers).json()["log"]["entries"]
 
-    _until(lambda: "Launching `nf-core/demo`" in log_entries(), "the log")
+    until(lambda: "Launching `nf-core/demo`" in log_entries(), "the log")
     cancel = httpx.post(f"{base}/api/workflow/{run_id}/cancel", headers=client.headers)
     assert cancel.status_code == 204
     assert client.wait(run_id, timeout=30)[-1] == "CANCELED"
@@ -146,7 +135,7 @@ def test_a_traced_aws_head_job_that_outlives_its_run_is_stopped_and_its_log_kept
     console to its end and says so in the run's system logs; the run stays COMPLETE."""
     _, client, ids = traced_clouds
     run_id = client.submit(engine_parameters={"compute_env_id": ids["aws"]}, **TRACED_PARAMS)
-    job = _until(lambda: [j for j in aws.jobs() if j.name == f"nf-{run_id}"], "the job")[0]
+    job = until(lambda: [j for j in aws.jobs() if j.name == f"nf-{run_id}"], "the job")[0]
     (sent,) = [body for body in aws.submitted if body["jobName"] == f"nf-{run_id}"]
     overrides = sent["containerOverrides"]
     environment = {item["name"]: item["value"] for item in overrides["environment"]}
@@ -160,10 +149,10 @@ def test_a_traced_aws_head_job_that_outlives_its_run_is_stopped_and_its_log_kept
     assert code == 0 and printed
     assert client.wait(run_id, timeout=30)[-1] == "COMPLETE"
     assert aws.job(job.job_id).status == "RUNNING"  # the container has not exited
-    stopped = _until(lambda: aws.job(job.job_id).status == "FAILED", "the job to be stopped")
+    stopped = until(lambda: aws.job(job.job_id).status == "FAILED", "the job to be stopped")
     assert stopped and "wes-gateway" in aws.job(job.job_id).status_reason
-    _until(lambda: client.get(f"/runs/{run_id}/stdout").text.splitlines() == printed, "the log")
-    logs = _until(lambda: _system_logs(client, run_id), "the system logs")
+    until(lambda: client.get(f"/runs/{run_id}/stdout").text.splitlines() == printed, "the log")
+    logs = until(lambda: _system_logs(client, run_id), "the system logs")
     assert any("still running" in line and "stopped" in line for line in logs)
     assert client.get(f"/runs/{run_id}/status").json()["state"] == "COMPLETE"
 
@@ -178,7 +167,7 @@ def test_a_traced_google_head_job_reclaimed_after_its_run_ended_says_so(
     google_adc.lines_for = lambda job: []  # it prints what the stand-in prints, no more
     run_id = client.submit(engine_parameters={"compute_env_id": ids["google"]}, **TRACED_PARAMS)
     name = f"projects/{DEFAULT_PROJECT}/locations/us-central1/jobs/{google_batch.job_id(run_id)}"
-    _until(lambda: name in google_adc.jobs, "the job")
+    until(lambda: name in google_adc.jobs, "the job")
     (runnable,) = google_adc.created(name).task_groups[0].task_spec.runnables
     command = [runnable.container.entrypoint, *runnable.container.commands]
     environment = dict(runnable.environment.variables)
@@ -191,7 +180,7 @@ def test_a_traced_google_head_job_reclaimed_after_its_run_ended_says_so(
     assert run_head_container(command, environment, tmp_path / "head", log) == 0
     assert client.wait(run_id, timeout=30)[-1] == "COMPLETE"
     google_adc.finish(name, "FAILED", exit_code=50001)
-    logs = _until(lambda: _system_logs(client, run_id), "the system logs")
+    logs = until(lambda: _system_logs(client, run_id), "the system logs")
     assert any("PREEMPTED" in line and "preempted" in line for line in logs)
-    _until(lambda: client.get(f"/runs/{run_id}/stdout").text.splitlines() == printed, "the log")
+    until(lambda: client.get(f"/runs/{run_id}/stdout").text.splitlines() == printed, "the log")
     assert client.get(f"/runs/{run_id}/status").json()["state"] == "COMPLETE"

@@ -6,24 +6,13 @@ and a Tower launch cancelled (its job leaves the queue)."""
 from __future__ import annotations
 
 import os
-import time
 
 import httpx
 import pytest
 
-from tests.live import STANDIN, Client, admin_token, execution_env, free_port, serve
+from tests.live import STANDIN, Client, admin_token, execution_env, free_port, serve, until
 
 pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # SQLite, the embedded broker
-
-
-def _until(check, what: str, timeout: float = 30):
-    deadline = time.monotonic() + timeout
-    while True:
-        value = check()
-        if value:
-            return value
-        assert time.monotonic() < deadline, f"timed out waiting for {what}"
-        time.sleep(0.2)
 
 
 def test_runs_on_slurm_through_wes_and_tower(tmp_path, slurm):
@@ -61,7 +50,7 @@ def test_runs_on_slurm_through_wes_and_tower(tmp_path, slurm):
         def status() -> str:
             return httpx.get(url, headers=client.headers).json()["computeEnv"]["status"]
 
-        _until(lambda: status() == "AVAILABLE", "the worker's check of the cluster")
+        until(lambda: status() == "AVAILABLE", "the worker's check of the cluster")
 
         run_id = client.submit(
             engine_parameters={"compute_env_id": env_id},
@@ -71,13 +60,13 @@ def test_runs_on_slurm_through_wes_and_tower(tmp_path, slurm):
         seen = client.wait(run_id, timeout=60)
         assert seen[-1] == "COMPLETE", seen
         # (the run may end by its trace a moment before its job leaves the node)
-        _until(lambda: slurm.jobs(name=f"nf-{run_id}")[0]["state"] == "COMPLETED", "the job's end")
+        until(lambda: slurm.jobs(name=f"nf-{run_id}")[0]["state"] == "COMPLETED", "the job's end")
         # The head job reported to the gateway from the cluster: its tasks are known.
         tasks = client.get(f"/runs/{run_id}/tasks").json()["task_logs"]
         assert len(tasks) == 2
         # The console is copied from the job's output file by the worker (at the job's end
         # at the latest), not read by the API: it shows once that copy is made.
-        _until(
+        until(
             lambda: "N E X T F L O W" in client.get(f"/runs/{run_id}/stdout").text,
             "the console copied from the cluster",
         )
