@@ -45,8 +45,12 @@ def time_passes(db, run_id: str, seconds: float = STALE_AFTER + 1) -> None:
         run.updated_at -= timedelta(seconds=seconds)
 
 
-def create_compute_env(client, admin, platform: str, name: str, config: dict) -> str:
+def create_compute_env(
+    client, admin, platform: str, name: str, config: dict, credentials_id: str | None = None
+) -> str:
     body = {"computeEnv": {"name": name, "platform": platform, "config": config}}
+    if credentials_id is not None:
+        body["computeEnv"]["credentialsId"] = credentials_id
     response = client.post("/api/compute-envs", headers=admin, json=body)
     assert response.status_code == 200, response.text
     return response.json()["computeEnvId"]

@@ -12,6 +12,7 @@ from sqlalchemy import select
 
 from tests.http.test_tenancy import add_participant, create_org, create_workspace
 from tests.oracle import seqera
+from tests.ssh_keys import body_of, openssh_key
 from wes_gateway.domain.models import Credential, PipelineSecret
 
 API = "/api"
@@ -27,11 +28,15 @@ SA_KEY = json.dumps(
         "token_uri": "https://oauth2.googleapis.com/token",
     }
 )
-SSH_KEY = (
-    "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjE=\n-----END OPENSSH PRIVATE KEY-----\n"
-)
+SSH_PASSPHRASE = "hunter2-passphrase"
+SSH_KEY = openssh_key(SSH_PASSPHRASE)
 GIT_TOKEN = "ghp_0123456789abcdefghijklmnopqrstuvwxyzAB"
-SECRETS = (SECRET_KEY, SA_KEY, "MIIBVQ", "b3BlbnNzaC1rZXktdjE", GIT_TOKEN, "hunter2-passphrase")
+SECRETS = (SECRET_KEY, SA_KEY, "MIIBVQ", body_of(SSH_KEY), GIT_TOKEN, SSH_PASSPHRASE)
+
+
+def ssh_body(private_key: str, passphrase: str | None = None) -> dict:
+    keys = {"privateKey": private_key, "passphrase": passphrase}
+    return {"credentials": {"name": "s", "provider": "ssh", "keys": keys}}
 
 
 @pytest.fixture
@@ -87,7 +92,7 @@ def test_each_provider_is_stored_and_shown_without_its_secrets(seqera_client, al
                 "credentials": {
                     "name": "cluster",
                     "provider": "ssh",
-                    "keys": {"privateKey": SSH_KEY, "passphrase": "hunter2-passphrase"},
+                    "keys": {"privateKey": SSH_KEY, "passphrase": SSH_PASSPHRASE},
                 }
             },
         ),
@@ -183,6 +188,15 @@ def test_list_by_platform_is_what_tw_compute_envs_add_asks(seqera_client, alice)
             {"credentials": {"name": "s", "provider": "ssh", "keys": {"privateKey": "hello"}}},
             "credentials.keys.privateKey",
         ),
+        (
+            ssh_body(
+                "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----"
+            ),
+            "credentials.keys.privateKey",
+        ),
+        (ssh_body(SSH_KEY), "credentials.keys.passphrase"),
+        (ssh_body(SSH_KEY, "not the passphrase"), "credentials.keys.passphrase"),
+        (ssh_body(openssh_key(), "a passphrase for a clear key"), "credentials.keys.passphrase"),
         (
             {"credentials": {"name": "h", "provider": "github", "keys": {"username": "a"}}},
             "credentials.keys.password",
@@ -404,3 +418,23 @@ def test_a_launch_names_secrets_that_exist(client, alice):
         )
         assert response.status_code == 400, response.text
         assert response.json()["message"].startswith(f"launch.{field}:"), response.text
+
+
+def test_an_ssh_key_is_stored_only_with_the_passphrase_that_opens_it(seqera_client, alice, db):
+    """A new key replaces the stored pair: the old passphrase does not stay beside it."""
+    ident = create(seqera_client, alice, ssh_body(SSH_KEY, SSH_PASSPHRASE))
+    path = f"{API}/credentials/{ident}"
+
+    def put(keys: dict):
+        body = {"credentials": {"name": "s", "provider": "ssh", "keys": keys}}
+        return seqera_client.put(path, headers=alice, json=body)
+
+    clear = openssh_key()
+    assert put({"privateKey": clear}).status_code == 204
+    wrong = put({"passphrase": "not the passphrase"})
+    assert wrong.status_code == 400
+    assert wrong.json()["message"].startswith("credentials.keys.passphrase:")
+    sealed_again = put({"privateKey": SSH_KEY})
+    assert sealed_again.status_code == 400
+    assert "protected by a passphrase" in sealed_again.json()["message"]
+    assert put({"privateKey": SSH_KEY, "passphrase": SSH_PASSPHRASE}).status_code == 204

@@ -27,6 +27,7 @@ import pytest
 from tests.http.test_tenancy import create_org, create_workspace
 from tests.http.test_tw_sequences import API, Tw
 from tests.oracle import seqera
+from tests.ssh_keys import openssh_key
 
 SA_KEY = json.dumps(
     {
@@ -37,7 +38,7 @@ SA_KEY = json.dumps(
         "token_uri": "https://oauth2.googleapis.com/token",
     }
 )
-SSH_KEY = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3Bl\n-----END OPENSSH PRIVATE KEY-----\n"
+SSH_KEY = openssh_key()
 
 
 @pytest.fixture

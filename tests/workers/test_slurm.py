@@ -15,6 +15,7 @@ from tests.cloud import create_compute_env, system_logs, time_passes
 from tests.conftest import WES, submit
 from tests.live import STANDIN
 from tests.slurm_cluster import NODE, Cluster
+from tests.ssh_keys import openssh_key, public_line
 from wes_gateway.domain.models import Run
 from wes_gateway.domain.states import STATE_OF, BackendStatus, State
 from wes_gateway.domain.transitions import transition
@@ -79,10 +80,12 @@ def cluster_config(slurm: Cluster, tmp_path: Path, **overrides) -> dict:
 
 @pytest.fixture
 def compute_env(client, admin, slurm, tmp_path):
-    def make(**overrides) -> str:
+    def make(credentials_id: str | None = None, **overrides) -> str:
         name = f"slurm-{time.monotonic_ns()}"
         config = cluster_config(slurm, tmp_path, **overrides)
-        return create_compute_env(client, admin, "slurm-platform", name, config)
+        return create_compute_env(
+            client, admin, "slurm-platform", name, config, credentials_id=credentials_id
+        )
 
     return make
 
@@ -465,3 +468,87 @@ def test_localhost_runs_the_commands_on_the_worker_where_allowed(
     execution.submit(local, run_id)
     poll_until(local, db, run_id, State.COMPLETE)
     assert slurm.jobs(name=f"nf-{run_id}")[0]["state"] == "COMPLETED"
+
+
+def ssh_credentials(client, admin, name: str, private_key: str, passphrase: str | None) -> str:
+    keys = {"privateKey": private_key, "passphrase": passphrase}
+    response = client.post(
+        "/api/credentials",
+        headers=admin,
+        json={"credentials": {"name": name, "provider": "ssh", "keys": keys}},
+    )
+    assert response.status_code == 200, response.text
+    return response.json()["credentialsId"]
+
+
+def test_named_ssh_credentials_sign_the_workers_in(
+    client, admin, alice, db, slurm, compute_env, executor, tmp_path
+):
+    """A key stored as ssh credentials (sealed, with its passphrase) is what the workers
+    sign in with: the login node authorizes it and no key file is named."""
+    key = openssh_key("correct horse")
+    with (slurm.folder / "ssh" / "authorized_keys").open("a") as authorized:
+        authorized.write(public_line(key, "correct horse") + "\n")
+    credentials_id = ssh_credentials(client, admin, "cluster", key, "correct horse")
+    env_id = compute_env(credentials_id=credentials_id, sshKeyFile=None)
+    described = client.get(f"/api/compute-envs/{env_id}", headers=admin).json()["computeEnv"]
+    assert described["credentialsId"] == credentials_id and "sshKeyFile" not in described["config"]
+    assert execution.check_compute_env(executor, env_id) == "AVAILABLE"
+    run_id = wes_run(client, alice, env_id)
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.COMPLETE)
+    assert slurm.jobs(name=f"nf-{run_id}")[0]["state"] == "COMPLETED"
+
+
+def test_ssh_credentials_the_login_node_does_not_authorize_make_the_environment_invalid(
+    client, admin, slurm, compute_env, executor
+):
+    stranger = openssh_key()  # never added to authorized_keys
+    env_id = compute_env(
+        credentials_id=ssh_credentials(client, admin, "stranger", stranger, None),
+        sshKeyFile=None,
+    )
+    slurm_backend.close_connections()
+    assert execution.check_compute_env(executor, env_id) == "INVALID"
+    message = client.get(f"/api/compute-envs/{env_id}", headers=admin).json()["computeEnv"][
+        "message"
+    ]
+    assert "Authentication failed" in message and str(slurm.ssh_port) in message
+    assert stranger.splitlines()[2] not in message
+
+
+def test_an_environment_names_ssh_credentials_or_a_key_file_not_both(
+    client, admin, slurm, tmp_path
+):
+    credentials_id = ssh_credentials(client, admin, "both", openssh_key(), None)
+    body = {
+        "computeEnv": {
+            "name": "both",
+            "platform": "slurm-platform",
+            "credentialsId": credentials_id,
+            "config": cluster_config(slurm, tmp_path),
+        }
+    }
+    response = client.post("/api/compute-envs", headers=admin, json=body)
+    assert response.status_code == 400
+    assert response.json()["message"].startswith("computeEnv.credentialsId:")
+    assert "not both" in response.json()["message"]
+
+
+def test_other_providers_credentials_are_refused_for_slurm(client, admin, slurm, tmp_path):
+    github = client.post(
+        "/api/credentials",
+        headers=admin,
+        json={"credentials": {"name": "gh", "provider": "github", "keys": {"token": "t0k"}}},
+    ).json()["credentialsId"]
+    body = {
+        "computeEnv": {
+            "name": "gh",
+            "platform": "slurm-platform",
+            "credentialsId": github,
+            "config": cluster_config(slurm, tmp_path, sshKeyFile=None),
+        }
+    }
+    response = client.post("/api/compute-envs", headers=admin, json=body)
+    assert response.status_code == 400
+    assert "slurm-platform takes ssh credentials, not github ones" in response.json()["message"]

@@ -12,7 +12,8 @@ another is chosen.
 Config field names are Seqera's (``AwsBatchConfig``, ``GoogleBatchConfig``,
 ``SlurmComputeConfig``) plus two of ours on both clouds: ``headJobImage`` (the head job's
 container) and ``endpointUrl`` (a private or stand-in API endpoint), and one on Slurm:
-``sshKeyFile``, the private key the workers sign in with (service administrators only).
+``sshKeyFile``, a private key file of the workers' hosts to sign in with (service
+administrators only), for clusters reached without named ``ssh`` credentials.
 A stored config has passed these checks, so the workers can rely on it. Seqera fields
 for features this service does not offer (Wave, Fusion, Forge, …) are accepted when off or
 empty, and refused when turned on, rather than silently ignored.
@@ -78,6 +79,11 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
         raise Forbidden(
             "computeEnv.config.sshKeyFile: only service administrators may name a key file "
             "of the workers' hosts"
+        )
+    if config.get("sshKeyFile") and credentials_id is not None:
+        raise InvalidField(
+            "computeEnv.credentialsId",
+            "name either ssh credentials or config.sshKeyFile, not both",
         )
     description = spec.get("description")
     if description is not None and (not isinstance(description, str) or len(description) > 2000):
@@ -464,7 +470,7 @@ FIELDS[SLURM] = {
     "environment": _environment,
     "preRunScript": _script,
     "postRunScript": _script,
-    # Ours: the private key the workers sign in with (until named ssh credentials).
+    # Ours: a key file of the workers' hosts, where no ssh credentials are named.
     "sshKeyFile": _absolute_path,
 }
 

@@ -28,6 +28,7 @@ from wes_gateway.domain.models import ComputeEnv, Credential
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.infra.db import utcnow
 from wes_gateway.infra.sealing import CannotOpen, Sealer
+from wes_gateway.infra.ssh_keys import UnusableKey, load_private_key
 
 ID_LENGTH = 22  # Seqera's credentials ids are 22 base62 characters
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,99}")
@@ -171,8 +172,8 @@ def _check_keys(provider: str, keys: Any, *, partial: bool) -> tuple[dict, dict]
             raise InvalidField("credentials.keys.assumeRoleArn", "must be an IAM role ARN")
     if provider == GOOGLE and "data" in secret:
         public["serviceAccountEmail"] = _service_account(secret["data"], public)
-    if provider == SSH and "privateKey" in secret and "PRIVATE KEY" not in secret["privateKey"]:
-        raise InvalidField("credentials.keys.privateKey", "must be a PEM or OpenSSH private key")
+    if provider == SSH and "privateKey" in secret:
+        _check_ssh_key(secret["privateKey"], secret.get("passphrase"))
     if not partial:
         needed = {AWS: ("secretKey",), GOOGLE: ("data",), SSH: ("privateKey",)}.get(
             provider, ("password", "token")
@@ -184,6 +185,18 @@ def _check_keys(provider: str, keys: Any, *, partial: bool) -> tuple[dict, dict]
                 + (f" (or {needed[1]})" if len(needed) > 1 else ""),
             )
     return public, secret
+
+
+def _check_ssh_key(private_key: str, passphrase: str | None) -> None:
+    """The key opens with the passphrase given beside it (the workers will sign in with
+    it: a key they cannot use is refused now rather than when a run needs it)."""
+    if "PRIVATE KEY" not in private_key:
+        raise InvalidField("credentials.keys.privateKey", "must be a PEM or OpenSSH private key")
+    try:
+        load_private_key(private_key, passphrase)
+    except UnusableKey as exc:
+        where = "passphrase" if "passphrase" in str(exc) else "privateKey"
+        raise InvalidField(f"credentials.keys.{where}", str(exc)) from None
 
 
 def _service_account(data: str, public: Mapping[str, str]) -> str:
@@ -331,7 +344,12 @@ def update(
                         "credentials.keys: the stored secret cannot be opened with the "
                         "configured key; give every secret field again"
                     ) from None
-            row.sealed = sealer.seal({**stored, **secret})
+            if provider == SSH and "privateKey" in secret:
+                stored.pop("passphrase", None)  # a new key comes with its own passphrase
+            merged = {**stored, **secret}
+            if provider == SSH and "privateKey" in merged:
+                _check_ssh_key(merged["privateKey"], merged.get("passphrase"))
+            row.sealed = sealer.seal(merged)
         row.keys = {**row.keys, **public} if provider != AWS else public
     row.updated_at = utcnow()
     try:
@@ -394,13 +412,6 @@ def for_compute_env(
     if credentials_id is None:
         return None
     where = "computeEnv.credentialsId"
-    if platform == "slurm-platform":
-        # The Slurm workers log in with a key file of their own hosts for now.
-        raise InvalidField(
-            where,
-            "slurm-platform does not use stored credentials yet; name the workers' key file "
-            "in config.sshKeyFile (service administrators)",
-        )
     if not isinstance(credentials_id, str):
         raise InvalidField(where, "must be a credentials id")
     row = session.get(Credential, credentials_id)

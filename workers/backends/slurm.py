@@ -18,6 +18,7 @@ the commands on the worker's own machine instead.
 
 from __future__ import annotations
 
+import io
 import json
 import logging
 import shlex
@@ -30,10 +31,12 @@ from typing import Any
 
 import paramiko
 
-from wes_gateway.domain import compute_envs, run_files
+from wes_gateway.domain import compute_envs, credentials, run_files
+from wes_gateway.domain.credentials import OpenedKeys
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.states import BackendStatus
 from wes_gateway.infra import metrics
+from wes_gateway.infra.ssh_keys import UnusableKey, load_private_key
 from workers.backends import head_job
 from workers.backends.base import (
     Backend,
@@ -240,6 +243,26 @@ _connections: dict[tuple, paramiko.SSHClient] = {}
 _connections_lock = threading.Lock()
 
 
+_PARAMIKO_KEYS = {
+    "rsa": paramiko.RSAKey,
+    "ecdsa": paramiko.ECDSAKey,
+    "ed25519": paramiko.Ed25519Key,
+}
+
+
+def stored_key(keys: OpenedKeys) -> paramiko.PKey:
+    """The private key of named ``ssh`` credentials, opened in memory (never written to a
+    file or put on a command line)."""
+    text, passphrase = keys.fields.get("privateKey") or "", keys.fields.get("passphrase")
+    try:
+        kind, _ = load_private_key(text, passphrase)
+        return _PARAMIKO_KEYS[kind].from_private_key(io.StringIO(text), password=passphrase)
+    except (UnusableKey, paramiko.SSHException) as exc:
+        raise credentials.CredentialsUnusable(
+            f"the ssh credentials {keys.name!r} cannot be used: {exc}"
+        ) from None
+
+
 class SshShell(Shell):
     def __init__(
         self,
@@ -249,13 +272,19 @@ class SshShell(Shell):
         key_file: str | None,
         known_hosts: Path | None,
         timeout: float,
+        pkey: paramiko.PKey | None = None,
     ) -> None:
+        """``pkey``: a stored key (named credentials); else ``key_file``; else the
+        worker's own keys and agent."""
         super().__init__()
         self.host, self.port, self.user = host, port, user
         self.key_file = key_file
+        self.pkey = pkey
         self.known_hosts = known_hosts
         self.timeout = timeout
-        self.key = (host, port, user, key_file, str(known_hosts))
+        # Connections are shared by what signs in, named by the key's public fingerprint.
+        signer = pkey.fingerprint if pkey is not None else key_file
+        self.key = (host, port, user, signer, str(known_hosts))
 
     @property
     def where(self) -> str:
@@ -278,9 +307,10 @@ class SshShell(Shell):
                     self.host,
                     port=self.port,
                     username=self.user,
-                    key_filename=self.key_file,
-                    look_for_keys=self.key_file is None,
-                    allow_agent=self.key_file is None,
+                    pkey=self.pkey,
+                    key_filename=None if self.pkey else self.key_file,
+                    look_for_keys=self.pkey is None and self.key_file is None,
+                    allow_agent=self.pkey is None and self.key_file is None,
                     timeout=self.timeout,
                     banner_timeout=self.timeout,
                     auth_timeout=self.timeout,
@@ -350,6 +380,7 @@ class SlurmBackend(Backend):
         if host == "localhost" and settings.slurm_local:
             shell: Shell = LocalShell()
         else:
+            keys = config.get("credentials")
             shell = SshShell(
                 host,
                 int(config.get("port") or compute_envs.DEFAULT_SSH_PORT),
@@ -357,6 +388,7 @@ class SlurmBackend(Backend):
                 config.get("sshKeyFile"),
                 settings.ssh_known_hosts,
                 settings.ssh_timeout,
+                pkey=stored_key(keys) if keys is not None else None,
             )
         return cls(config, shell, create_timeout=settings.create_budget)
 
