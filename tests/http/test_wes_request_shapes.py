@@ -10,6 +10,7 @@ import json
 import pytest
 
 from tests.conftest import WES, submit
+from tests.http.test_launchpad import label
 from wes_gateway.domain.launch import build_command
 from wes_gateway.domain.models import Run
 from workers.execution import snapshot
@@ -167,7 +168,10 @@ def test_seqera_names_are_the_same_options(client, alice, db, run_dir):
         ({"-latest": "yes"}, "-latest", "true or false"),
         ({"-r": ""}, "-r", "needs a value"),
         ({"-name": ""}, "-name", "needs a value"),
-        ({"labelIds": [3]}, "labelIds", "labels are not offered"),
+        ({"labelIds": [3]}, "labelIds", "no label 3 in this workspace"),
+        ({"labelIds": "3,x"}, "labelIds", "must be label ids"),
+        ({"labelIds": [True]}, "labelIds", "must be label ids"),
+        ({"labelIds": ",".join(str(n) for n in range(101))}, "labelIds", "at most 100"),
         ({"profiles": ["ok", 3]}, "profiles", "list of profile names"),
     ],
 )
@@ -225,3 +229,31 @@ def test_a_param_in_both_forms_or_a_run_option_is_refused(client, alice, params,
     response = _post(client, alice, workflow_params=params)
     assert response.status_code == 400, response.text
     assert response.json()["msg"].startswith(f"workflow_params.{named}: ")
+
+
+@pytest.mark.parametrize("as_sent", ["list", "text"])
+def test_label_ids_put_the_workspace_s_labels_on_the_run(client, alice, as_sent):
+    """Seqera's WES takes labelIds among the engine parameters: the run carries them, as
+    a Tower launch's labelIds do (a list, or a form value's comma-separated text)."""
+    ids = [label(client, alice, "qc"), label(client, alice, "env", "prod")]
+    sent = ids if as_sent == "list" else ",".join(str(i) for i in ids)
+    response = _post(client, alice, workflow_engine_parameters={"labelIds": sent})
+    assert response.status_code == 200, response.text
+    run_id = response.json()["run_id"]
+    answer = client.get(
+        f"/api/workflow/{run_id}", headers=alice, params={"attributes": "labels"}
+    ).json()
+    assert sorted((lab["name"], lab.get("value")) for lab in answer["labels"]) == [
+        ("env", "prod"),
+        ("qc", None),
+    ]
+    found = client.get("/api/workflow", headers=alice, params={"search": "label:qc"}).json()
+    assert [w["workflow"]["id"] for w in found["workflows"]] == [run_id]
+
+
+def test_another_user_s_labels_are_not_put_on_a_run(client, alice, bob):
+    theirs = label(client, bob, "theirs")
+    response = _post(client, alice, workflow_engine_parameters={"labelIds": [theirs]})
+    assert response.status_code == 400
+    assert response.json()["msg"].startswith("workflow_engine_parameters.labelIds: no label")
+    assert client.get(f"{WES}/runs", headers=alice).json()["runs"] == []

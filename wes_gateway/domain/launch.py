@@ -128,6 +128,12 @@ LAUNCH_OPTIONS: tuple[LaunchOption, ...] = (
         "",
         "The workspace the run belongs to (Seqera's workspaceId); the personal one if empty",
     ),
+    LaunchOption(
+        "labelIds",
+        "string",
+        "",
+        "Comma-separated ids of the workspace's labels put on the run (Seqera's labelIds)",
+    ),
     LaunchOption("run_name", "string", "", "The run's name (-name); Nextflow's rule"),
     LaunchOption(
         "with_report", "string", "false", "true, or a file name in the launch folder (-with-report)"
@@ -185,8 +191,9 @@ ENGINE_PARAMETER_ALIASES: dict[str, str] = {
     "-preview": "preview",
     "-dump-hashes": "dump_hashes",
 }
-# Seqera's labels on a launch: taken when empty, refused when set (no labels here).
 LABEL_IDS = "labelIds"
+MAX_LABELS = 100
+_LABEL_IDS = re.compile(r"^\d{1,19}(,\d{1,19})*$")
 _BOOLEAN_OPTIONS = frozenset({"latest", "stub_run", "preview", "dump_hashes"})
 _REPORT_OPTIONS = frozenset({"with_report", "with_trace", "with_dag"})
 _REPORT_FILE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}$")
@@ -276,6 +283,13 @@ def check_launch_option(name: str, value: str, field: str) -> str:
         if value in _FLAGS or _SESSION_ID.fullmatch(value):
             return value.lower()
         raise InvalidField(field, "must be true, false or a session id (a UUID)")
+    if name == LABEL_IDS and value:
+        ids = list(dict.fromkeys(value.split(","))) if _LABEL_IDS.fullmatch(value) else None
+        if ids is None or any(int(item) > 2**63 - 1 for item in ids):
+            raise InvalidField(field, "must be label ids (a list or comma-separated)")
+        if len(ids) > MAX_LABELS:
+            raise InvalidField(field, f"at most {MAX_LABELS} labels")
+        return ",".join(str(int(item)) for item in ids)
     if name in ("user_secrets", "workspace_secrets"):
         return pipeline_secrets.check_option(value, field)
     if name == "config" and len(value) > 64 * 1024:
@@ -351,6 +365,12 @@ class RunRequest:
         """The workspace the run is submitted to; None: the submitter's personal one."""
         value = self.option("workspaceId")
         return int(value) if value else None
+
+    @property
+    def label_ids(self) -> list[int]:
+        """The ids of the labels the run is to carry (checked by ``check_launch_option``)."""
+        value = self.option(LABEL_IDS)
+        return [int(item) for item in value.split(",")] if value else []
 
     def option(self, name: str) -> str | None:
         value = self.workflow_engine_parameters.get(name)
@@ -561,10 +581,10 @@ def _check_options(raw: dict[str, Any]) -> dict[str, str]:
     sent_as: dict[str, str] = {}
     for name, value in raw.items():
         field_name = f"workflow_engine_parameters.{name}"
-        if name == LABEL_IDS:
-            if value not in (None, "", []):
-                raise InvalidField(field_name, "labels are not offered here")
-            continue
+        if name == LABEL_IDS and isinstance(value, list):
+            if not all(isinstance(item, int) and not isinstance(item, bool) for item in value):
+                raise InvalidField(field_name, "must be label ids (a list or comma-separated)")
+            value = ",".join(str(item) for item in value)
         option = ENGINE_PARAMETER_ALIASES.get(name, name)
         if option not in LAUNCH_OPTION_NAMES:
             raise InvalidField(

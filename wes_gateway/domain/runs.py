@@ -37,10 +37,11 @@ from wes_gateway.domain import (
 )
 from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
-from wes_gateway.domain.launch import WORKFLOW_TYPE_ALIASES, RunRequest
+from wes_gateway.domain.launch import LABEL_IDS, WORKFLOW_TYPE_ALIASES, RunRequest
 from wes_gateway.domain.models import (
     ComputeEnv,
     Run,
+    RunLabel,
     RunStateChange,
     RunTag,
     Task,
@@ -147,6 +148,12 @@ def create_run(
     pipeline_secrets.check_launch(
         session, principal, request.workflow_engine_parameters, platform, field_name
     )
+    run_labels = labels.resolve(
+        session,
+        principal,
+        request.label_ids or None,
+        field_name(f"workflow_engine_parameters.{LABEL_IDS}"),
+    )
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     plan = placement.plan(
@@ -194,6 +201,7 @@ def create_run(
         session.add(run)
         session.flush()
         session.add_all(RunTag(run_id=run_id, key=k, value=v) for k, v in request.tags.items())
+        session.add_all(RunLabel(run_id=run_id, label_id=label.id) for label in run_labels)
         session.add(
             RunStateChange(
                 run_id=run_id,
