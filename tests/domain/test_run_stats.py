@@ -24,7 +24,7 @@ TASKS = [
 
 
 def test_stats_from_task_records_follow_nextflow():
-    stats = run_stats.stats(None, TASKS)
+    stats = run_stats.stats(None, run_stats.counted(TASKS))
     assert (stats["succeedCount"], stats["cachedCount"], stats["failedCount"]) == (3, 1, 1)
     assert stats["ignoredCount"] == 1
     assert [stats[k] for k in ("succeedCountFmt", "cachedCountFmt", "ignoredCountFmt")] == [
@@ -43,7 +43,7 @@ def test_stats_from_task_records_follow_nextflow():
 
 
 def test_stats_of_a_run_without_tasks_are_zeros_not_nulls():
-    stats = run_stats.stats(None, [])
+    stats = run_stats.stats(None, run_stats.counted([]))
     assert stats["succeedCountFmt"] == "0" and stats["succeedPct"] == 0.0
     assert stats["computeTimeFmt"] == "(a few seconds)"
     assert run_stats.compute_time(3_600_000 * 1234, 0, 0) == "1'234.0"
@@ -51,7 +51,7 @@ def test_stats_of_a_run_without_tasks_are_zeros_not_nulls():
 
 def test_nextflow_s_own_stats_win_and_gain_tower_s_fields():
     sent = {"succeedCount": 4, "succeedCountFmt": "4", "effectiveFailedPct": 0.0, "x": None}
-    stats = run_stats.stats(sent, TASKS)
+    stats = run_stats.stats(sent, run_stats.counted(TASKS))
     assert stats["succeedCount"] == 4 and stats["failedPct"] == 0.0
     assert stats["cachedCountFmt"] == "0" and stats["succeedPct"] == 100.0
     assert "x" not in stats and stats["computeTimeFmt"] == "(a few seconds)"

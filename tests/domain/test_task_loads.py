@@ -14,7 +14,7 @@ from sqlalchemy import delete, select
 
 from tests.conftest import submit
 from tests.domain.test_trace import run_token
-from wes_gateway.domain import runs, task_loads, tokens, trace
+from wes_gateway.domain import run_stats, runs, task_loads, tokens, trace
 from wes_gateway.domain.models import Run, TaskLoad
 from wes_gateway.domain.states import State
 from wes_gateway.domain.transitions import transition
@@ -41,7 +41,8 @@ def task_records(draw) -> dict:
         "process": draw(st.sampled_from(PROCESSES)),
         "status": status,
         "executor": "slurm" if task_id % 3 else "local",
-        "cpus": draw(st.integers(1, 16)),
+        "cpus": draw(st.integers(0, 16)),
+        "errorAction": draw(st.sampled_from([None, "IGNORE", "RETRY", "TERMINATE", "FINISH"])),
         "memory": draw(st.integers(0, 2**34)),
         "realtime": draw(st.integers(0, 10**7)),
         "pcpu": draw(st.floats(0, 1600, allow_nan=False)),
@@ -99,6 +100,11 @@ def _assert_kept_equals_recount(db: Database, run_id: str) -> None:
             assert row.peak_tasks >= row.running >= 0
             assert row.peak_cpus >= row.load_cpus >= 0
             assert row.peak_memory >= row.load_memory >= 0
+        # The workflow stats read from the kept row are those the task records make.
+        kept_rows = session.execute(select(TaskLoad).where(TaskLoad.run_id == run_id)).scalars()
+        assert task_loads.stats_counts(kept_rows) == run_stats.counted(
+            runs.tasks_for_progress(session, run_id)
+        )
         whole = session.get(TaskLoad, (run_id, task_loads.WHOLE_RUN))
         expected = sorted(task_loads.recount(session, run_id).get("", {}).get("executors", []))
         assert whole is None or sorted(whole.executors or []) == expected

@@ -183,7 +183,7 @@ def test_the_upgrade_to_kept_progress_counts_the_tasks_of_existing_runs(empty_da
     tasks = [  # task, process, status, start (s), end (s), record
         (1, "ALIGN", "COMPLETED", 0, 100, '{"cpus": 2, "memory": 10, "realtime": 1000}'),
         (2, "ALIGN", "RUNNING", 50, None, '{"cpus": 4, "memory": 20, "executor": "slurm"}'),
-        (3, None, "FAILED", 60, 70, '{"cpus": 1, "pcpu": 50.0, "realtime": 2000}'),
+        (3, None, "FAILED", 60, 70, '{"pcpu": 50.0, "realtime": 2000, "errorAction": "retry"}'),
         (4, "SORT", "NEW", None, None, "{}"),
     ]
     try:
@@ -228,7 +228,8 @@ def test_the_upgrade_to_kept_progress_counts_the_tasks_of_existing_runs(empty_da
             rows = connection.execute(
                 text(
                     "SELECT process, tasks, pending, running, succeeded, failed, cpus, cpu_time,"
-                    " cpu_load_milli, load_cpus, load_memory, peak_tasks, peak_cpus, peak_memory"
+                    " cpu_load_milli, load_cpus, load_memory, peak_tasks, peak_cpus, peak_memory,"
+                    " succeed_millis, failed_millis, retries, ignored"
                     " FROM task_loads WHERE run_id = 'r1aaaaaaaaaaaa' ORDER BY process"
                 )
             ).all()
@@ -239,9 +240,11 @@ def test_the_upgrade_to_kept_progress_counts_the_tasks_of_existing_runs(empty_da
         engine.dispose()
     assert [tuple(row) for row in rows] == [
         # the whole run: 1, 2 and 3 ran together from 60 s to 70 s
-        ("", 4, 1, 1, 1, 1, 3, 4000, 1_000_000, 4, 20, 3, 7, 30),
-        ("ALIGN", 2, 0, 1, 1, 0, 2, 2000, 0, 4, 20, 2, 6, 30),
-        ("SORT", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
-        ("unknown", 1, 0, 0, 0, 1, 1, 2000, 1_000_000, 0, 0, 1, 1, 0),
+        # the stats' part: CPU time by status (realtime x cpus, 1 when unknown), and the
+        # failure Nextflow retried
+        ("", 4, 1, 1, 1, 1, 2, 2000, 1_000_000, 4, 20, 3, 6, 30, 2000, 2000, 1, 0),
+        ("ALIGN", 2, 0, 1, 1, 0, 2, 2000, 0, 4, 20, 2, 6, 30, 2000, 0, 0, 0),
+        ("SORT", 1, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0),
+        ("unknown", 1, 0, 0, 0, 1, 0, 0, 1_000_000, 0, 0, 1, 0, 0, 0, 2000, 1, 0),
     ]
     assert executors in ('["slurm"]', ["slurm"])

@@ -455,6 +455,13 @@ class TaskLoad(Base):
     inv_ctx_switch: Mapped[int] = mapped_column(BigInteger, default=0)
     load_cpus: Mapped[int] = mapped_column(BigInteger, default=0)
     load_memory: Mapped[int] = mapped_column(BigInteger, default=0)
+    # The workflow stats' part: finished tasks' CPU time by status, failures Nextflow
+    # ignored or retried.
+    succeed_millis: Mapped[int] = mapped_column(BigInteger, default=0)
+    cached_millis: Mapped[int] = mapped_column(BigInteger, default=0)
+    failed_millis: Mapped[int] = mapped_column(BigInteger, default=0)
+    ignored: Mapped[int] = mapped_column(BigInteger, default=0)
+    retries: Mapped[int] = mapped_column(BigInteger, default=0)
     peak_tasks: Mapped[int] = mapped_column(BigInteger, default=0)
     peak_cpus: Mapped[int] = mapped_column(BigInteger, default=0)
     peak_memory: Mapped[int] = mapped_column(BigInteger, default=0)

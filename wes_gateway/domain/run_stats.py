@@ -1,8 +1,9 @@
-"""What Tower shows of a run that Nextflow does not send, computed from the run's task
-records: the workflow ``stats`` (counts, their formatted text, percentages, CPU time)
-and the per-process ``metrics`` box plots. Nextflow sends both when a run completes;
-until then, and for a run that never completed (cancelled, lost), they come from here,
-by the rules Nextflow's own ``WorkflowStats`` and ``ReportSummary`` follow.
+"""What Tower shows of a run that Nextflow does not send: the workflow ``stats`` (counts,
+their formatted text, percentages, CPU time) and the per-process ``metrics`` box plots.
+Nextflow sends both when a run completes; until then, and for a run that never completed
+(cancelled, lost), they are made here by the rules Nextflow's own ``WorkflowStats`` and
+``ReportSummary`` follow: the stats from the run's counts (kept in ``task_loads`` as its
+task records are written, so a describe reads one row), the box plots from the records.
 
 Task records are ``(process, status, data)`` triples, ``data`` holding the trace fields
 (``realtime``, ``cpus``, ``pcpu``, ``peakRss``, ...) as the trace calls stored them.
@@ -28,9 +29,14 @@ def _number(value: Any) -> float:
     return value if math.isfinite(value) else 0
 
 
-def _cpu_millis(data: Mapping[str, Any]) -> int:
+def cpu_millis(data: Mapping[str, Any]) -> int:
     """CPU time of a task as Nextflow counts it: realtime × cpus (1 when unknown)."""
-    return int(_number(data.get("realtime")) * (int(_number(data.get("cpus"))) or 1))
+    return max(int(_number(data.get("realtime")) * (int(_number(data.get("cpus"))) or 1)), 0)
+
+
+def error_action(data: Mapping[str, Any]) -> str:
+    """What Nextflow did about a failed task: ``IGNORE``, ``RETRY``, ``TERMINATE``, ..."""
+    return str(data.get("errorAction") or "").upper()
 
 
 def _grouped(value: int) -> str:
@@ -61,21 +67,35 @@ def _share(millis: int, total_seconds: float) -> str:
     return str(int(value)) if value == int(value) else str(value)
 
 
-def _counted(tasks: Iterable[TaskRecord]) -> dict[str, int]:
-    counts = dict.fromkeys(
-        ("succeeded", "cached", "failed", "ignored", "retries", "aborted"), 0
-    ) | dict.fromkeys(("succeedMillis", "cachedMillis", "failedMillis"), 0)
+# The counts the stats are made of: Nextflow's counters of finished tasks and their CPU
+# time by status (``task_loads`` keeps the same, under the same names, for a whole run).
+COUNTS = (
+    "succeeded",
+    "cached",
+    "failed",
+    "ignored",
+    "retries",
+    "aborted",
+    "succeed_millis",
+    "cached_millis",
+    "failed_millis",
+)
+
+
+def counted(tasks: Iterable[TaskRecord]) -> dict[str, int]:
+    """The counts of a run's task records."""
+    counts = dict.fromkeys(COUNTS, 0)
     for _, status, data in tasks:
         if status == "COMPLETED":
             counts["succeeded"] += 1
-            counts["succeedMillis"] += _cpu_millis(data)
+            counts["succeed_millis"] += cpu_millis(data)
         elif status == "CACHED":
             counts["cached"] += 1
-            counts["cachedMillis"] += _cpu_millis(data)
+            counts["cached_millis"] += cpu_millis(data)
         elif status == "FAILED":
             counts["failed"] += 1
-            counts["failedMillis"] += _cpu_millis(data)
-            action = str(data.get("errorAction") or "").upper()
+            counts["failed_millis"] += cpu_millis(data)
+            action = error_action(data)
             if action == "IGNORE":
                 counts["ignored"] += 1
             elif action == "RETRY":
@@ -85,13 +105,14 @@ def _counted(tasks: Iterable[TaskRecord]) -> dict[str, int]:
     return counts
 
 
-def stats(reported: Mapping[str, Any] | None, tasks: list[TaskRecord]) -> dict[str, Any]:
+def stats(reported: Mapping[str, Any] | None, counts: Mapping[str, int]) -> dict[str, Any]:
     """Seqera's ``WfStats`` for a run: what Nextflow reported when it completed, with the
-    fields it left out filled in; from the task records while it has reported none.
-    Every field is a number or a string, never null (Seqera's schema allows no null)."""
+    fields it left out filled in; from the run's ``counts`` (``counted`` or its kept
+    ``task_loads`` row) while it has reported none. Every field is a number or a string,
+    never null (Seqera's schema allows no null)."""
     if reported:
         return _completed(reported)
-    counts = _counted(tasks)
+    counts = {key: int(counts.get(key) or 0) for key in COUNTS}
     effective_failed = max(counts["failed"] - counts["ignored"] - counts["retries"], 0)
     total = (
         counts["succeeded"]
@@ -113,11 +134,11 @@ def stats(reported: Mapping[str, Any] | None, tasks: list[TaskRecord]) -> dict[s
         "cachedPct": _percent(counts["cached"], total),
         "failedPct": _percent(effective_failed, total),
         "ignoredPct": _percent(counts["ignored"], total),
-        "succeedDuration": counts["succeedMillis"],
-        "cachedDuration": counts["cachedMillis"],
-        "failedDuration": counts["failedMillis"],
+        "succeedDuration": counts["succeed_millis"],
+        "cachedDuration": counts["cached_millis"],
+        "failedDuration": counts["failed_millis"],
         "computeTimeFmt": compute_time(
-            counts["succeedMillis"], counts["cachedMillis"], counts["failedMillis"]
+            counts["succeed_millis"], counts["cached_millis"], counts["failed_millis"]
         ),
     }
 

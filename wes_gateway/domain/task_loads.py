@@ -22,6 +22,7 @@ from typing import Any
 from sqlalchemy import delete, exists, select
 from sqlalchemy.orm import Session
 
+from wes_gateway.domain import run_stats
 from wes_gateway.domain.models import Run, Task, TaskLoad
 from wes_gateway.domain.states import FINAL_TASK_STATUSES, TaskStatus
 
@@ -39,6 +40,15 @@ STATUS_COUNTER = {
 }
 _FINISHED = frozenset(status.value for status in FINAL_TASK_STATUSES)
 _RUNNING = TaskStatus.RUNNING.value
+# The CPU time of finished tasks by status, and the failed ones Nextflow ignored or
+# retried: with the status counters, what the workflow stats are made of (run_stats.COUNTS).
+_MILLIS_OF = {
+    TaskStatus.COMPLETED.value: "succeed_millis",
+    TaskStatus.CACHED.value: "cached_millis",
+    TaskStatus.FAILED.value: "failed_millis",
+}
+_ACTION_COUNTER = {"IGNORE": "ignored", "RETRY": "retries"}
+_STATS_ONLY = (*_MILLIS_OF.values(), *_ACTION_COUNTER.values())
 # The columns that are sums of the tasks' contributions (peaks are not: they only grow).
 SUMMED = (
     "tasks",
@@ -54,6 +64,7 @@ SUMMED = (
     "inv_ctx_switch",
     "load_cpus",
     "load_memory",
+    *_STATS_ONLY,
 )
 PEAKS = (("peak_tasks", "running"), ("peak_cpus", "load_cpus"), ("peak_memory", "load_memory"))
 # One task's values are held to this, so that a run's sums stay within 64 bits.
@@ -112,7 +123,20 @@ def contribution(status: str | None, record: Mapping[str, Any]) -> dict[str, int
             vol_ctx_switch=_whole(_amount(record.get("volCtxt"))),
             inv_ctx_switch=_whole(_amount(record.get("invCtxt"))),
         )
+        if status in _MILLIS_OF:
+            values[_MILLIS_OF[status]] = _whole(run_stats.cpu_millis(record))
+        if status == TaskStatus.FAILED.value:
+            action = _ACTION_COUNTER.get(run_stats.error_action(record))
+            if action:
+                values[action] = 1
     return values
+
+
+def stats_counts(loads: Iterable[TaskLoad]) -> dict[str, int]:
+    """The whole run's counts the workflow stats are made of (``run_stats.COUNTS``),
+    zeros for a run without task records."""
+    whole = next((row for row in loads if row.process == WHOLE_RUN), None)
+    return {key: int(getattr(whole, key) or 0) if whole else 0 for key in run_stats.COUNTS}
 
 
 def _executor(record: Mapping[str, Any]) -> str | None:

@@ -137,12 +137,9 @@ def describe_workflow(
 ):
     session = request_session()
     run = runs.get_run(session, acting(token_info, workspace_id, "DescribeWorkflow"), workflow_id)
-    # The stats are Nextflow's once it sent them; until then, counted from the tasks.
-    tasks = None if run.stats else runs.tasks_for_progress(session, run.id)
     shown = _run_labels(session, [run.id], attributes)
     return views.describe(
         run,
-        tasks,
         task_loads.read(session, run.id),
         labels=shown[run.id] if shown is not None else None,
     )

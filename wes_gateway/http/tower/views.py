@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -100,10 +101,10 @@ TASK_KEYS = (
 )
 
 
-def workflow(run: Run, tasks: list | None = None) -> dict[str, Any]:
+def workflow(run: Run, counts: Mapping[str, int] | None = None) -> dict[str, Any]:
     """A run as Tower's workflow record: what Nextflow reported, under the gateway's
     own facts (id, status, times, owner), and the stats Tower derives: Nextflow's own
-    once it sent them, else computed from ``tasks`` (the run's task records) when given.
+    once it sent them, else made of ``counts`` (``run_stats.COUNTS``) when given.
     A launched run's ``launchId`` is its own id (``GET /launch/{launchId}``)."""
     reported = {**dict.fromkeys(WORKFLOW_KEYS), **(run.workflow or {})}
     duration = None
@@ -138,7 +139,7 @@ def workflow(run: Run, tasks: list | None = None) -> dict[str, Any]:
         "errorMessage": run.error_message,
         "errorReport": run.error_report,
         "stats": (
-            run_stats.stats(run.stats, tasks or []) if run.stats or tasks is not None else None
+            run_stats.stats(run.stats, counts or {}) if run.stats or counts is not None else None
         ),
         "manifest": run_stats.manifest(reported.get("manifest")),
         "launchId": run.id if run.source != "trace" else None,
@@ -288,11 +289,9 @@ def _platform(run: Run) -> dict[str, str] | None:
     return {"id": platform, "name": compute_envs.PLATFORM_NAMES[platform]}
 
 
-def describe(
-    run: Run, tasks: list | None, loads: list[TaskLoad], labels: list | None = None
-) -> dict[str, Any]:
-    """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``. ``tasks``:
-    the task records the stats are computed from while Nextflow has sent none."""
+def describe(run: Run, loads: list[TaskLoad], labels: list | None = None) -> dict[str, Any]:
+    """Seqera's DescribeWorkflowResponse; a monitored run has no ``platform``. The stats
+    are Nextflow's once it sent them; until then, the run's kept counts (``loads``)."""
     job = (
         _present(
             {
@@ -307,7 +306,7 @@ def describe(
     )
     return _present(
         {
-            "workflow": workflow(run, tasks),
+            "workflow": workflow(run, task_loads.stats_counts(loads)),
             "progress": progress(run, loads),
             "platform": _platform(run),
             "jobInfo": job,
