@@ -86,6 +86,17 @@ def _whole(value: float) -> int:
     return min(round(value), _LARGEST)
 
 
+def _count(value: Any) -> int:
+    """``_whole(_amount(value))`` in one step: a task field as a bounded whole number
+    (this runs for every field of every task record written)."""
+    kind = type(value)
+    if kind is int:
+        return value if 0 <= value <= _LARGEST else (0 if value < 0 else _LARGEST)
+    if kind is float and math.isfinite(value):
+        return min(round(max(value, 0)), _LARGEST)
+    return 0 if kind is bool or not isinstance(value, int | float) else _whole(_amount(value))
+
+
 def process_key(process: str | None) -> str:
     return process or UNNAMED
 
@@ -107,22 +118,21 @@ def contribution(status: str | None, record: Mapping[str, Any]) -> dict[str, int
     if counter:
         values[counter] = 1
     if status == _RUNNING:
-        values["load_cpus"] = _whole(_amount(record.get("cpus")))
-        values["load_memory"] = _whole(_amount(record.get("memory")))
+        values["load_cpus"] = _count(record.get("cpus"))
+        values["load_memory"] = _count(record.get("memory"))
     elif status in _FINISHED:
-        cpus = _amount(record.get("cpus"))
-        realtime = _amount(record.get("realtime"))
-        values.update(
-            cpus=_whole(cpus),
-            cpu_time=_whole(realtime * cpus),
-            cpu_load_milli=_whole(realtime * _amount(record.get("pcpu")) * 10),
-            memory_rss=_whole(_amount(record.get("peakRss"))),
-            memory_req=_whole(_amount(record.get("memory"))),
-            read_bytes=_whole(_amount(record.get("rchar"))),
-            write_bytes=_whole(_amount(record.get("wchar"))),
-            vol_ctx_switch=_whole(_amount(record.get("volCtxt"))),
-            inv_ctx_switch=_whole(_amount(record.get("invCtxt"))),
-        )
+        get = record.get
+        cpus = _amount(get("cpus"))
+        realtime = _amount(get("realtime"))
+        values["cpus"] = _whole(cpus)
+        values["cpu_time"] = _whole(realtime * cpus)
+        values["cpu_load_milli"] = _whole(realtime * _amount(get("pcpu")) * 10)
+        values["memory_rss"] = _count(get("peakRss"))
+        values["memory_req"] = _count(get("memory"))
+        values["read_bytes"] = _count(get("rchar"))
+        values["write_bytes"] = _count(get("wchar"))
+        values["vol_ctx_switch"] = _count(get("volCtxt"))
+        values["inv_ctx_switch"] = _count(get("invCtxt"))
         if status in _MILLIS_OF:
             values[_MILLIS_OF[status]] = _whole(run_stats.cpu_millis(record))
         if status == TaskStatus.FAILED.value:
@@ -176,7 +186,9 @@ def record(
     executors: set[str] = set()
 
     def add(key: str, values: Mapping[str, int], sign: int) -> None:
-        delta = deltas.setdefault(key, {})
+        delta = deltas.get(key)
+        if delta is None:
+            delta = deltas[key] = {}
         for column, value in values.items():
             delta[column] = delta.get(column, 0) + sign * value
 
@@ -185,15 +197,18 @@ def record(
         if old is not None:
             if old[1] == status and old[0] == process and old[2] == data:
                 continue
-            gone = contribution(old[1], old[2])
-            add(process_key(old[0]), gone, -1)
-            add(WHOLE_RUN, gone, -1)
-        came = contribution(status, data)
-        add(process_key(process), came, 1)
-        add(WHOLE_RUN, came, 1)
+            add(process_key(old[0]), contribution(old[1], old[2]), -1)
+        add(process_key(process), contribution(status, data), 1)
         executor = _executor(data)
         if executor:
             executors.add(executor)
+    # The whole run changes by what its processes changed.
+    whole: dict[str, int] = {}
+    for delta in deltas.values():
+        for column, value in delta.items():
+            whole[column] = whole.get(column, 0) + value
+    if deltas:
+        deltas[WHOLE_RUN] = whole
     if not deltas:
         return
     rows = {
