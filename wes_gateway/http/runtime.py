@@ -16,7 +16,7 @@ from celery import Celery
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain import runs
+from wes_gateway.domain import runs, trs
 from wes_gateway.domain.launch import EngineVersion
 from wes_gateway.infra.config import Settings
 from wes_gateway.infra.db import Database
@@ -31,6 +31,8 @@ class Runtime:
     settings: Settings
     db: Database
     engine_version: EngineVersion
+    # Resolves TRS workflow_urls through the allowed registries, keeping their answers.
+    trs: trs.Resolver
     # Single sign-on (wes_gateway.http.oidc.OidcAuth), set by the app factory when an
     # OpenID provider is configured.
     oidc: Any = None
@@ -44,6 +46,7 @@ class Runtime:
             settings=settings,
             db=Database.from_settings(settings),
             engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
+            trs=trs.Resolver.from_settings(settings),
         )
 
     @cached_property

@@ -135,6 +135,9 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
     }
     if run.workspace_id is not None:
         body["workspace_id"] = run.workspace_id
+    if run.trs:
+        # request.workflow_url stays the TRS workflow the client named; this is what ran.
+        body["resolved_workflow"] = dict(run.trs)
     return body
 
 
