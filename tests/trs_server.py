@@ -10,7 +10,8 @@ Paths served, under ``/ga4gh/trs/v2``:
   GET /tools/{id}/versions/{version_id}/{type}/descriptor
 Anything else, or a tool or version it does not hold, is a 404 with the spec's Error
 body. ``requests`` lists the paths asked, decoded, in order. A tool id ``slow`` answers
-after ``slow_seconds``; ``huge`` answers with more JSON than a registry ever sends.
+after ``slow_seconds``; ``drip`` sends its answer a byte at a time over
+``slow_seconds``; ``huge`` answers with more JSON than a registry ever sends.
 """
 
 from __future__ import annotations
@@ -137,6 +138,9 @@ def serve(
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:  # noqa: N802 - the http.server name
+            if "/tools/drip/" in self.path:
+                self._drip()
+                return
             status, body = registry.answer(self.path.split("?")[0])
             data = json.dumps(body).encode()
             try:
@@ -147,6 +151,23 @@ def serve(
                 self.wfile.write(data)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # a client that gave up on a slow answer
+
+        def _drip(self) -> None:
+            """A JSON answer sent a byte at a time, never long silent, over slow_seconds."""
+            registry.requests.append("drip")
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            ends = time.monotonic() + registry.slow_seconds
+            try:
+                self.wfile.write(b'{"name": "')
+                while time.monotonic() < ends:
+                    self.wfile.write(b"x")
+                    self.wfile.flush()
+                    time.sleep(0.2)
+                self.wfile.write(b'"}')
+            except (BrokenPipeError, ConnectionResetError):
+                pass
 
         def log_message(self, format: str, *args: Any) -> None:  # noqa: A002
             pass

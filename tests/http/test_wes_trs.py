@@ -190,6 +190,13 @@ def test_a_registry_that_does_not_answer_is_a_503_naming_it(
         "within 1 s); try again later"
     )
 
+    # One that keeps sending, slowly: the timeout holds for the whole answer.
+    started = time.monotonic()
+    response = _post(client, alice, registry.uri("drip", "1.0"))
+    assert time.monotonic() - started < 3
+    assert response.status_code == 503
+    assert "(no answer within 1 s)" in response.json()["msg"]
+
     # An answer larger than any TRS answer is not read, let alone parsed.
     response = _post(client, alice, registry.uri("huge", "1.0"))
     assert response.status_code == 503
