@@ -129,7 +129,7 @@ def parse(value: str) -> TrsReference | None:
         tool, colon, version = value.rpartition(":")
         if not colon:
             tool, version = value, ""
-        if not _DOCKSTORE_ID.fullmatch(tool):
+        if not _DOCKSTORE_ID.fullmatch(tool) or (colon and not version):
             raise InvalidField(
                 FIELD,
                 "a Dockstore workflow id is #workflow/<git host>/<owner>/<repository>"

@@ -51,6 +51,10 @@ def trs_registries(value: str) -> dict[str, str]:
             continue
         scheme, sep, rest = entry.partition("://")
         if not sep:
+            if "/" in entry:
+                raise ValueError(
+                    f"{entry!r}: give a TRS base URL with its scheme, or a host[:port]"
+                )
             scheme, rest = "https", entry + "/ga4gh/trs/v2"
         host, slash, path = rest.partition("/")
         if scheme.lower() not in ("http", "https") or not _TRS_HOST.fullmatch(host):
