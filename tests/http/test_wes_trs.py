@@ -15,6 +15,7 @@ from urllib.parse import quote
 import pytest
 import yaml
 from jsonschema import Draft7Validator
+from sqlalchemy import update
 
 from tests import trs_server
 from tests.conftest import WES, submit
@@ -22,6 +23,7 @@ from tests.oracle import seqera
 from tests.trs_server import RNASEQ, ToolVersion
 from wes_gateway.domain import launch, trs
 from wes_gateway.domain.models import Run
+from wes_gateway.domain.states import State
 from wes_gateway.infra.config import Settings
 from workers.execution import snapshot
 
@@ -308,3 +310,24 @@ def test_a_tower_launch_takes_a_trs_pipeline(client, alice, db, settings, regist
     assert response.status_code == 400
     assert set(response.json()) == {"message"}  # Seqera's ErrorResponse
     assert response.json()["message"].startswith("launch.pipeline: ")
+
+
+def test_service_info_names_the_registries(client, registry, allowed):
+    body = client.get(f"{WES}/service-info").json()
+    assert body["tags"]["trs_hosts"] == registry.host
+
+
+def test_a_trs_run_resumes_as_it_ran(client, alice, db, settings, registry, allowed):
+    old = submit(client, alice, workflow_url=registry.uri(RNASEQ, "3.14.0"))
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id == old).values(state=State.EXECUTOR_ERROR))
+        session.commit()
+    response = client.post(f"{WES}/runs/{old}/resume", headers=alice)
+    assert response.status_code == 200, response.text
+    new = response.json()["run_id"]
+    log = client.get(f"{WES}/runs/{new}", headers=alice).json()
+    assert log["request"]["workflow_url"] == registry.uri(RNASEQ, "3.14.0")
+    assert log["resolved_workflow"]["url"] == RNASEQ_GIT
+    argv = _head_job_argv(db, settings, new)
+    assert argv[argv.index("run") + 1 :][:3] == [RNASEQ_GIT, "-r", "3.14.0"]
+    assert "-resume" in argv

@@ -172,6 +172,11 @@ class Resolver:
         self._cache: OrderedDict[tuple[str, str, str], tuple[float, Resolution]] = OrderedDict()
         self._lock = threading.Lock()
 
+    @property
+    def hosts(self) -> list[str]:
+        """The allowed registries' host[:port]s, the first taking Dockstore ids."""
+        return list(self._registries)
+
     @classmethod
     def from_settings(cls, settings: Settings) -> Resolver:
         timeout = settings.trs_timeout

@@ -31,11 +31,12 @@ class Runtime:
     settings: Settings
     db: Database
     engine_version: EngineVersion
-    # Resolves TRS workflow_urls through the allowed registries, keeping their answers.
-    trs: trs.Resolver
     # Single sign-on (wes_gateway.http.oidc.OidcAuth), set by the app factory when an
     # OpenID provider is configured.
     oidc: Any = None
+    # Resolves TRS workflow_urls through the allowed registries, keeping their answers
+    # (built from the settings when not given).
+    trs: trs.Resolver = None  # type: ignore[assignment]
     _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -46,8 +47,11 @@ class Runtime:
             settings=settings,
             db=Database.from_settings(settings),
             engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
-            trs=trs.Resolver.from_settings(settings),
         )
+
+    def __post_init__(self) -> None:
+        if self.trs is None:
+            self.trs = trs.Resolver.from_settings(self.settings)
 
     @cached_property
     def celery(self) -> Celery:

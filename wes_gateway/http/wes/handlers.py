@@ -35,6 +35,7 @@ def get_service_info() -> dict[str, Any]:
         organization_name=settings.organization_name,
         organization_url=settings.organization_url or public_base_url(),
         environment=settings.environment,
+        trs_hosts=rt.trs.hosts,
     )
 
 
