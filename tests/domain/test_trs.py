@@ -34,6 +34,28 @@ from wes_gateway.infra.config import Settings
             "v0.3",
         ),
         ("#workflow/gitlab.com/org/repo", None, "#workflow/gitlab.com/org/repo", None),
+        # WESkit's form: the registry's base path before the id, the type after the version.
+        (
+            "trs://h.org:8080/ga4gh/trs/v2/%23workflow%2Fx/1.0/NFL",
+            "h.org:8080",
+            "#workflow/x",
+            "1.0",
+        ),
+        ("trs://h.org/api/ga4gh/trs/v2/7/1.0", "h.org", "7", "1.0"),
+        # A registry's own URL of the tool version, or of its NFL descriptor.
+        (
+            "https://dockstore.org/api/ga4gh/trs/v2/tools/%23workflow%2Fgithub.com%2Fnf-core"
+            "%2Frnaseq/versions/3.14.0",
+            "dockstore.org",
+            "#workflow/github.com/nf-core/rnaseq",
+            "3.14.0",
+        ),
+        (
+            "https://h.org/ga4gh/trs/v2/tools/7/versions/v1/PLAIN_NFL/descriptor/main.nf",
+            "h.org",
+            "7",
+            "v1",
+        ),
     ],
 )
 def test_the_names_of_a_trs_workflow(url, host, tool_id, version):
@@ -57,6 +79,9 @@ def test_other_workflow_urls_are_no_trs_workflow(url):
         "#workflow/github.com/a/b:",
         "#workflow/github.com/a/b/c/d:1",
         "#tool/quay.io/a/b:1",
+        "trs://h.org/7/1.0/CWL",
+        "trs://h.org/some/prefix/7/1.0",
+        "https://h.org/ga4gh/trs/v2/tools/7/versions/1.0/WDL/descriptor",
     ],
 )
 def test_a_malformed_trs_workflow_names_workflow_url(url):

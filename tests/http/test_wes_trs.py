@@ -135,6 +135,27 @@ def test_a_dockstore_id_resolves_through_the_first_registry(
     assert response.json()["msg"].startswith("workflow_engine_parameters.revision: differs")
 
 
+def test_the_longer_forms_clients_write_resolve_alike(
+    client, alice, db, settings, registry, allowed
+):
+    tool = quote(RNASEQ, safe="")
+    for url in (
+        f"trs://{registry.host}/ga4gh/trs/v2/{tool}/3.14.0/NFL",  # WESkit's
+        f"{registry.base_url}/tools/{tool}/versions/3.14.0",  # the registry's own URL
+        f"{registry.base_url}/tools/{tool}/versions/3.14.0/PLAIN_NFL/descriptor",
+    ):
+        run_id = submit(client, alice, workflow_url=url)
+        log = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+        assert log["request"]["workflow_url"] == url
+        argv = _head_job_argv(db, settings, run_id)
+        assert argv[argv.index("run") + 1 :][:3] == [RNASEQ_GIT, "-r", "3.14.0"], url
+    response = _post(client, alice, f"trs://{registry.host}/ga4gh/trs/v2/{tool}/3.14.0/CWL")
+    assert response.status_code == 400
+    assert response.json()["msg"] == (
+        "workflow_url: names a CWL descriptor; this service runs Nextflow (NFL)"
+    )
+
+
 def test_a_registry_not_allowed_is_refused_without_asking_it(
     client, alice, app, monkeypatch, tmp_path, registry
 ):

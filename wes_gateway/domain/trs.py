@@ -1,6 +1,7 @@
 """Workflows named by a GA4GH Tool Registry Service (TRS v2): a ``workflow_url`` that is
 a TRS URI, ``trs://<host>/<tool id>/<version>`` (the tool id URL-encoded, as
-``trs://dockstore.org/%23workflow%2Fgithub.com%2Fnf-core%2Frnaseq/3.14.0``), or a
+``trs://dockstore.org/%23workflow%2Fgithub.com%2Fnf-core%2Frnaseq/3.14.0``; see ``parse``
+for the longer forms clients write, and a registry's own https URL of it), or a
 Dockstore id, ``#workflow/github.com/nf-core/rnaseq:3.14.0`` (the version after the last
 colon, as Dockstore and Terra write a tool version; without one, the launch's
 ``revision`` names it).
@@ -58,6 +59,15 @@ _GITLAB_RAW = re.compile(
     r"https://(?P<host>[A-Za-z0-9.-]+)/(?P<owner>[A-Za-z0-9_./-]+?)/(?P<repo>[A-Za-z0-9_.-]+)"
     r"/-/raw/(?P<ref>[^/]+)/(?P<path>.+)"
 )
+# A TRS descriptor type as a path segment names it (NFL, PLAIN_NFL, CWL, ...).
+_TYPE = re.compile(r"(PLAIN_)?[A-Z]{2,12}")
+_TRS_PATH = "ga4gh/trs/v2"
+# A registry's URL of a tool version, or of one of its descriptor's resources.
+_TRS_URL = re.compile(
+    r"https?://(?P<host>[^/?#]+)(/[^/?#]+)*?/ga4gh/trs/v2/tools/(?P<id>[^/?#]+)"
+    r"/versions/(?P<version>[^/?#]+)(/(?P<type>(PLAIN_)?[A-Z]{2,12})(/(descriptor|files)"
+    r"(/[^?#]*)?)?)?/?"
+)
 _PRIMARY = "PRIMARY_DESCRIPTOR"
 _DEFAULT_SCRIPT = "main.nf"
 
@@ -105,26 +115,30 @@ class Resolution:
 
 
 def is_trs(value: str) -> bool:
-    return value.startswith((SCHEME, DOCKSTORE_WORKFLOW))
+    return value.startswith((SCHEME, DOCKSTORE_WORKFLOW)) or bool(_TRS_URL.fullmatch(value))
 
 
 def parse(value: str) -> TrsReference | None:
-    """The TRS workflow ``value`` names; None when it names none (not ``trs://`` nor
-    ``#workflow/``). A malformed one is a 400 naming ``workflow_url``."""
+    """The TRS workflow ``value`` names; None when it names none. A malformed one is a
+    400 naming ``workflow_url``. Taken: ``trs://<host>/<id>/<version>`` (the TRS URI of
+    the spec), the same with the registry's base path before the id and a descriptor
+    type after the version (``trs://<host>/ga4gh/trs/v2/<id>/<version>/NFL``, as WESkit
+    writes one), a registry's own URL of the tool version or of its NFL descriptor
+    (``https://<host>/.../ga4gh/trs/v2/tools/<id>/versions/<version>[/NFL/descriptor]``)
+    and a Dockstore id."""
     if value.startswith(SCHEME):
-        parts = value[len(SCHEME) :].split("/")
-        if len(parts) != 3 or not all(parts):
+        host, _, path = value[len(SCHEME) :].partition("/")
+        parts = path.split("/")
+        kind = parts.pop() if len(parts) >= 3 and _TYPE.fullmatch(parts[-1]) else None
+        prefix = "/".join(parts[:-2])
+        if len(parts) < 2 or not all(parts) or prefix and not prefix.endswith(_TRS_PATH):
             raise InvalidField(
                 FIELD, "a TRS URI is trs://<host>/<URL-encoded tool id>/<URL-encoded version>"
             )
-        host, tool, version = parts
-        if not _HOST.fullmatch(host):
-            raise InvalidField(FIELD, "the host of a TRS URI is a DNS name, with a port or not")
-        return TrsReference(
-            uri=value, host=host.lower(), tool_id=_tool_id(unquote(tool)), version=_version(
-                unquote(version)
-            )
-        )  # fmt: skip
+        return _reference(value, host, parts[-2], parts[-1], kind)
+    match = _TRS_URL.fullmatch(value)
+    if match is not None:
+        return _reference(value, match["host"], match["id"], match["version"], match["type"])
     if value.startswith(DOCKSTORE_WORKFLOW):
         tool, colon, version = value.rpartition(":")
         if not colon:
@@ -139,6 +153,20 @@ def parse(value: str) -> TrsReference | None:
             uri=value, host=None, tool_id=tool, version=_version(version) if version else None
         )
     return None
+
+
+def _reference(uri: str, host: str, tool: str, version: str, kind: str | None) -> TrsReference:
+    if not _HOST.fullmatch(host):
+        raise InvalidField(FIELD, "the host of a TRS URI is a DNS name, with a port or not")
+    if kind is not None and kind.removeprefix("PLAIN_") != DESCRIPTOR_TYPE:
+        raise InvalidField(
+            FIELD, f"names a {kind} descriptor; this service runs Nextflow ({DESCRIPTOR_TYPE})"
+        )
+    return TrsReference(
+        uri=uri, host=host.lower(), tool_id=_tool_id(unquote(tool)), version=_version(
+            unquote(version)
+        )
+    )  # fmt: skip
 
 
 def _tool_id(value: str) -> str:
