@@ -245,6 +245,15 @@ def test_a_resolution_is_reused_until_its_time_is_up(
     submit(client, alice, workflow_url=uri)
     assert len(registry.requests) == len(asked) * 3
 
+    # An answer kept for a second is asked for again once the second is over.
+    _allow(app, monkeypatch, tmp_path, registry.base_url, trs_cache_ttl=1)
+    submit(client, alice, workflow_url=uri)
+    submit(client, alice, workflow_url=uri)
+    assert len(registry.requests) == len(asked) * 4
+    time.sleep(1.1)
+    submit(client, alice, workflow_url=uri)
+    assert len(registry.requests) == len(asked) * 5
+
 
 def test_another_registry_gives_its_repository_through_the_descriptor_url(
     client, alice, db, settings, app, monkeypatch, tmp_path

@@ -271,7 +271,7 @@ class Resolver:
         if not isinstance(types, list):
             raise _unusable(registry, "descriptor_type is not a list")
         if DESCRIPTOR_TYPE not in types:
-            shown = ", ".join(str(t) for t in types[:5]) or "none"
+            shown = ", ".join(str(t)[:20] for t in types[:5]) or "none"
             raise InvalidField(
                 FIELD,
                 f"{what} is a workflow of type {shown} at {_host(registry)}; this service "
