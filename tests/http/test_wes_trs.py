@@ -293,6 +293,16 @@ def test_another_registry_gives_its_repository_through_the_descriptor_url(
         ]
         assert argv[argv.index("-main-script") + 1] == "workflows/align.nf"
 
+        # Its Tower launch is what ran, so a relaunch runs the same code.
+        launch_record = client.get(f"/api/workflow/{run_id}/launch", headers=alice).json()
+        seqera.validate("GET", f"/api/workflow/{run_id}/launch", 200, launch_record)
+        record = launch_record["launch"]
+        assert (record["pipeline"], record["revision"], record["mainScript"]) == (
+            "https://github.com/acme/pipes",
+            "a1b2c3d",
+            "workflows/align.nf",
+        )
+
         response = _post(client, alice, registry.uri("12345", "bad"))
         assert response.status_code == 400
         assert "gives no git repository" in response.json()["msg"]
