@@ -162,11 +162,8 @@ def _reference(uri: str, host: str, tool: str, version: str, kind: str | None) -
         raise InvalidField(
             FIELD, f"names a {kind} descriptor; this service runs Nextflow ({DESCRIPTOR_TYPE})"
         )
-    return TrsReference(
-        uri=uri, host=host.lower(), tool_id=_tool_id(unquote(tool)), version=_version(
-            unquote(version)
-        )
-    )  # fmt: skip
+    tool_id, version_id = _tool_id(unquote(tool)), _version(unquote(version))
+    return TrsReference(uri=uri, host=host.lower(), tool_id=tool_id, version=version_id)
 
 
 def _tool_id(value: str) -> str:
@@ -255,10 +252,8 @@ class Resolver:
         registry = self._registries.get(host)
         if registry is None:
             allowed = ", ".join(self._registries) or "none"
-            raise InvalidField(
-                FIELD, f"TRS host {host!r} is not one this service resolves from (allowed: "
-                f"{allowed})"
-            )  # fmt: skip
+            problem = f"TRS host {host!r} is not one this service resolves from"
+            raise InvalidField(FIELD, f"{problem} (allowed: {allowed})")
         return registry
 
     def _ask(self, ref: TrsReference, registry: str, version: str) -> Resolution:
