@@ -132,7 +132,8 @@ def snapshot(run: Run, run_dir: Path) -> RunSnapshot:
         profile=run.profile,
         config_text=run.config_text,
         entry=options.get("entry") or None,
-        main_script=options.get("main_script") or None,
+        # The launch's own script, else the one its TRS workflow's descriptor names.
+        main_script=options.get("main_script") or (run.trs or {}).get("main_script") or None,
         # A resumed run names its session: Nextflow's "last" would be the last run of
         # the session's folder, not necessarily the one the launch chose.
         resume=run.session_id if resumed and run.session_id else (options.get("resume") or None),

@@ -46,3 +46,9 @@ class FieldTooLarge(PayloadTooLarge):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class ServiceUnavailable(ApiError):
+    """A 503: something the request depends on, outside this service, did not answer."""
+
+    status = 503

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from wes_gateway.domain import parsing, pipeline_secrets, text
+from wes_gateway.domain import parsing, pipeline_secrets, text, trs
 from wes_gateway.domain.errors import FieldTooLarge, InvalidField
 from wes_gateway.domain.models import TAG_KEY_LENGTH, TAG_VALUE_LENGTH
 from wes_gateway.domain.run_files import clean_name
@@ -555,6 +555,9 @@ def engine_version_key(version: str) -> tuple[int, int, int]:
 def _check_url(value: str | None, attachments: list[str]) -> str:
     if not value:
         raise InvalidField("workflow_url", "required: a pipeline or an attached file")
+    if trs.is_trs(value):
+        trs.parse(value)  # resolved when the run is accepted (runs.create_run)
+        return value
     if "://" not in value and not value.startswith("/"):
         try:
             as_path = clean_name(value)
@@ -568,9 +571,27 @@ def _check_url(value: str | None, attachments: list[str]) -> str:
         raise InvalidField("workflow_url", f"{value!r} is not among the attached files")
     raise InvalidField(
         "workflow_url",
-        "must be an https git URL, an owner/repository pipeline name, or the relative path "
-        "of an attached file",
+        "must be an https git URL, an owner/repository pipeline name, a GA4GH TRS URI "
+        "(trs://<host>/<tool id>/<version>), a Dockstore #workflow/ id, or the relative "
+        "path of an attached file",
     )
+
+
+def check_resolved(resolution: trs.Resolution) -> None:
+    """A TRS workflow's pipeline, revision and script, held to what a client may send
+    (they become arguments of ``nextflow run`` as a client's would)."""
+    shown = f"{resolution.uri} resolves to"
+    if not is_git_url(resolution.git_url):
+        raise InvalidField("workflow_url", f"{shown} {resolution.git_url!r}, not an https git URL")
+    if not _REVISION.fullmatch(resolution.revision):
+        raise InvalidField(
+            "workflow_url", f"{shown} revision {resolution.revision!r}, not a git revision name"
+        )
+    script = resolution.main_script
+    if script is not None and (not _MAIN_SCRIPT.fullmatch(script) or ".." in script):
+        raise InvalidField(
+            "workflow_url", f"{shown} script {script!r}, not a relative path in the project"
+        )
 
 
 def _check_options(raw: dict[str, Any]) -> dict[str, str]:

@@ -304,6 +304,9 @@ class Run(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     tags: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # A TRS workflow_url's resolution (domain.trs.Resolution.record): the request keeps the
+    # URI as sent; ``pipeline`` and ``revision`` are what it resolved to.
+    trs: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
 
     # What a Tower workflow carries (filled at submission and by the trace calls).
     pipeline: Mapped[str | None] = mapped_column(Text)

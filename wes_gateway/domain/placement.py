@@ -72,13 +72,16 @@ def plan(
     local_work_root: str | None = None,
     launch_dir_of: Callable[[str], str],
     field_name: Callable[[str], str],
+    pipeline: str | None = None,
 ) -> LaunchPlan:
     """The run's session, work dir and session folder; ``visible_runs`` selects the runs
     the caller may see (a session is resumed from those only: another user's is not
     found). On the local platform a work dir equal to ``local_work_root`` (the one the
     local compute environment shows, where every run gets a folder of its own) asks for
-    nothing: clients send it back as the environment's work dir."""
+    nothing: clients send it back as the environment's work dir. ``pipeline``: what the
+    run will run, when its workflow_url names it otherwise (a TRS workflow)."""
     options = request.workflow_engine_parameters
+    pipeline = pipeline or request.workflow_url
     local = platform == compute_envs.LOCAL
     for name in ("head_job_cpus", "head_job_memory_mb"):
         if local and options.get(name):
@@ -116,7 +119,7 @@ def plan(
     if wanted == "true":
         previous = _newest(
             session,
-            visible_runs.where(Run.pipeline == request.workflow_url, Run.session_id.is_not(None)),
+            visible_runs.where(Run.pipeline == pipeline, Run.session_id.is_not(None)),
         )
         if previous is None:
             raise InvalidField(

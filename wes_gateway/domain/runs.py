@@ -34,10 +34,22 @@ from wes_gateway.domain import (
     task_loads,
     tenancy,
     tokens,
+    trs,
 )
-from wes_gateway.domain.errors import BadRequest, Forbidden, InvalidField, NotFound
+from wes_gateway.domain.errors import (
+    BadRequest,
+    Forbidden,
+    InvalidField,
+    NotFound,
+    ServiceUnavailable,
+)
 from wes_gateway.domain.ids import INT32_MAX, INT64_MAX, new_run_id
-from wes_gateway.domain.launch import LABEL_IDS, WORKFLOW_TYPE_ALIASES, RunRequest
+from wes_gateway.domain.launch import (
+    LABEL_IDS,
+    WORKFLOW_TYPE_ALIASES,
+    RunRequest,
+    check_resolved,
+)
 from wes_gateway.domain.models import (
     ComputeEnv,
     Run,
@@ -123,6 +135,7 @@ def create_run(
     field_name: Callable[[str], str] = _same,
     tower_url: str | None = None,
     local_scripts: bool = False,
+    trs_resolver: trs.Resolver | None = None,
 ) -> Run:
     """Accept a run: check it will run where it goes, stage its attachments, then commit
     it QUEUED.
@@ -130,7 +143,8 @@ def create_run(
     ``files`` pairs each cleaned attachment name with its stream; ``run_dir_of`` maps a run
     id to its folder. ``field_name`` turns a WES field into the one the caller sent
     (``launch.configText`` for a Tower launch); ``tower_url`` is the trace endpoint its
-    head job gets; ``local_scripts`` allows pre/post-run scripts on the local platform.
+    head job gets; ``local_scripts`` allows pre/post-run scripts on the local platform;
+    ``trs_resolver`` resolves a TRS workflow_url (none: such a run is refused).
     The row is committed before this returns, so an accepted run is
     durable whatever happens next; the folder is removed again if the commit fails.
     """
@@ -154,6 +168,8 @@ def create_run(
         request.label_ids or None,
         field_name(f"workflow_engine_parameters.{LABEL_IDS}"),
     )
+    resolved = _resolve_trs(request, trs_resolver, field_name)
+    pipeline = resolved.git_url if resolved else request.workflow_url
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     plan = placement.plan(
@@ -168,6 +184,7 @@ def create_run(
         local_work_root=str(run_dir.parent.resolve()),
         launch_dir_of=lambda other: str(run_files.launch_dir(run_dir_of(other)).resolve()),
         field_name=field_name,
+        pipeline=pipeline,
     )
     if platform != compute_envs.LOCAL:
         placement.check_head_job_fits(
@@ -185,8 +202,9 @@ def create_run(
         request=request.as_echo(),
         tags=request.tags,
         outputs={},
-        pipeline=request.workflow_url,
-        revision=request.option("revision"),
+        pipeline=pipeline,
+        revision=resolved.revision if resolved else request.option("revision"),
+        trs=resolved.record() if resolved else None,
         profile=request.option("profile"),
         params=request.workflow_params,
         config_text=request.option("config"),
@@ -217,6 +235,27 @@ def create_run(
         shutil.rmtree(run_dir, ignore_errors=True)
         raise
     return run
+
+
+def _resolve_trs(
+    request: RunRequest, resolver: trs.Resolver | None, field_name: Callable[[str], str]
+) -> trs.Resolution | None:
+    """What a TRS workflow_url names, checked as a client's pipeline and revision are;
+    None for any other workflow_url. Errors name the field as the caller sent it."""
+    ref = trs.parse(request.workflow_url)
+    if ref is None:
+        return None
+    try:
+        if resolver is None:
+            raise InvalidField(trs.FIELD, "TRS workflows are not taken here")
+        resolved = resolver.resolve(ref, request.option("revision"))
+        check_resolved(resolved)
+    except InvalidField as exc:
+        raise InvalidField(field_name(exc.field), exc.message.split(": ", 1)[-1]) from None
+    except ServiceUnavailable as exc:
+        problem = exc.message.split(": ", 1)[-1]
+        raise ServiceUnavailable(f"{field_name(trs.FIELD)}: {problem}") from None
+    return resolved
 
 
 @dataclass(frozen=True)

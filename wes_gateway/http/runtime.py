@@ -16,7 +16,7 @@ from celery import Celery
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain import runs
+from wes_gateway.domain import runs, trs
 from wes_gateway.domain.launch import EngineVersion
 from wes_gateway.infra.config import Settings
 from wes_gateway.infra.db import Database
@@ -34,6 +34,9 @@ class Runtime:
     # Single sign-on (wes_gateway.http.oidc.OidcAuth), set by the app factory when an
     # OpenID provider is configured.
     oidc: Any = None
+    # Resolves TRS workflow_urls through the allowed registries, keeping their answers
+    # (built from the settings when not given).
+    trs: trs.Resolver = None  # type: ignore[assignment]
     _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
@@ -45,6 +48,10 @@ class Runtime:
             db=Database.from_settings(settings),
             engine_version=EngineVersion(settings.nextflow, settings.nextflow_version),
         )
+
+    def __post_init__(self) -> None:
+        if self.trs is None:
+            self.trs = trs.Resolver.from_settings(self.settings)
 
     @cached_property
     def celery(self) -> Celery:

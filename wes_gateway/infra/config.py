@@ -34,6 +34,40 @@ MIN_SUBMIT_STALE_AFTER = 2.0
 CREATE_CONNECT_TIMEOUT = 5.0  # seconds, at most, to connect for the create call
 
 
+# Dockstore serves TRS v2 under /api (its trs:// URIs name the host alone).
+DOCKSTORE_TRS = "https://dockstore.org/api/ga4gh/trs/v2"
+# A host[:port] of a TRS registry: a DNS name or an IPv4 address, an optional port.
+_TRS_HOST = re.compile(r"[A-Za-z0-9]([A-Za-z0-9.-]{0,252})(:[0-9]{1,5})?")
+_TRS_PATH = re.compile(r"(/[A-Za-z0-9_.~%+-]+)*/?")
+
+
+def trs_registries(value: str) -> dict[str, str]:
+    """``WES_GATEWAY_TRS_HOSTS`` read: host[:port] (lower case) -> TRS v2 base URL, no
+    trailing slash. Refuses an entry that is neither a bare host[:port] nor an http(s) URL
+    of one, and a host[:port] given twice."""
+    registries: dict[str, str] = {}
+    for entry in (part.strip() for part in value.split(",")):
+        if not entry:
+            continue
+        scheme, sep, rest = entry.partition("://")
+        if not sep:
+            if "/" in entry:
+                raise ValueError(
+                    f"{entry!r}: give a TRS base URL with its scheme, or a host[:port]"
+                )
+            scheme, rest = "https", entry + "/ga4gh/trs/v2"
+        host, slash, path = rest.partition("/")
+        if scheme.lower() not in ("http", "https") or not _TRS_HOST.fullmatch(host):
+            raise ValueError(f"{entry!r} is neither a host[:port] nor an http(s) TRS base URL")
+        if not _TRS_PATH.fullmatch(slash + path) or ".." in path.split("/"):
+            raise ValueError(f"{entry!r}: the path of a TRS base URL is plain text")
+        key = host.lower()
+        if key in registries:
+            raise ValueError(f"{host!r} is given twice")
+        registries[key] = f"{scheme.lower()}://{key}{(slash + path).rstrip('/')}"
+    return registries
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix=SERVICE_PREFIX, extra="ignore")
 
@@ -111,6 +145,23 @@ class Settings(BaseSettings):
     )
     ssh_timeout: float = Field(
         default=20.0, gt=0, description="Seconds to connect to a Slurm login node over SSH."
+    )
+    trs_hosts: str = Field(
+        default=DOCKSTORE_TRS,
+        description="Comma-separated GA4GH TRS v2 registries a workflow_url may name "
+        "(trs://<host>/<tool id>/<version>, or a Dockstore #workflow/ id, resolved through "
+        "the first). Each is a TRS base URL (http or https, with its path) or a bare "
+        "host[:port], meaning https://<host[:port]>/ga4gh/trs/v2; a trs:// URI names an "
+        "entry by its host[:port]. Empty: no TRS workflows.",
+    )
+    trs_timeout: float = Field(
+        default=5.0, gt=0, le=60, description="Seconds a TRS registry has for each answer."
+    )
+    trs_cache_ttl: float = Field(
+        default=600.0,
+        ge=0,
+        description="Seconds a TRS resolution (tool version to git URL and revision) is "
+        "reused; 0: every submission asks the registry.",
     )
     secret_key: str | None = Field(
         default=None,
@@ -235,6 +286,18 @@ class Settings(BaseSettings):
         """(connect, read) timeouts of the create call; their sum is ``create_budget``."""
         connect = min(CREATE_CONNECT_TIMEOUT, self.create_budget / 4)
         return connect, self.create_budget - connect
+
+    @field_validator("trs_hosts", mode="after")
+    @classmethod
+    def _trs_hosts(cls, value: str) -> str:
+        trs_registries(value)
+        return value
+
+    @cached_property
+    def trs_registries(self) -> dict[str, str]:
+        """Each allowed TRS registry's host[:port] (as a trs:// URI names it), with its base
+        URL, in the order given."""
+        return trs_registries(self.trs_hosts)
 
     @field_validator("head_job_env", mode="after")
     @classmethod

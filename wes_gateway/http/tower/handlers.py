@@ -355,6 +355,7 @@ def create_workflow_launch(body: dict, token_info: dict, workspace_id=None):
         field_name=launch.field_name,
         tower_url=rt.settings.public_url,
         local_scripts=rt.settings.local_scripts,
+        trs_resolver=rt.trs,
     )
     labels.add_to_run(session, run.id, tags)
     dispatch.submit(rt.celery, run.id)

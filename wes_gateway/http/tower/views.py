@@ -480,7 +480,9 @@ def launch_record(
         "configProfiles": profile.split(",") if profile else [],
         "configText": options.get("config") or None,
         "paramsText": json.dumps(run.params or {}),
-        "mainScript": options.get("main_script") or None,
+        # A TRS workflow's launch is what it resolved to (pipeline, revision and script),
+        # so a relaunch runs the same code.
+        "mainScript": options.get("main_script") or (run.trs or {}).get("main_script") or None,
         "entryName": options.get("entry") or None,
         "resume": resume,
         "pullLatest": options.get("latest") == "true",

@@ -35,6 +35,7 @@ def get_service_info() -> dict[str, Any]:
         organization_name=settings.organization_name,
         organization_url=settings.organization_url or public_base_url(),
         environment=settings.environment,
+        trs_hosts=rt.trs.hosts,
     )
 
 
@@ -91,6 +92,7 @@ def run_workflow(token_info: dict):
         run_dir_of=rt.run_dir,
         run_name=request.option("run_name"),
         tower_url=rt.settings.public_url,
+        trs_resolver=rt.trs,
     )
     dispatch.submit(rt.celery, run.id)
     return views.run_id(run.id)
@@ -122,6 +124,7 @@ def resume_run(token_info: dict, run_id: str, body: dict | None = None):
         run_dir_of=rt.run_dir,
         run_name=request.option("run_name"),
         tower_url=rt.settings.public_url,
+        trs_resolver=rt.trs,
         local_scripts=rt.settings.local_scripts,
     )
     dispatch.submit(rt.celery, run.id)

@@ -33,7 +33,9 @@ def service_info(
     organization_name: str,
     organization_url: str,
     environment: str | None,
+    trs_hosts: list[str] | None = None,
 ) -> dict[str, Any]:
+    """``trs_hosts``: the TRS registries a workflow_url may name (a tag, ``trs_hosts``)."""
     return _drop_none(
         {
             "id": SERVICE_ID,
@@ -62,6 +64,7 @@ def service_info(
                 "tower_api": TOWER_BASE_PATH,
                 "engine": launch.ENGINE,
                 **engine_version_tags(engine_version),
+                **({"trs_hosts": ",".join(trs_hosts)} if trs_hosts else {}),
             },
         }
     )
@@ -135,6 +138,9 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
     }
     if run.workspace_id is not None:
         body["workspace_id"] = run.workspace_id
+    if run.trs:
+        # request.workflow_url stays the TRS workflow the client named; this is what ran.
+        body["resolved_workflow"] = dict(run.trs)
     return body
 
 
