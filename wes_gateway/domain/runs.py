@@ -150,6 +150,11 @@ def create_run(
     """
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot submit runs")
+    if trs.parse(request.workflow_url) is not None:
+        # A registry may take seconds to answer: no database connection is held meanwhile.
+        session.commit()
+    resolved = _resolve_trs(request, trs_resolver, field_name)
+    pipeline = resolved.git_url if resolved else request.workflow_url
     compute_env_id = compute_envs.for_new_run(
         session, request.option("compute_env_id"), compute_env_field, principal.workspace_id
     )
@@ -168,8 +173,6 @@ def create_run(
         request.label_ids or None,
         field_name(f"workflow_engine_parameters.{LABEL_IDS}"),
     )
-    resolved = _resolve_trs(request, trs_resolver, field_name)
-    pipeline = resolved.git_url if resolved else request.workflow_url
     run_id = new_run_id()
     run_dir: Path = run_dir_of(run_id)
     plan = placement.plan(
