@@ -29,10 +29,11 @@ STARTED = 20  # running when the worker stops; the others are accepted after tha
 
 
 def _submit(client: Client, expected: dict[str, str], number: int) -> str:
-    """A run of two 4 s tasks; every third one fails in its second task."""
+    """A run of two 8 s tasks (still going at the restart on a loaded machine); every
+    third one fails in its second task."""
     failing = number % 3 == 0
     params = {"standin_fail": 2} if failing else {}
-    run_id = client.submit(standin_tasks=2, standin_task_seconds=4, **params)
+    run_id = client.submit(standin_tasks=2, standin_task_seconds=8, **params)
     expected[run_id] = "EXECUTOR_ERROR" if failing else "COMPLETE"
     return run_id
 
