@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import shutil
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import httpx
@@ -347,4 +348,38 @@ def test_an_api_token_is_made_shown_once_used_and_revoked(page, gateway):
     page.locator("table.tokens tr", has_text="reader").locator("button:has-text('Revoke')").click()
     page.locator("#notice", has_text="revoked").wait_for()
     assert httpx.get(f"{api}/user-info", headers=headers).status_code == 401
+    assert page.problems == []
+
+
+def test_a_token_limited_to_a_workspace_and_a_lifetime(page, gateway):
+    lab = _lab_workspace(gateway, "lab-tokens", "bob")
+    sign_in(page, gateway, "bob")
+    page.select_option("#workspace", label="lab-tokens / shared")
+    page.click("nav >> text=API tokens")
+    page.fill("#token-name", "lab-only")
+    page.fill("#token-days", "30")
+    page.check("#token-workspace")
+    page.click("button:has-text('Create token')")
+    secret = page.locator("#new-token").inner_text().strip()
+    row = page.locator("table.tokens tr", has_text="lab-only")
+    row.filter(has_text="lab-tokens / shared").wait_for()
+    cells = row.locator("td")
+    assert cells.nth(2).inner_text() == "lab-tokens / shared"
+    assert cells.nth(4).inner_text() not in ("", "never")  # its expiry date
+    api = gateway["base"] + "/api"
+    listed = httpx.get(
+        f"{api}/tokens", headers={"Authorization": f"Bearer {gateway['bob']}"}
+    ).json()["tokens"]
+    (made,) = [item for item in listed if item["name"] == "lab-only"]
+    assert made["workspaceId"] == lab["workspaceId"]
+    expires = datetime.fromisoformat(made["expiresAt"].replace("Z", "+00:00"))
+    assert timedelta(days=29) < expires - datetime.now(UTC) <= timedelta(days=30)
+    headers = {"Authorization": f"Bearer {secret}"}
+    in_lab = httpx.get(
+        f"{api}/workflow", headers=headers, params={"workspaceId": lab["workspaceId"]}
+    )
+    assert in_lab.status_code == 200
+    # It acts in that workspace only: no other place, no organizations of its own.
+    org = {"organization": {"name": "elsewhere", "fullName": "Elsewhere"}}
+    assert httpx.post(f"{api}/orgs", headers=headers, json=org).status_code == 403
     assert page.problems == []
