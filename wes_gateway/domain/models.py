@@ -304,6 +304,9 @@ class Run(Base):
     request: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
     tags: Mapped[dict[str, str]] = mapped_column(JSONType, default=dict)
     outputs: Mapped[dict[str, Any]] = mapped_column(JSONType, default=dict)
+    # None until a worker has listed the run's outdir (once, when its head job ended);
+    # then whether more files were found than ``outputs`` holds (domain/run_outputs.py).
+    outputs_truncated: Mapped[bool | None] = mapped_column(Boolean)
 
     # What a Tower workflow carries (filled at submission and by the trace calls).
     pipeline: Mapped[str | None] = mapped_column(Text)

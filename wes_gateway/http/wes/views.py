@@ -135,6 +135,8 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
     }
     if run.workspace_id is not None:
         body["workspace_id"] = run.workspace_id
+    if run.outputs_truncated:
+        body["outputs_truncated"] = True  # more files were published than outputs lists
     return body
 
 
