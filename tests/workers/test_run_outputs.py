@@ -171,6 +171,8 @@ def test_paths_that_lead_elsewhere_are_refused(client, alice, finished, path):
         assert response.status_code == 400, (path, response.text)
         assert response.json()["msg"].startswith("path:"), response.text
     assert "root:" not in response.text and "published" not in response.text
+    control = client.get(f"{WES}/runs/{finished}/outputs/standin/standin_1.txt", headers=alice)
+    assert control.status_code == 200  # the route is there: the path was refused
 
 
 @pytest.mark.parametrize("path", ["standin/standin_9.txt", "standin", "nf-{run}.txt"])
@@ -188,6 +190,8 @@ def test_a_listed_file_swapped_for_a_link_out_is_not_served(
     published = run_dir(finished) / "launch" / "results" / "standin" / "standin_1.txt"
     secret = tmp_path / "secret.txt"
     secret.write_text("the host's")
+    url = f"{WES}/runs/{finished}/outputs/standin/standin_1.txt"
+    assert client.get(url, headers=alice).status_code == 200  # before
     published.unlink()
     published.symlink_to(secret)
     response = client.get(f"{WES}/runs/{finished}/outputs/standin/standin_1.txt", headers=alice)
@@ -201,6 +205,8 @@ def test_another_user_s_run_outputs_are_as_a_run_that_does_not_exist(client, ali
     assert theirs.status_code == nobodys.status_code == 404
     assert theirs.json()["msg"].replace(finished, "x" * 14) == nobodys.json()["msg"]
     assert b"published" not in theirs.content
+    mine = client.get(f"{WES}/runs/{finished}/outputs/standin/standin_1.txt", headers=alice)
+    assert mine.status_code == 200 and mine.text == "published by task 1\n"
 
 
 def test_outputs_of_a_cloud_run_are_not_proxied(client, alice, db, finished):
