@@ -134,6 +134,25 @@ def test_the_service_s_data_folder_is_never_listed(client, alice, executor):
     ]
 
 
+def test_nextflow_s_work_and_cache_folders_and_the_run_s_own_files_are_never_listed(
+    client, alice, executor
+):
+    """An outdir of the launch folder itself: what is there (the attachment, the published
+    files), not the task folders (their scripts and environments) nor Nextflow's cache;
+    an outdir of the run's folder: not its files (params, the console, its secrets while
+    it ran)."""
+    launch = run_to_the_end(client, alice, executor, outdir=".")
+    assert sorted(run_log(client, alice, launch)["outputs"]) == [
+        "note.txt",  # the attachment tests.conftest.submit sends
+        "standin/standin_1.txt",
+        "standin/standin_2.txt",
+    ]
+    own = run_to_the_end(client, alice, executor, outdir="..")
+    assert run_log(client, alice, own)["outputs"] == {}
+    work = run_to_the_end(client, alice, executor, outdir="work")
+    assert run_log(client, alice, work)["outputs"] == {}
+
+
 # -- GET /runs/{run_id}/outputs/{path} -------------------------------------------------
 
 

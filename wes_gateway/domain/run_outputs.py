@@ -16,8 +16,11 @@ The list is bounded: at most ``max_outputs`` files (a setting), taken in path or
 when more were found, the run's ``outputs_truncated`` is set and the RunLog says so.
 Paths are relative and safe: no absolute path, no ``..``, no empty or control-character
 component. A local listing never follows a symbolic link out of the outdir, except into
-the run's own work folder (where Nextflow's default ``symlink`` publish mode points), and
-never walks into the service's data folder outside the run's own folder.
+the run's own work folder (where Nextflow's default ``symlink`` publish mode points); it
+never walks Nextflow's work and cache folders (an outdir of ``.`` or ``work`` does not
+expose task scripts and environments), nor the service's data folder outside the run's
+launch folder. Elsewhere on the host, the outdir is whatever the run's launcher chose: a
+local head job runs as the service's user and could read it anyway.
 
 ``GET /runs/{run_id}/outputs/{path}`` serves a listed local file: the path is looked up
 in the stored list, never joined to a folder on its own, and the file is checked again
@@ -118,16 +121,17 @@ def record(run: Run, listing: Listing) -> None:
 
 @dataclass(frozen=True)
 class LocalFolders:
-    """Where a local run's outputs may be read from."""
+    """Where a local run's outputs may be read from, and where never."""
 
     outdir: Path  # resolved
-    allowed: tuple[Path, ...]  # resolved: the outdir, and the run's work folder
-    run_dir: Path  # resolved
-    data_dir: Path  # resolved: never walked outside ``run_dir``
+    allowed: tuple[Path, ...]  # resolved: where a file may be (the outdir, the work folder)
+    hidden: tuple[Path, ...]  # resolved: never walked (Nextflow's work and cache folders)
+    launch_dir: Path  # resolved: the one part of the data folder that may be walked
+    data_dir: Path  # resolved
 
 
 def local_folders(
-    outdir: str, *, launch_dir: Path, work_dir: str | None, run_dir: Path, data_dir: Path
+    outdir: str, *, launch_dir: Path, work_dir: str | None, data_dir: Path
 ) -> LocalFolders | None:
     """The folders of a local run's outdir (relative to its launch folder, as Nextflow
     takes it), or None when the outdir is a URL."""
@@ -135,7 +139,8 @@ def local_folders(
         return None
     root = (launch_dir / outdir).resolve()
     work = (launch_dir / (work_dir or "work")).resolve()
-    return LocalFolders(root, (root, work), run_dir.resolve(), data_dir.resolve())
+    hidden = (work, (launch_dir / ".nextflow").resolve())
+    return LocalFolders(root, (root, work), hidden, launch_dir.resolve(), data_dir.resolve())
 
 
 def local_folders_of(run: Run, run_dir: Path, data_dir: Path) -> LocalFolders | None:
@@ -144,37 +149,45 @@ def local_folders_of(run: Run, run_dir: Path, data_dir: Path) -> LocalFolders | 
     if outdir is None:
         return None
     return local_folders(
-        outdir,
-        launch_dir=run_files.launch_dir(run_dir),
-        work_dir=run.work_dir,
-        run_dir=run_dir,
-        data_dir=data_dir,
+        outdir, launch_dir=run_files.launch_dir(run_dir), work_dir=run.work_dir, data_dir=data_dir
     )
 
 
 def _reachable(folders: LocalFolders, real: Path) -> bool:
+    """Whether a file (links followed) lies where an output may: in the outdir, or in
+    the work folder (where a published link points), and not in the service's own."""
     if any(run_files.inside(folder, real) for folder in folders.allowed):
         return not _service_own(folders, real)
     return False
 
 
 def _service_own(folders: LocalFolders, real: Path) -> bool:
-    """A path of the service's data folder that is not the run's own."""
-    return real.is_relative_to(folders.data_dir) and not real.is_relative_to(folders.run_dir)
+    """A path of the service's data folder outside the run's launch folder: the
+    database, other runs, this run's own files (its secrets while it ran, its token)."""
+    return real.is_relative_to(folders.data_dir) and not real.is_relative_to(folders.launch_dir)
+
+
+def _walked(folders: LocalFolders, path: Path) -> bool:
+    """Whether a folder is walked: not Nextflow's work or cache folder (task scripts and
+    environments, which the task downloads never serve either), not the service's."""
+    if any(path.is_relative_to(folder) for folder in folders.hidden):
+        return False
+    return not _service_own(folders, path)
 
 
 def walk_local(folders: LocalFolders) -> Iterable[OutputFile]:
     """The regular files under the outdir, in path order, lazily. Links that lead out of
-    the allowed folders, and folders reached through links, are skipped."""
+    the allowed folders, folders reached through links, and the folders that are not
+    walked are skipped."""
     root = folders.outdir
-    if not root.is_dir() or _service_own(folders, root):
+    if not root.is_dir() or not _walked(folders, root):
         return
     for folder, names, files in os.walk(root, followlinks=False):
         names[:] = sorted(
             name
             for name in names
             if not os.path.islink(os.path.join(folder, name))
-            and not _service_own(folders, Path(folder, name))
+            and _walked(folders, Path(folder, name))
         )
         for name in sorted(files):
             path = Path(folder, name)

@@ -142,7 +142,6 @@ class LocalBackend(Backend):
             query.outdir,
             launch_dir=run_files.launch_dir(query.run_dir),
             work_dir=query.work_dir,
-            run_dir=query.run_dir,
             data_dir=query.data_dir,
         )
         return None if folders is None else run_outputs.list_local(folders, query.limit)
