@@ -96,11 +96,16 @@ def safe_relative(raw: str) -> str | None:
 
 def bounded(found: Iterable[OutputFile], limit: int) -> Listing:
     """The first ``limit`` files of ``found`` with safe paths, and whether there were
-    more; ``found`` is consumed no further than one file past the limit."""
+    more; ``found`` is consumed no further than one file past the limit (nor past
+    ``limit`` names that were left out: the list is then cut there)."""
     files: list[OutputFile] = []
+    skipped = 0
     for item in found:
         path = safe_relative(item.path)
         if path is None:
+            skipped += 1
+            if skipped > limit:
+                return Listing(files, truncated=True)
             continue
         if len(files) == limit:
             return Listing(files, truncated=True)
