@@ -214,6 +214,7 @@ BY_ID_ENDPOINTS = [
     ("get", "/tasks/1"),
     ("get", "/stdout"),
     ("get", "/stderr"),
+    ("get", "/outputs/results/a.txt"),
 ]
 
 

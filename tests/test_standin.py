@@ -445,3 +445,46 @@ def test_preview_runs_no_task(tmp_path):
     assert done.returncode == 0, done.stderr
     assert "* PREVIEW * nf-core/demo" in done.stdout
     assert "Submitted process" not in done.stdout
+
+
+@pytest.mark.parametrize("mode", ["copy", "symlink", "rellink", "link"])
+def test_outputs_are_published_into_the_outdir_as_publish_dir_does(tmp_path, mode):
+    result = _run(
+        tmp_path,
+        "run",
+        "nf-core/demo",
+        "--standin_tasks",
+        "2",
+        "--standin_task_seconds",
+        "0",
+        "--outdir",
+        "results",
+        "--publish_dir_mode",
+        mode,
+    )
+    assert result.returncode == 0, result.stdout
+    published = sorted((tmp_path / "results" / "standin").iterdir())
+    assert [path.name for path in published] == ["standin_1.txt", "standin_2.txt"]
+    assert published[0].read_text() == "published by task 1\n"
+    (source,) = (tmp_path / "work").glob("*/*/standin_1.txt")
+    if mode == "copy":
+        assert not published[0].is_symlink() and published[0].stat().st_ino != source.stat().st_ino
+    elif mode == "link":
+        assert published[0].stat().st_ino == source.stat().st_ino
+    else:
+        target = os.readlink(published[0])
+        assert os.path.isabs(target) == (mode == "symlink")
+        assert published[0].resolve() == source.resolve()
+
+
+def test_a_failed_task_publishes_nothing_and_an_unknown_mode_is_refused(tmp_path):
+    failed = _run(tmp_path, "run", "x/y", "--outdir", "out", "--standin_fail", "1")
+    assert failed.returncode == 1
+    assert not (tmp_path / "out" / "standin" / "standin_1.txt").exists()
+    odd = _run(tmp_path, "run", "x/y", "--outdir", "out", "--publish_dir_mode", "teleport")
+    assert odd.returncode == 1 and "PublishDir.Mode.TELEPORT" in odd.stdout
+
+
+def test_a_run_without_outdir_publishes_nothing(tmp_path):
+    assert _run(tmp_path, "run", "x/y", "--standin_task_seconds", "0").returncode == 0
+    assert list((tmp_path / "work").glob("*/*/standin_*.txt")) == []

@@ -22,7 +22,14 @@ from typing import TypeVar
 
 from sqlalchemy import select, update
 
-from wes_gateway.domain import compute_envs, credentials, pipeline_secrets, run_files, tokens
+from wes_gateway.domain import (
+    compute_envs,
+    credentials,
+    pipeline_secrets,
+    run_files,
+    run_outputs,
+    tokens,
+)
 from wes_gateway.domain.ids import is_run_id
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.models import ComputeEnv, Run, User
@@ -45,6 +52,7 @@ from workers.backends.base import (
     Backend,
     ClaimLost,
     JobReport,
+    OutputsQuery,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -524,6 +532,8 @@ def _apply(executor: Executor, backend: Backend, row, report: JobReport) -> None
             run.job_settled_at = _now()  # else the next poll settles its job
         if run.deleted_at is not None and ready_to_purge(run):
             purge(session, row.id, executor.run_dir(row.id))
+            return
+    _guarded(f"listing the outputs of run {row.id}", collect_outputs, executor, backend, row.id)
 
 
 def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) -> None:
@@ -560,6 +570,40 @@ def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) ->
             run.error_message = "\n".join(filter(None, (run.error_message, note)))
         if run.deleted_at is not None:
             purge(session, row.id, executor.run_dir(row.id))
+            return
+    _guarded(f"listing the outputs of run {row.id}", collect_outputs, executor, backend, row.id)
+
+
+def collect_outputs(executor: Executor, backend: Backend, run_id: str) -> None:
+    """List what an ended run published under its ``params.outdir`` (once: when its head
+    job has ended, so every file is published) and store it as its WES outputs. A run
+    without an outdir, or whose platform cannot list it, keeps none."""
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or not is_terminal(run.state) or run.outputs_truncated is not None:
+            return
+        outdir = run_outputs.outdir_of(run)
+        query = OutputsQuery(
+            run_id=run_id,
+            outdir=outdir or "",
+            limit=executor.settings.max_outputs,
+            run_dir=executor.run_dir(run_id),
+            data_dir=executor.settings.data_dir,
+            work_dir=run.work_dir,
+        )
+    listing = backend.list_outputs(query) if outdir else None
+    with executor.db.session() as session:
+        run = session.get(Run, run_id)
+        if run is None or run.outputs_truncated is not None:
+            return  # another worker listed it
+        run_outputs.record(run, listing or run_outputs.Listing())
+    if listing is not None:
+        log.info(
+            "run %s published %d files%s",
+            run_id,
+            len(listing.files),
+            " (and more, not listed)" if listing.truncated else "",
+        )
 
 
 def _job_end_note(state: State, report: JobReport, grace: float) -> str | None:

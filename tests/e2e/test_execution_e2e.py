@@ -43,6 +43,7 @@ from tests.live import (
     serve,
     start,
 )
+from tests.oracle import check_response
 
 pytestmark = pytest.mark.slow
 
@@ -486,3 +487,28 @@ def test_tw_runs_relaunch_of_a_failed_run_resumes_where_it_stopped(gateway):
     unknown = dict(request, sessionId="0f1c3a52-8c1e-4f0e-9d7a-2b3c4d5e6f70")
     refused = httpx.post(f"{api}/workflow/launch", headers=client.headers, json={"launch": unknown})
     assert refused.status_code == 404, refused.text
+
+
+def test_a_run_s_published_files_are_its_outputs_and_are_served(gateway):
+    """Listed by the worker once the head job has ended (the run may be COMPLETE by its
+    trace a moment before), then one of them read back through the outputs endpoint."""
+    client, env = gateway
+    run_id = client.submit(standin_tasks=2, standin_task_seconds=0.1, outdir="results")
+    assert client.wait(run_id)[-1] == "COMPLETE"
+    deadline = time.monotonic() + 30
+    while not (response := client.get(f"/runs/{run_id}")).json()["outputs"]:
+        assert time.monotonic() < deadline, response.text
+        time.sleep(0.2)
+    check_response(response)  # the official RunLog schema
+    launch = Path(env["WES_GATEWAY_DATA_DIR"]).resolve() / "runs" / run_id / "launch"
+    assert response.json()["outputs"] == {
+        f"standin/standin_{n}.txt": {
+            "location": str(launch / "results" / "standin" / f"standin_{n}.txt"),
+            "size": len(f"published by task {n}\n"),
+        }
+        for n in (1, 2)
+    }
+    served = client.get(f"/runs/{run_id}/outputs/standin/standin_2.txt")
+    assert served.status_code == 200 and served.text == "published by task 2\n"
+    refused = client.get(f"/runs/{run_id}/outputs/standin%2F..%2F..%2Fparams.json")
+    assert refused.status_code == 400 and refused.json()["msg"].startswith("path:")

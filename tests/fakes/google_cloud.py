@@ -1,5 +1,6 @@
-"""A local stand-in of Google Cloud Batch, Cloud Logging's entries.list and the GCE
-metadata server, driven over real connections by the official client libraries.
+"""A local stand-in of Google Cloud Batch, Cloud Logging's entries.list, Cloud Storage's
+objects.list (JSON API, objects put by tests with ``put_object``) and the GCE metadata
+server, driven over real connections by the official client libraries.
 
 No emulator exists for Batch or Cloud Logging, so this module serves the wire
 protocols itself from one in-memory core (:class:`FakeGoogleBatch`):
@@ -562,6 +563,40 @@ class FakeGoogleBatch:
             self._lost: dict[str, list[ApiError]] = collections.defaultdict(list)
             self._last_log_micros = 0
             self._insert_counter = 0
+            # Cloud Storage: bucket -> object name -> content; objects.list pages this many.
+            self.objects: dict[str, dict[str, bytes]] = collections.defaultdict(dict)
+            self.objects_page_size = 1000
+
+    def put_object(self, bucket: str, name: str, data: bytes) -> None:
+        """An object in a Cloud Storage bucket, for ``objects.list`` to find."""
+        with self.lock:
+            self.objects[bucket][name] = data
+
+    def list_objects(self, bucket: str, query: Mapping[str, str]) -> dict[str, Any]:
+        """Cloud Storage JSON API ``objects.list``: names in lexicographic order, filtered
+        by ``prefix``, ``maxResults`` (at most ``objects_page_size``) a page."""
+        with self.lock:
+            if bucket not in self.objects:
+                raise ApiError("NOT_FOUND", "The specified bucket does not exist.")
+            prefix = query.get("prefix", "")
+            names = sorted(name for name in self.objects[bucket] if name.startswith(prefix))
+            size = min(int(query.get("maxResults") or 1000), self.objects_page_size)
+            start = _page_offset(query.get("pageToken", ""))
+            page = names[start : start + size]
+            answer: dict[str, Any] = {"kind": "storage#objects"}
+            if page:
+                answer["items"] = [
+                    {
+                        "kind": "storage#object",
+                        "bucket": bucket,
+                        "name": name,
+                        "size": str(len(self.objects[bucket][name])),
+                    }
+                    for name in page
+                ]
+            if start + size < len(names):
+                answer["nextPageToken"] = _page_token(start + size)
+            return answer
 
     def fail_next(
         self, method: str, status: str = "UNAVAILABLE", message: str = "", times: int = 1
@@ -1084,6 +1119,7 @@ _REST_ROUTES: list[tuple[str, re.Pattern[str], str]] = [
     ("DELETE", re.compile(rf"^/v1/(?P<name>{_PARENT}/jobs/[^/:]+)$"), "DeleteJob"),
     ("POST", re.compile(rf"^/v1/(?P<name>{_PARENT}/jobs/[^/:]+):cancel$"), "CancelJob"),
     ("POST", re.compile(r"^/v2/entries:list$"), "ListLogEntries"),
+    ("GET", re.compile(r"^/storage/v1/b/(?P<bucket>[^/]+)/o$"), "ListObjects"),
 ]
 
 
@@ -1101,6 +1137,8 @@ def _route(verb: str, path: str) -> tuple[str, re.Match[str]] | None:
 
 def _message_to_json(message: Any, integer_enums: bool) -> str:
     """JSON as Google's REST gateway writes it: no default-valued fields, enum names."""
+    if isinstance(message, dict):  # an API without protocol buffers (Cloud Storage JSON)
+        return json.dumps(message)
     if isinstance(message, proto.Message):
         message = type(message).pb(message)
     return json_format.MessageToJson(
@@ -1128,6 +1166,8 @@ def _rest_call(
     if not isinstance(payload, dict):
         raise ApiError("INVALID_ARGUMENT", "Invalid JSON payload received: not an object.")
     path = {key: unquote(value) for key, value in match.groupdict().items()}
+    if method == "ListObjects":
+        return core.list_objects(path["bucket"], query)
     if method == "CreateJob":
         request = _request_from(batch_v1.CreateJobRequest, {**query, **path, "job": payload})
         return core.create_job(request)

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from wes_gateway.domain.models import Run
+
 API = "/api"
 
 
@@ -440,3 +442,33 @@ def test_members_see_the_shared_workspaces_and_their_own(tower, make_user):
     assert names(ann) == ["bens", "closed", "open"]
     assert names(ben) == ["bens", "open"]
     assert names(cy) == ["bens"]
+
+
+def test_a_workspace_run_s_outputs_are_read_as_its_log_is(client, make_user, db, run_dir):
+    """A view participant reads a listed output of a workspace run; anyone else finds no
+    such run."""
+    ann, ben, dee = (make_user(name) for name in ("ann", "ben", "dee"))
+    org = create_org(client, ann)
+    ws = create_workspace(client, ann, org)
+    add_participant(client, ann, org, ws, "ben", "view")
+    fields = {
+        "workflow_type": "NFL",
+        "workflow_type_version": "DSL2",
+        "workflow_url": "nf-core/demo",
+        "workflow_params": '{"outdir": "results"}',
+        "workflow_engine_parameters": f'{{"workspaceId": {ws}}}',
+    }
+    run_id = client.post("/ga4gh/wes/v1/runs", headers=ann, data=fields).json()["run_id"]
+    published = run_dir(run_id) / "launch" / "results" / "report.txt"
+    published.parent.mkdir(parents=True)
+    published.write_text("the lab's report")
+    with db.session() as session:  # as the worker lists it when the run ends
+        run = session.get(Run, run_id)
+        run.outputs = {"report.txt": {"location": str(published.resolve()), "size": 16}}
+        run.outputs_truncated = False
+    url = f"/ga4gh/wes/v1/runs/{run_id}/outputs/report.txt"
+    for who in (ann, ben):
+        answer = client.get(url, headers=who)
+        assert answer.status_code == 200 and answer.text == "the lab's report"
+    hidden = client.get(url, headers=dee)
+    assert hidden.status_code == 404 and "the lab's" not in hidden.text

@@ -3,6 +3,7 @@ user A's (alice's) above all."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import pytest
 from tests.conftest import submit
 from tests.domain.test_trace import run_token, sample
 from wes_gateway.domain import tokens
+from wes_gateway.domain.models import Run
 
 TRACE = "/api/trace"
+# The file every such run has published under its outdir (``results``), and listed.
+OUTPUT = "standin/out.txt"
 
 
 @dataclass(frozen=True)
@@ -37,8 +41,9 @@ def task_folder(run_dir: Path, task_id: int) -> Path:
 
 def start_traced_run(client, headers, db, run_dir_of) -> Victim:
     """A run of the user of ``headers``, begun by its head job, which reported two tasks
-    whose folders, like the run's console and log, hold files."""
-    run_id = submit(client, headers)
+    whose folders, like the run's console and log, hold files; it has published one file
+    under its outdir, listed in its outputs (as after an earlier attempt ended)."""
+    run_id = submit(client, headers, workflow_params=json.dumps({"outdir": "results"}))
     with db.session() as session:
         owner = tokens.authenticate(session, headers["Authorization"].split()[1]).user_name
     trace_headers = run_token(db, run_id, user=owner)
@@ -59,6 +64,14 @@ def start_traced_run(client, headers, db, run_dir_of) -> Victim:
     assert response.status_code == 200, response.text
     for name in (f"nf-{run_id}.txt", f"nf-{run_id}.log", f"timeline-{run_id}.html"):
         (folder / name).write_text(f"{name}, {private_text(run_id)}\n")
+    published = folder / "launch" / "results" / OUTPUT
+    published.parent.mkdir(parents=True)
+    published.write_text(f"published, {private_text(run_id)}\n")
+    with db.session() as session:
+        run = session.get(Run, run_id)
+        location = str(published.resolve())
+        run.outputs = {OUTPUT: {"location": location, "size": published.stat().st_size}}
+        run.outputs_truncated = False
     return Victim(
         run_id=run_id,
         task_ids=tuple(record["taskId"] for record in progress["tasks"]),

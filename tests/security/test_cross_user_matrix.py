@@ -21,7 +21,7 @@ import pytest
 from sqlalchemy import select
 
 from tests.domain.test_trace import sample
-from tests.security.conftest import Victim
+from tests.security.conftest import OUTPUT, Victim
 from tests.security.evidence import run_count, run_record, tree
 from tests.security.operations import Operation, all_operations
 from wes_gateway.domain import tokens
@@ -108,6 +108,7 @@ DECISIONS: dict[str, Decision] = {
     "GetRunStdout": Decision(Kind.RUN),
     "GetRunStderr": Decision(Kind.RUN),
     "GetRunRoCrate": Decision(Kind.RUN),
+    "GetRunOutput": Decision(Kind.RUN),
     "ResumeRun": Decision(Kind.RUN, json=lambda _: {}, control=(409,)),
     # Tower: workflows
     "UserInfo": Decision(Kind.SELF),
@@ -294,6 +295,7 @@ def path_values(targets: Targets) -> dict[str, object]:
         "pipelineId": targets.pipeline_id,
         "labelId": targets.label_id,
         "versionId": targets.version_id,
+        "path": OUTPUT,
     }
 
 

@@ -10,7 +10,14 @@ from urllib.parse import quote
 import pytest
 
 from tests.conftest import WES
-from tests.security.conftest import TRACE, Victim, private_text, start_traced_run, task_folder
+from tests.security.conftest import (
+    OUTPUT,
+    TRACE,
+    Victim,
+    private_text,
+    start_traced_run,
+    task_folder,
+)
 from tests.security.evidence import run_count, tree
 
 BOUNDARY = "sEcUrItYbOuNdArY"
@@ -194,9 +201,64 @@ def test_task_downloads_serve_their_allow_list_only(
     assert tree(outside) == before
 
 
+# Output paths, as written into the URL after /outputs/: (path, status).
+OUTPUT_PATHS = [
+    ("..%2F..%2F..%2F..%2F..%2F..%2Fetc%2Fpasswd", 400),
+    ("standin%2F..%2F..%2F..%2Fnf-{own}.txt", 400),
+    ("standin/%2e%2e/%2e%2e/%2e%2e/%2e%2e/{other}/nf-{other}.txt", 400),
+    ("%2e%2e%2f%2e%2e%2fparams.json", 400),
+    ("..%5C..%5Cparams.json", 400),
+    ("standin//out.txt", 400),
+    (".%2Fstandin/out.txt", 400),
+    ("standin/out.txt%00", 400),
+    ("%2Fetc%2Fpasswd", 404),  # an empty first component: no route has it
+    ("%2F{runs}/{other}/launch/results/standin/out.txt", 404),
+    ("{runs}/{other}/launch/results/standin/out.txt", 404),  # not listed
+    ("../{other}/launch/results/standin/out.txt", 404),  # the client drops the ../
+    ("params.json", 404),
+    ("nf-{own}.txt", 404),
+    ("standin", 404),
+    ("STANDIN/OUT.TXT", 404),
+]
+
+
+@pytest.mark.parametrize("template,status", OUTPUT_PATHS)
+def test_run_outputs_serve_their_list_only(
+    client, alice, db, run_dir, outside, victim: Victim, template, status
+):
+    """alice asks for her own run's outputs, by paths that would lead elsewhere."""
+    other = start_traced_run(client, alice, db, run_dir)
+    path = template.format(
+        own=victim.run_id, other=other.run_id, runs=str(victim.run_dir.parent).lstrip("/")
+    )
+    before = tree(outside)
+    response = client.get(f"{WES}/runs/{victim.run_id}/outputs/{path}", headers=alice)
+    assert response.status_code == status, (path, response.text)
+    if status == 400:  # the path parameter named, or the URL as a whole (a NUL)
+        assert response.json()["msg"].startswith(("path:", "URL:")), response.text
+    assert "root:" not in response.text and "private to run" not in response.text
+    assert tree(outside) == before
+    listed = client.get(f"{WES}/runs/{victim.run_id}/outputs/{OUTPUT}", headers=alice)
+    assert listed.status_code == 200 and private_text(victim.run_id) in listed.text
+
+
+def test_a_listed_output_that_became_a_link_out_of_the_run_is_not_followed(
+    client, alice, db, run_dir, victim: Victim
+):
+    other = start_traced_run(client, alice, db, run_dir)
+    published = victim.run_dir / "launch" / "results" / OUTPUT
+    published.unlink()
+    published.symlink_to(other.run_dir / f"nf-{other.run_id}.txt")
+    response = client.get(f"{WES}/runs/{victim.run_id}/outputs/{OUTPUT}", headers=alice)
+    assert response.status_code == 404, response.text
+    assert private_text(other.run_id) not in response.text
+
+
 @pytest.mark.parametrize(
     "path",
     [
+        "/ga4gh/wes/v1/runs/{own}%2F..%2F{other}/outputs/standin/out.txt",
+        "/ga4gh/wes/v1/runs/..%2F{other}/outputs/standin/out.txt",
         "/api/workflow/{own}/download/..%2F..%2F..%2Fetc%2Fpasswd",
         "/api/workflow/{own}/download/1%2F..%2F..%2F2",
         "/api/workflow/..%2F{other}/download",

@@ -81,6 +81,7 @@ def test_tokens_never_show_in_responses_logs_or_the_database(
                     "taskId": 1,
                     "computeEnvId": "local",
                     "tokenId": 1,
+                    "path": "standin/out.txt",
                 }
                 | ids_of(1)
             )

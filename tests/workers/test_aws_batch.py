@@ -7,6 +7,7 @@ import base64
 import json
 import time
 
+import boto3
 import pytest
 
 from tests.cloud import (
@@ -330,3 +331,59 @@ def test_the_create_call_is_one_attempt_held_within_the_budget(settings, aws):
     create = backend.create_client.meta.config
     assert create.retries["total_max_attempts"] == 1
     assert create.connect_timeout + create.read_timeout <= settings.create_budget
+
+
+def test_a_run_s_outputs_are_the_objects_under_its_s3_outdir(
+    client, alice, db, aws, compute_env, executor
+):
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="results-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    published = {
+        "run1/multiqc/report.html": b"<html>report</html>",
+        "run1/fastqc/a.zip": b"zip",
+        "run1/fastqc/": b"",  # a console's folder marker: no file
+        "run1/pipeline_info/../escape.txt": b"a key, not a path",
+        "run10/other-run.txt": b"another prefix",
+    }
+    for key, body in published.items():
+        s3.put_object(Bucket="results-bucket", Key=key, Body=body)
+    run_id = wes_run(client, alice, compute_env(), outdir="s3://results-bucket/run1")
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.RUNNING)
+    aws.finish(job_of(aws, run_id).job_id, 0, ["Succeeded   : 1"])
+    poll_until(executor, db, run_id, State.COMPLETE)
+    body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+    assert body["outputs"] == {
+        "fastqc/a.zip": {"location": "s3://results-bucket/run1/fastqc/a.zip", "size": 3},
+        "multiqc/report.html": {
+            "location": "s3://results-bucket/run1/multiqc/report.html",
+            "size": len(b"<html>report</html>"),
+        },
+    }
+    assert "outputs_truncated" not in body
+    # Not proxied: the answer names where the file is.
+    response = client.get(f"{WES}/runs/{run_id}/outputs/fastqc/a.zip", headers=alice)
+    assert response.status_code == 404
+    assert "s3://results-bucket/run1/fastqc/a.zip" in response.json()["msg"]
+
+
+def test_an_s3_listing_stops_at_the_bound(client, alice, db, aws, compute_env, executor):
+    s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
+    s3.create_bucket(
+        Bucket="many-bucket", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"}
+    )
+    for number in range(12):
+        s3.put_object(Bucket="many-bucket", Key=f"out/f{number:02d}.txt", Body=b"x")
+    bounded = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"max_outputs": 10})
+    )
+    run_id = wes_run(client, alice, compute_env(), outdir="s3://many-bucket/out/")
+    execution.submit(bounded, run_id)
+    poll_until(bounded, db, run_id, State.RUNNING)
+    aws.finish(job_of(aws, run_id).job_id, 0, ["done"])
+    poll_until(bounded, db, run_id, State.COMPLETE)
+    body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+    assert sorted(body["outputs"]) == [f"f{number:02d}.txt" for number in range(10)]
+    assert body["outputs_truncated"] is True

@@ -261,3 +261,34 @@ def test_a_refused_create_is_a_system_error_at_once(
     assert state(db, run_id) is State.SYSTEM_ERROR
     logs = system_logs(client, alice, run_id)
     assert any("refused" in line and "batch.jobs.create denied" in line for line in logs)
+
+
+def test_a_run_s_outputs_are_the_objects_under_its_gcs_outdir(
+    client, alice, db, google, compute_env, executor
+):
+    """Listed page by page through Cloud Storage's JSON API, with the worker's ADC."""
+    google.objects_page_size = 2
+    for name, data in {
+        "runs/r1/multiqc/report.html": b"<html/>",
+        "runs/r1/fastqc/a.zip": b"zip",
+        "runs/r1/fastqc/b.zip": b"zip2",
+        "runs/r1/": b"",  # a folder marker
+        "runs/r1/x/../../escape": b"a name, not a path",
+        "runs/r10/not-this-run.txt": b"another prefix",
+    }.items():
+        google.put_object("results", name, data)
+    run_id = wes_run(client, alice, compute_env(), outdir="gs://results/runs/r1")
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.RUNNING)
+    google.finish(job_name(run_id), "SUCCEEDED", exit_code=0)
+    poll_until(executor, db, run_id, State.COMPLETE)
+    body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+    assert body["outputs"] == {
+        "fastqc/a.zip": {"location": "gs://results/runs/r1/fastqc/a.zip", "size": 3},
+        "fastqc/b.zip": {"location": "gs://results/runs/r1/fastqc/b.zip", "size": 4},
+        "multiqc/report.html": {"location": "gs://results/runs/r1/multiqc/report.html", "size": 7},
+    }
+    assert google.calls["ListObjects"] == 3  # two names a page
+    response = client.get(f"{WES}/runs/{run_id}/outputs/fastqc/a.zip", headers=alice)
+    assert response.status_code == 404
+    assert "gs://results/runs/r1/fastqc/a.zip" in response.json()["msg"]

@@ -552,3 +552,38 @@ def test_other_providers_credentials_are_refused_for_slurm(client, admin, slurm,
     response = client.post("/api/compute-envs", headers=admin, json=body)
     assert response.status_code == 400
     assert "slurm-platform takes ssh credentials, not github ones" in response.json()["message"]
+
+
+def test_a_run_s_outputs_are_listed_over_the_login_node_s_connection(
+    client, alice, db, slurm, compute_env, executor, tmp_path
+):
+    """A relative outdir is the run's launch folder's on the cluster; the list is cut on
+    the cluster at the bound; links are not followed there."""
+    bounded = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"max_outputs": 3})
+    )
+    env_id = compute_env()
+    run_id = wes_run(client, alice, env_id, outdir="results", standin_tasks=4)
+    execution.submit(bounded, run_id)
+    poll_until(bounded, db, run_id, State.COMPLETE)
+    body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+    outdir = tmp_path / "launch" / f"nf-{run_id}" / "results" / "standin"
+    assert body["outputs"] == {
+        f"standin/standin_{n}.txt": {
+            "location": str(outdir.resolve() / f"standin_{n}.txt"),
+            "size": len(f"published by task {n}\n"),
+        }
+        for n in (1, 2, 3)
+    }
+    assert body["outputs_truncated"] is True
+    # On the cluster, not served here: the answer names where it is.
+    response = client.get(f"{WES}/runs/{run_id}/outputs/standin/standin_1.txt", headers=alice)
+    assert response.status_code == 404
+    assert str(outdir.resolve() / "standin_1.txt") in response.json()["msg"]
+
+    linked = wes_run(
+        client, alice, env_id, outdir=str(tmp_path / "linked"), publish_dir_mode="symlink"
+    )
+    execution.submit(executor, linked)
+    poll_until(executor, db, linked, State.COMPLETE)
+    assert client.get(f"{WES}/runs/{linked}", headers=alice).json()["outputs"] == {}

@@ -307,6 +307,9 @@ class Run(Base):
     # A TRS workflow_url's resolution (domain.trs.Resolution.record): the request keeps the
     # URI as sent; ``pipeline`` and ``revision`` are what it resolved to.
     trs: Mapped[dict[str, Any] | None] = mapped_column(JSONType)
+    # None until a worker has listed the run's outdir (once, when its head job ended);
+    # then whether more files were found than ``outputs`` holds (domain/run_outputs.py).
+    outputs_truncated: Mapped[bool | None] = mapped_column(Boolean)
 
     # What a Tower workflow carries (filled at submission and by the trace calls).
     pipeline: Mapped[str | None] = mapped_column(Text)

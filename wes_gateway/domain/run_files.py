@@ -271,28 +271,29 @@ MAX_COMPONENT_LENGTH = 255
 _CHUNK = 1024 * 1024
 
 
-def clean_name(raw: str | None) -> str:
-    """The safe relative path for an attachment name, or a 400 naming what is wrong."""
+def clean_name(raw: str | None, field: str = FIELD) -> str:
+    """The safe relative path for an attachment name (or another relative path a client
+    names, as ``field``), or a 400 naming what is wrong."""
     if not raw:
-        raise InvalidField(FIELD, "every attachment needs a file name")
+        raise InvalidField(field, "every attachment needs a file name")
     if "\x00" in raw:
-        raise InvalidField(FIELD, "file name contains a NUL byte")
+        raise InvalidField(field, "file name contains a NUL byte")
     if any(ord(char) < 32 or ord(char) == 127 for char in raw):
-        raise InvalidField(FIELD, f"file name {raw!r} contains control characters")
+        raise InvalidField(field, f"file name {raw!r} contains control characters")
     if "\\" in raw:
-        raise InvalidField(FIELD, f"file name {raw!r} contains a backslash")
+        raise InvalidField(field, f"file name {raw!r} contains a backslash")
     if len(raw) > MAX_NAME_LENGTH:
-        raise InvalidField(FIELD, "file name too long")
+        raise InvalidField(field, "file name too long")
     path = PurePosixPath(raw)
     if path.is_absolute():
-        raise InvalidField(FIELD, f"file name {raw!r} is absolute; use a relative path")
+        raise InvalidField(field, f"file name {raw!r} is absolute; use a relative path")
     parts = [part for part in path.parts if part not in ("", ".")]
     if any(part == ".." for part in raw.split("/")):
-        raise InvalidField(FIELD, f"file name {raw!r} refers to a parent directory")
+        raise InvalidField(field, f"file name {raw!r} refers to a parent directory")
     if not parts:
-        raise InvalidField(FIELD, f"file name {raw!r} names no file")
+        raise InvalidField(field, f"file name {raw!r} names no file")
     if any(len(part) > MAX_COMPONENT_LENGTH for part in parts):
-        raise InvalidField(FIELD, "a path component is longer than 255 characters")
+        raise InvalidField(field, "a path component is longer than 255 characters")
     return "/".join(parts)
 
 

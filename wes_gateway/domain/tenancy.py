@@ -84,6 +84,7 @@ OPERATION_ROLE: dict[str, str] = {
     "GetRunStdout": "view",
     "GetRunStderr": "view",
     "GetRunRoCrate": "view",
+    "GetRunOutput": "view",
     # launch: also launches, relaunches, cancels, reports runs, deletes its own runs
     "CreateWorkflowLaunch": "launch",
     "RunWorkflow": "launch",

@@ -210,6 +210,13 @@ class Settings(BaseSettings):
         default=1024, description="Largest accepted non-file form part (workflow_params…)."
     )
     max_attachments: int = Field(default=1000, description="Most attachments in one run.")
+    max_outputs: int = Field(
+        default=1000,
+        ge=1,
+        le=100_000,
+        description="Most files a run's WES outputs list (of its params.outdir); a run "
+        "that published more shows the first ones in path order, flagged outputs_truncated.",
+    )
     queue: str = Field(
         default="wes-gateway",
         description="The broker queue of this deployment (several may share one broker).",

@@ -21,7 +21,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from wes_gateway.domain import compute_envs
+from wes_gateway.domain import compute_envs, run_outputs
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.states import BackendStatus
 from wes_gateway.infra import metrics
@@ -29,6 +29,7 @@ from workers.backends import head_job
 from workers.backends.base import (
     Backend,
     JobReport,
+    OutputsQuery,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -175,6 +176,11 @@ class AwsBatchBackend(Backend):
         session = aws_session(keys, self.region, endpoint)
         self.batch = session.client("batch", endpoint_url=endpoint, config=client_config)
         self.logs = session.client("logs", endpoint_url=endpoint, config=client_config)
+        # S3 for listing a run's outdir; path-style on a private endpoint (no bucket DNS).
+        s3_config = client_config.merge(Config(s3={"addressing_style": "path"}))
+        self.s3 = session.client(
+            "s3", endpoint_url=endpoint, config=s3_config if endpoint else client_config
+        )
         # SubmitJob is not idempotent: a retry after a lost answer starts a second job. Its
         # client makes one attempt, bounded in time; a lost answer is settled by find().
         connect, read = create_timeouts
@@ -185,7 +191,7 @@ class AwsBatchBackend(Backend):
             read_timeout=read,
         )
         self.create_client = session.client("batch", endpoint_url=endpoint, config=create_config)
-        for client in (self.batch, self.logs, self.create_client):
+        for client in (self.batch, self.logs, self.create_client, self.s3):
             client.meta.events.register("before-call", _count_call)
 
     @classmethod
@@ -340,6 +346,24 @@ class AwsBatchBackend(Backend):
                 return False
             raise
         return True
+
+    def list_outputs(self, query: OutputsQuery) -> run_outputs.Listing | None:
+        """The objects under an ``s3://`` outdir (ListObjectsV2 pages, in key order, read
+        no further than the bound)."""
+        if run_outputs.scheme_of(query.outdir) != "s3":
+            return None
+        bucket, prefix = run_outputs.bucket_and_prefix(query.outdir)
+        pages = self.s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+
+        def found():
+            for page in pages:
+                for item in page.get("Contents", ()):
+                    key = item["Key"]
+                    if not key.endswith("/"):  # a console's "folder" marker
+                        location = f"s3://{bucket}/{key}"
+                        yield run_outputs.OutputFile(key[len(prefix) :], location, item["Size"])
+
+        return run_outputs.bounded(found(), query.limit)
 
     def _stream(self, handle: str) -> str | None:
         jobs = self.batch.describe_jobs(jobs=[handle]).get("jobs", [])

@@ -11,9 +11,11 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from wes_gateway.domain.launch import RunSnapshot
+from wes_gateway.domain.run_outputs import Listing
 from wes_gateway.domain.states import BackendStatus
 
 
@@ -33,6 +35,18 @@ class Submission:
     handle: str
     command: list[str]  # the nextflow argv, shown as the run log's cmd
     started: bool = False  # the head job is already running (not waiting for a machine)
+
+
+@dataclass(frozen=True)
+class OutputsQuery:
+    """What listing a run's outdir needs (domain/run_outputs.py)."""
+
+    run_id: str
+    outdir: str  # params.outdir as launched
+    limit: int  # the most files listed
+    run_dir: Path  # the run's folder on the service's side
+    data_dir: Path  # the service's data folder (never listed outside run_dir)
+    work_dir: str | None = None  # Nextflow's work dir, when the trace reported it
 
 
 class SubmitError(Exception):
@@ -105,6 +119,11 @@ class Backend(abc.ABC):
 
     def release(self, handle: str) -> None:  # noqa: B027 - most platforms keep nothing
         """Let go of an ended job's records on the platform, once its log is copied."""
+
+    def list_outputs(self, query: OutputsQuery) -> Listing | None:
+        """The files under the run's outdir, at most ``query.limit`` (plus whether there
+        were more); None when this platform cannot list that outdir."""
+        return None
 
     @abc.abstractmethod
     def read_log(self, handle: str, cursor: str | None) -> tuple[list[str], str | None]:

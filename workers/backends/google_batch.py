@@ -20,15 +20,18 @@ import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import quote
 
+import google.auth
 import requests
 from google.api_core import exceptions as google_errors
 from google.auth import exceptions as google_auth_errors
+from google.auth.transport.requests import AuthorizedSession
 from google.cloud import batch_v1
 from google.cloud import logging as cloud_logging
 from google.oauth2 import service_account as service_account_credentials
 
-from wes_gateway.domain import compute_envs
+from wes_gateway.domain import compute_envs, run_outputs
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.states import BackendStatus
 from wes_gateway.infra import metrics
@@ -36,6 +39,7 @@ from workers.backends import head_job
 from workers.backends.base import (
     Backend,
     JobReport,
+    OutputsQuery,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -73,6 +77,7 @@ BATCH_EXIT_CODES: dict[int, tuple[BackendStatus, str]] = {
 
 _clients: dict[tuple[str, str | None, str | None], Any] = {}
 CLOUD_PLATFORM_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
+STORAGE_ENDPOINT = "https://storage.googleapis.com"
 _clients_lock = threading.Lock()
 
 
@@ -200,6 +205,42 @@ class GoogleBatchBackend(Backend):
     @property
     def logging(self) -> cloud_logging.Client:
         return _client("logging", self.project, self.endpoint, self.keys)
+
+    def list_outputs(self, query: OutputsQuery) -> run_outputs.Listing | None:
+        """The objects under a ``gs://`` outdir: Cloud Storage's JSON API ``objects.list``
+        (at the compute environment's ``endpointUrl`` when it names one), in name order,
+        read no further than the bound."""
+        if run_outputs.scheme_of(query.outdir) != "gs":
+            return None
+        bucket, prefix = run_outputs.bucket_and_prefix(query.outdir)
+        credentials = service_account(self.keys)
+        if credentials is None:
+            credentials, _ = google.auth.default(scopes=[CLOUD_PLATFORM_SCOPE])
+        session = AuthorizedSession(credentials)
+        base = (self.endpoint or STORAGE_ENDPOINT).rstrip("/")
+        url = f"{base}/storage/v1/b/{quote(bucket, safe='')}/o"
+
+        def found():
+            token = None
+            while True:
+                params = {"prefix": prefix, "fields": "items(name,size),nextPageToken"}
+                if token:
+                    params["pageToken"] = token
+                _count("ListObjects")
+                answer = session.get(url, params=params, timeout=60)
+                answer.raise_for_status()
+                page = answer.json()
+                for item in page.get("items", ()):
+                    name = item["name"]
+                    if not name.endswith("/"):
+                        location = f"gs://{bucket}/{name}"
+                        size = int(item.get("size") or 0)
+                        yield run_outputs.OutputFile(name[len(prefix) :], location, size)
+                token = page.get("nextPageToken")
+                if not token:
+                    return
+
+        return run_outputs.bounded(found(), query.limit)
 
     @staticmethod
     def _handle(job: batch_v1.Job) -> str:

@@ -22,12 +22,19 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-from wes_gateway.domain import compute_envs, run_files
+from wes_gateway.domain import compute_envs, run_files, run_outputs
 from wes_gateway.domain.launch import RunSnapshot, build_command
 from wes_gateway.domain.states import BackendStatus
 from wes_gateway.infra.config import SERVICE_PREFIX
 from workers.backends import head_job
-from workers.backends.base import Backend, JobReport, Submission, SubmitError, no_claim
+from workers.backends.base import (
+    Backend,
+    JobReport,
+    OutputsQuery,
+    Submission,
+    SubmitError,
+    no_claim,
+)
 
 # $1: pid file, $2: console file, $3: exit file; then the command. The trap keeps the
 # wrapper alive when the whole group is signalled, so it can still record the exit code
@@ -129,6 +136,15 @@ class LocalBackend(Backend):
     @classmethod
     def from_settings(cls, settings, config: dict) -> LocalBackend:
         return cls(nextflow=settings.nextflow, passed=settings.head_job_env_names)
+
+    def list_outputs(self, query: OutputsQuery) -> run_outputs.Listing | None:
+        folders = run_outputs.local_folders(
+            query.outdir,
+            launch_dir=run_files.launch_dir(query.run_dir),
+            work_dir=query.work_dir,
+            data_dir=query.data_dir,
+        )
+        return None if folders is None else run_outputs.list_local(folders, query.limit)
 
     def command(self, run: RunSnapshot) -> list[str]:
         run_dir = run.run_dir

@@ -31,7 +31,7 @@ from typing import Any
 
 import paramiko
 
-from wes_gateway.domain import compute_envs, credentials, run_files
+from wes_gateway.domain import compute_envs, credentials, run_files, run_outputs
 from wes_gateway.domain.credentials import OpenedKeys
 from wes_gateway.domain.launch import RunSnapshot
 from wes_gateway.domain.states import BackendStatus
@@ -41,6 +41,7 @@ from workers.backends import head_job
 from workers.backends.base import (
     Backend,
     JobReport,
+    OutputsQuery,
     Submission,
     SubmitError,
     SubmitUnknown,
@@ -469,6 +470,37 @@ class SlurmBackend(Backend):
         except CommandFailed as exc:
             return str(exc)
         return None
+
+    def list_outputs(self, query: OutputsQuery) -> run_outputs.Listing | None:
+        """The regular files under the outdir on the cluster (relative to the run's launch
+        folder there, as Nextflow takes it), by one ``find`` over the login node's
+        connection: sorted by path, cut on the cluster one past the bound. ``find`` follows
+        no symbolic link, so files published as links (Nextflow's ``symlink`` mode) are
+        not listed on Slurm."""
+        if run_outputs.scheme_of(query.outdir) is not None:
+            return None
+        result = self.shell.run(
+            f"cd -- {q(self.launch_dir(query.run_id))} 2>/dev/null "
+            f"&& cd -- {q(query.outdir)} 2>/dev/null || exit 0; pwd -P; "
+            "find . -type f -printf '%P\\t%s\\0' 2>/dev/null | LC_ALL=C sort -z "
+            f"| head -z -n {query.limit + 1}",
+            timeout=120,
+            program="find",
+        )
+        if result.code != 0:
+            raise CommandFailed(f"listing the outdir failed: {result.err or result.out}")
+        root, _, listed = result.data.partition(b"\n")
+        if not root:
+            return run_outputs.Listing()
+        base = root.decode(errors="replace").rstrip("/")
+
+        def found():
+            for entry in listed.split(b"\0"):
+                path, tab, size = entry.decode(errors="replace").rpartition("\t")
+                if tab and size.isdigit():
+                    yield run_outputs.OutputFile(path, f"{base}/{path}", int(size))
+
+        return run_outputs.bounded(found(), query.limit)
 
     def find(self, run: RunSnapshot) -> str | None:
         """The newest job of the run's name that slurmctld knows, or else the accounting

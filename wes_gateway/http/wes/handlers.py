@@ -7,7 +7,16 @@ from typing import Any
 
 import flask
 
-from wes_gateway.domain import parsing, resume, ro_crate, run_files, runs, tenancy
+from wes_gateway.domain import (
+    compute_envs,
+    parsing,
+    resume,
+    ro_crate,
+    run_files,
+    run_outputs,
+    runs,
+    tenancy,
+)
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
@@ -194,6 +203,26 @@ def get_run_ro_crate(token_info: dict, run_id: str):
         ro_crate.zipped(crate),
         mimetype="application/zip",
         headers={"Content-Disposition": f'attachment; filename="{run.id}-ro-crate.zip"'},
+    )
+
+
+def get_run_output(token_info: dict, run_id: str, path: str):
+    """One listed output file of a local run, streamed (see domain/run_outputs.py)."""
+    rt = current()
+    run = runs.get_run(request_session(), _on_run(token_info, run_id, "GetRunOutput"), run_id)
+    wanted = run_outputs.checked_path(path)
+    platform = run.compute_env.platform if run.compute_env else compute_envs.LOCAL
+    folders = None
+    if platform == compute_envs.LOCAL:
+        folders = run_outputs.local_folders_of(run, rt.run_dir(run.id), rt.settings.data_dir)
+    served = run_outputs.served_file(run, wanted, folders, platform)
+    return flask.send_file(
+        served,
+        mimetype="application/octet-stream",
+        as_attachment=True,
+        download_name=served.name,
+        conditional=False,
+        etag=False,
     )
 
 

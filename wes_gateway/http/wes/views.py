@@ -141,6 +141,8 @@ def run_log(run: Run, *, run_url: str) -> dict[str, Any]:
     if run.trs:
         # request.workflow_url stays the TRS workflow the client named; this is what ran.
         body["resolved_workflow"] = dict(run.trs)
+    if run.outputs_truncated:
+        body["outputs_truncated"] = True  # more files were published than outputs lists
     return body
 
 
