@@ -39,6 +39,7 @@ def test_service_info_is_public_and_complete(client):
         "user_secrets",
         "workspace_secrets",
         "run_name",
+        "labelIds",
         "with_report",
         "with_trace",
         "with_dag",
