@@ -187,9 +187,14 @@ def test_cancel_stops_the_job_with_sigterm_first(client, alice, db, slurm, compu
     poll_until(executor, db, run_id, State.CANCELED)
     (job,) = slurm.jobs(name=f"nf-{run_id}")
     assert job["state"] == "CANCELLED"  # gone from the queue
-    # Nextflow got the SIGTERM and stopped its tasks (a SIGKILL leaves no such line).
+    # The job's processes got SIGTERM, not SIGKILL (which leaves no line): Nextflow stopped
+    # its tasks, or (Slurm signals every process of the job at once) a task it was
+    # running ended by that signal first, which Nextflow reports as exit status 143.
     stdout = client.get(f"{WES}/runs/{run_id}/stdout", headers=alice).text
-    assert "WARN: Killing running tasks" in stdout
+    assert (
+        "WARN: Killing running tasks" in stdout
+        or "terminated with an error exit status (143)" in stdout
+    ), stdout
 
 
 def test_a_job_cancelled_from_outside_is_a_system_error_saying_so(
