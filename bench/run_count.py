@@ -13,16 +13,18 @@ three rounds, keeping each read's round with the lowest median (the machine is s
 
 from __future__ import annotations
 
+import dataclasses
 import random
 import time
 from datetime import UTC, datetime, timedelta
 
 import httpx
-from sqlalchemy import insert, select
+from sqlalchemy import event, insert, select
 
 from bench.measure import median, percentile, request_times
 from bench.results import Figure, Report
 from bench.server import WES, fresh_folder, running_gateway, throwaway_database
+from wes_gateway.domain import runs, tokens
 from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.models import Run, RunTag, User
 from wes_gateway.domain.pagination import encode_page_token
@@ -101,18 +103,28 @@ def _rows(count: int, users: list[int], workspaces: list[int | None], rng: rando
 
 
 def seed(db: Database, count: int, users: list[int], workspaces: list[int | None], rng) -> float:
-    """Write ``count`` more runs in chunks; returns the seconds it took."""
+    """Write ``count`` more runs in chunks on one connection; returns the seconds it took.
+
+    SQLite gets a page cache that holds the indexes (each run goes to random places in
+    seven B-trees; with the default 2 MiB cache most inserts wait on the disk), and
+    neither database waits for the disk at each commit."""
     started = time.perf_counter()
     left = count
-    while left:
-        share = min(CHUNK, left)
-        runs, tags = _rows(share, users, workspaces, rng)
-        with db.engine.begin() as connection:
-            connection.execute(insert(Run.__table__), runs)
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "sqlite":
+            connection.exec_driver_sql("PRAGMA cache_size = -1000000")
+            connection.exec_driver_sql("PRAGMA synchronous = OFF")
+        else:
+            connection.exec_driver_sql("SET synchronous_commit = off")
+        connection.commit()
+        while left:
+            share = min(CHUNK, left)
+            rows, tags = _rows(share, users, workspaces, rng)
+            connection.execute(insert(Run.__table__), rows)
             connection.execute(insert(RunTag.__table__), tags)
-        left -= share
-    if db.engine.dialect.name == "postgresql":
-        with db.engine.connect() as connection:  # what autovacuum does soon after
+            connection.commit()
+            left -= share
+        if db.engine.dialect.name == "postgresql":  # what autovacuum does soon after
             connection.exec_driver_sql("ANALYZE runs")
             connection.exec_driver_sql("ANALYZE run_tags")
             connection.commit()
@@ -165,16 +177,80 @@ def _deep_token(db: Database, admin: int, workspace: int) -> str:
     )
 
 
+def plans(db: Database, token: str, workspace: int, deep_token: str) -> dict[str, str]:
+    """The database's plan of each statement the timed reads send, found by making the
+    same calls of the run service here (PostgreSQL's with ``EXPLAIN ANALYZE``)."""
+    with db.session() as session:
+        principal = tokens.authenticate(session, token)
+    assert principal is not None
+    principal = dataclasses.replace(principal, workspace_id=workspace, workspace_role="owner")
+    key = SECRET.encode()
+
+    def wes(**filters):
+        return lambda session, page_token=None: runs.list_runs(
+            session,
+            principal,
+            page_size=PAGE,
+            page_token=page_token,
+            signing_key=key,
+            filters=runs.run_filter(**filters),
+        )
+
+    calls = {
+        "Tower list, search 'rnaseq status:succeeded'": lambda session: runs.list_workflows(
+            session,
+            principal,
+            max_=PAGE,
+            offset=None,
+            search="rnaseq status:succeeded",
+            include_total=False,
+            signing_key=key,
+        ),
+        "WES list, tag project=p3": wes(tag_key=["project"], tag_value=["p3"]),
+        "WES list, first page": wes(),
+        "WES list, page half-way through (by token)": lambda session: wes()(session, deep_token),
+        "state counts (service-info, /metrics)": runs.state_counts,
+    }
+    found: dict[str, str] = {}
+    for name, call in calls.items():
+        statements: list[tuple[str, object]] = []
+
+        def record(conn, cursor, statement, parameters, context, executemany, seen=statements):
+            if statement.lstrip().upper().startswith("SELECT"):
+                seen.append((statement, parameters))
+
+        event.listen(db.engine, "before_cursor_execute", record)
+        try:
+            with db.session() as session:
+                call(session)
+        finally:
+            event.remove(db.engine, "before_cursor_execute", record)
+        shown = []
+        with db.engine.connect() as connection:
+            cursor = connection.connection.dbapi_connection.cursor()
+            for statement, parameters in statements:
+                if db.engine.dialect.name == "sqlite":
+                    cursor.execute("EXPLAIN QUERY PLAN " + statement, parameters)
+                    plan = "\n".join(str(row[-1]) for row in cursor.fetchall())
+                else:
+                    cursor.execute("EXPLAIN (ANALYZE, BUFFERS) " + statement, parameters)
+                    plan = "\n".join(row[0] for row in cursor.fetchall())
+                shown.append(" ".join(statement.split())[:300] + "\n" + plan)
+            connection.rollback()
+        found[name] = "\n\n".join(shown)
+    return found
+
+
 def reads(workspace: int, deep_token: str) -> dict[str, str]:
-    runs = f"{WES}/runs?workspace_id={workspace}&page_size={PAGE}"
+    listed = f"{WES}/runs?workspace_id={workspace}&page_size={PAGE}"
     search = "search=rnaseq%20status:succeeded"
     tower = f"/api/workflow?workspaceId={workspace}&max={PAGE}&{search}"
     return {
         "Tower list, search 'rnaseq status:succeeded'": tower,
         "Tower list, that search with includeTotalSize": f"{tower}&includeTotalSize=true",
-        "WES list, tag project=p3": f"{runs}&tag_key=project&tag_value=p3",
-        "WES list, first page": runs,
-        "WES list, page half-way through (by token)": f"{runs}&page_token={deep_token}",
+        "WES list, tag project=p3": f"{listed}&tag_key=project&tag_value=p3",
+        "WES list, first page": listed,
+        "WES list, page half-way through (by token)": f"{listed}&page_token={deep_token}",
         "service-info": f"{WES}/service-info",
         "/metrics": "/metrics",
     }
@@ -218,6 +294,8 @@ def measure(url: str | None, sizes: list[int], requests: int, rounds: int) -> di
                             client, reads(workspaces[0], token), requests, rounds
                         )
                         print(f"  {_label(size)} runs: seeded in {figures['seed'][size]:.0f} s")
+                    for name, plan in plans(db, gw.token, workspaces[0], token).items():
+                        print(f"\n--- plan at {_label(sizes[-1])} runs: {name}\n{plan}")
             finally:
                 db.dispose()
     finally:
