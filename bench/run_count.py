@@ -1,5 +1,5 @@
 """Figure 9: reads as the number of runs grows. The runs are written in bulk straight into
-the database (a million in a minute or two, where accepting them one by one through the
+the database (a million in three to four minutes here, where accepting them one by one through the
 run service would take hours), as a long-used service holds them: five users, four
 workspaces and the personal ones, mostly finished runs (some failed, cancelled, running
 or queued), two tags each (one of ten projects, one of a thousand samples), five
