@@ -682,6 +682,30 @@ def _apply_search(query: Select, search: str) -> tuple[Select, list[State], tupl
 TOTAL_AHEAD = 1000
 
 
+# The keys a count reads go in steps of this many, each step starting after the last:
+# a planner serves a small LIMIT from the index's end, while for one LIMIT near its
+# estimate of all the matches (a free-text filter's estimate is poor) PostgreSQL reads
+# every candidate and sorts them.
+COUNT_STEP = 50
+
+
+def _in_steps(
+    session: Session, query: Select, states: Sequence[State], keys: tuple, limit: int
+) -> list[Any]:
+    """Up to ``limit`` rows of ``query`` newest first, read ``COUNT_STEP`` at a time."""
+    rows: list[Any] = []
+    step_query = query
+    while len(rows) < limit:
+        step = newest_first(
+            session, step_query, states, limit=min(COUNT_STEP, limit - len(rows)), keys=keys
+        )
+        rows += step
+        if len(step) < COUNT_STEP:
+            break
+        step_query = after_key(query, keys, step[-1].created_at, step[-1].id)
+    return rows
+
+
 def list_workflows(
     session: Session,
     principal: Principal,
@@ -715,7 +739,7 @@ def list_workflows(
         query = after_key(query, keys, _as_datetime(created), run_id)
     total = None
     if include_total:
-        ahead = newest_first(session, query, states, limit=start + size + TOTAL_AHEAD, keys=keys)
+        ahead = _in_steps(session, query, states, keys, start + size + TOTAL_AHEAD)
         total = len(ahead)
         rows = ahead[start : start + size + 1]
     else:
