@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import (
     listing,
     poll_cost,
+    run_count,
     run_size,
     server,
     submit_rate,
@@ -36,6 +37,8 @@ FULL = {
     "submits": 20,
     "active": [1, 100, 1_000],
     "task_sizes": [1_000, 10_000, 100_000],
+    "run_counts": [1_000, 100_000, 1_000_000],
+    "count_requests": 100,
 }
 QUICK = {
     "sizes": [100, 300],
@@ -47,8 +50,10 @@ QUICK = {
     "submits": 3,
     "active": [1, 120],
     "task_sizes": [100, 300],
+    "run_counts": [100, 1_000],
+    "count_requests": 10,
 }
-FIGURES = ("listing", "tasks", "posts", "trace", "running", "poll")
+FIGURES = ("listing", "tasks", "count", "posts", "trace", "running", "poll")
 
 
 def main() -> None:
@@ -94,6 +99,10 @@ def main() -> None:
         "tasks": (
             run_size,
             lambda: run_size.report(report, databases, plan["task_sizes"], plan["requests"]),
+        ),
+        "count": (
+            run_count,
+            lambda: run_count.report(report, databases, plan["run_counts"], plan["count_requests"]),
         ),
         "posts": (
             submit_rate,

@@ -14,6 +14,7 @@ GROUPS = (
     "Listing runs",
     "Reading one run",
     "Tasks of one run",
+    "Run count",
     "Memory",
     "Accepting runs",
     "Trace ingestion",

@@ -36,7 +36,8 @@ def gateway(tmp_path_factory):
     env = execution_env(tmp_path_factory.mktemp("dashboard") / "data")
     with serve(env, kill_at_end=True) as (base, process):
         bob = run_cli(env, "token", "create", "bob").stdout.strip()
-        yield {"base": base, "admin": admin_token(process), "bob": bob}
+        carol = run_cli(env, "token", "create", "carol").stdout.strip()
+        yield {"base": base, "admin": admin_token(process), "bob": bob, "carol": carol}
 
 
 @pytest.fixture(scope="module")
@@ -382,4 +383,32 @@ def test_a_token_limited_to_a_workspace_and_a_lifetime(page, gateway):
     # It acts in that workspace only: no other place, no organizations of its own.
     org = {"organization": {"name": "elsewhere", "fullName": "Elsewhere"}}
     assert httpx.post(f"{api}/orgs", headers=headers, json=org).status_code == 403
+    assert page.problems == []
+
+
+def test_the_runs_list_pages_on_from_where_the_last_page_ended(page, gateway):
+    """Older follows the list's cursor (no offset in the address), a run accepted
+    meanwhile does not shift the older page, and Newest comes back to the top."""
+    headers = {"Authorization": f"Bearer {gateway['carol']}"}
+    made = []
+    with httpx.Client(base_url=gateway["base"], headers=headers, timeout=30) as client:
+        for n in range(53):
+            created = client.post(
+                "/api/trace/create", json={"projectName": "nf-core/demo", "runName": f"r{n}"}
+            )
+            assert created.status_code == 200, created.text
+            made.append(created.json()["workflowId"])
+        sign_in(page, gateway, "carol")
+        rows = page.locator("table.runs tbody tr")
+        expect(rows).to_have_count(50)
+        expect(rows.first).to_contain_text("r52")
+        client.post("/api/trace/create", json={"projectName": "nf-core/demo", "runName": "late"})
+    page.click("a:has-text('Older')")
+    expect(rows).to_have_count(3)
+    assert "cursor=" in page.url and "offset" not in page.url
+    assert [rows.nth(n).locator("td").first.inner_text() for n in range(3)] == ["r2", "r1", "r0"]
+    assert page.locator("a:has-text('Older')").count() == 0
+    page.click("a:has-text('Newest')")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("late")
     assert page.problems == []

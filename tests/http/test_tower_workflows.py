@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from tests import seqera_oracle
 from tests.conftest import WES, submit
 from tests.domain.test_trace import _replay, run_token
 from wes_gateway.domain.states import State
@@ -405,3 +406,131 @@ def test_the_list_carries_each_run_s_wes_state(client, alice, traced_run):
         for item in client.get("/api/workflow", headers=alice).json()["workflows"]
     }
     assert states == {queued: "QUEUED", traced_run: "COMPLETE"}
+
+
+# --- paging a long list: by offset, by cursor, and the total -------------------------
+
+
+def _set_states(db, run_ids: list[str], state: State) -> None:
+    from sqlalchemy import update
+
+    from wes_gateway.domain.models import Run
+
+    with db.session() as session:
+        session.execute(update(Run).where(Run.id.in_(run_ids)).values(state=state))
+        session.commit()
+
+
+# Seqera's schema types each workflow param as an object; plain values are checked elsewhere.
+NO_PARAMS = {"workflow_params": "{}"}
+
+
+def _listed(client, headers, **params) -> dict:
+    response = client.get("/api/workflow", headers=headers, params=params)
+    assert response.status_code == 200, response.text
+    seqera_oracle.check("/workflow", "get", 200, response.json())
+    return response.json()
+
+
+def _ids(body: dict) -> list[str]:
+    return [item["workflow"]["id"] for item in body["workflows"]]
+
+
+@pytest.fixture
+def mixed_runs(client, alice, bob, db):
+    """Twenty of alice's runs (newest last) in three states, tagged by parity; one of
+    bob's. Returns alice's, newest first, and the expected matches of each search."""
+    made = [
+        submit(client, alice, tags=json.dumps({"parity": "odd" if n % 2 else "even"}), **NO_PARAMS)
+        for n in range(20)
+    ]
+    submit(client, bob, tags=json.dumps({"parity": "odd"}), **NO_PARAMS)
+    _set_states(db, made[0::3], State.RUNNING)
+    _set_states(db, made[1::3], State.COMPLETE)
+    newest = list(reversed(made))
+    running = [r for r in newest if made.index(r) % 3 == 0]
+    done = [r for r in newest if made.index(r) % 3 == 1]
+    odd = [r for r in newest if made.index(r) % 2]
+    return {
+        "": newest,
+        "status:running": running,
+        "status:running status:succeeded": [r for r in newest if r in running or r in done],
+        "tag:parity=odd": odd,
+        "tag:parity=odd status:succeeded": [r for r in odd if r in done],
+        "tag:parity": newest,
+    }
+
+
+@pytest.mark.parametrize(
+    "search",
+    [
+        "",
+        "status:running",
+        "status:running status:succeeded",
+        "tag:parity=odd",
+        "tag:parity=odd status:succeeded",
+        "tag:parity",
+    ],
+)
+def test_offset_and_cursor_pages_hold_exactly_the_matches_in_order(
+    client, alice, mixed_runs, search, monkeypatch
+):
+    from wes_gateway.domain import runs
+
+    monkeypatch.setattr(runs, "COUNT_STEP", 2)  # the total is counted over several steps
+    expected = mixed_runs[search]
+    params = {"search": search} if search else {}
+    by_offset, offset = [], 0
+    while True:
+        body = _listed(client, alice, max=3, offset=offset, includeTotalSize="true", **params)
+        assert body["totalSize"] == len(expected)
+        by_offset += _ids(body)
+        offset += 3
+        assert body["hasMore"] is (offset < len(expected))
+        if not body["hasMore"]:
+            assert "nextCursor" not in body
+            break
+    assert by_offset == expected
+    # An offset counts on from the cursor.
+    first = _listed(client, alice, max=2, **params)
+    after = _listed(client, alice, max=2, offset=1, cursor=first["nextCursor"], **params)
+    assert _ids(after) == expected[3:5]
+    by_cursor, cursor = [], None
+    while True:
+        query = {"max": 3, **params, **({"cursor": cursor} if cursor else {})}
+        body = _listed(client, alice, **query)
+        by_cursor += _ids(body)
+        cursor = body.get("nextCursor")
+        assert (cursor is not None) is body["hasMore"]
+        if not cursor:
+            break
+        submit(client, alice, **NO_PARAMS)  # new runs sort before the cursor: nothing shifts
+    assert by_cursor == expected
+
+
+def test_the_total_is_counted_up_to_a_bound_past_the_page(client, alice, monkeypatch):
+    from wes_gateway.domain import runs
+
+    made = list(reversed([submit(client, alice, **NO_PARAMS) for _ in range(12)]))
+    monkeypatch.setattr(runs, "TOTAL_AHEAD", 4)
+    monkeypatch.setattr(runs, "COUNT_STEP", 3)
+    body = _listed(client, alice, max=3, offset=2, includeTotalSize="true")
+    assert _ids(body) == made[2:5] and body["hasMore"] is True
+    assert body["totalSize"] == 2 + 3 + 4  # at least that many; hasMore stays exact
+    last = _listed(client, alice, max=3, offset=9, includeTotalSize="true")
+    assert _ids(last) == made[9:] and last["totalSize"] == 12 and last["hasMore"] is False
+
+
+def test_a_cursor_belongs_to_its_list(client, alice, bob):
+    for _ in range(3):
+        submit(client, alice, **NO_PARAMS)
+        submit(client, bob, **NO_PARAMS)
+    cursor = _listed(client, alice, max=1)["nextCursor"]
+    for who, params in (
+        (bob, {"cursor": cursor}),
+        (alice, {"cursor": cursor, "search": "status:running"}),
+        (alice, {"cursor": "not-a-cursor"}),
+    ):
+        response = client.get("/api/workflow", headers=who, params={"max": 1, **params})
+        assert response.status_code == 400, response.text
+        assert response.json()["message"].startswith("cursor:")

@@ -110,3 +110,45 @@ def test_state_counts_are_reused_for_their_max_age(settings, db, client, alice):
     assert runtime.state_counts()["QUEUED"] == 1  # the count made a moment ago
     runtime.settings = settings  # max age 0: counted again
     assert runtime.state_counts()["QUEUED"] == 2
+
+
+def test_while_one_call_counts_the_runs_the_others_get_the_last_count(
+    client, alice, app, monkeypatch
+):
+    """service-info and /metrics count the runs at most every few seconds, and a call
+    that comes while the count is under way answers with the last one at once."""
+    import threading
+
+    from wes_gateway.domain import runs
+
+    runtime = app.app.extensions["wes_gateway"]
+    submit(client, alice)
+    runtime._counts = None
+    before = client.get(f"{WES}/service-info").json()["system_state_counts"]
+    assert before["QUEUED"] >= 1
+    counting, release = threading.Event(), threading.Event()
+    real = runs.state_counts
+
+    def slow(session):
+        counting.set()
+        release.wait(10)
+        return {**real(session), "QUEUED": 12345}
+
+    monkeypatch.setattr(runs, "state_counts", slow)
+    runtime._counts = (runtime._counts[0] - 3600, runtime._counts[1])  # now stale
+    answers: list[dict] = []
+    first = threading.Thread(
+        target=lambda: answers.append(
+            client.get(f"{WES}/service-info").json()["system_state_counts"]
+        )
+    )
+    first.start()
+    assert counting.wait(10)
+    during = client.get(f"{WES}/service-info").json()["system_state_counts"]
+    assert during == before  # not held up by the count under way
+    metrics = client.get("/metrics").text
+    assert f'state="QUEUED"}} {before["QUEUED"]}' in metrics.replace(".0\n", "\n")
+    release.set()
+    first.join(10)
+    assert answers and answers[0]["QUEUED"] == 12345
+    assert client.get(f"{WES}/service-info").json()["system_state_counts"]["QUEUED"] == 12345

@@ -354,9 +354,22 @@ class Run(Base):
 
     __table_args__ = (
         # ListRuns: newest first, per owner (users) and overall (admins); keyset on both keys.
-        Index("ix_runs_owner_created", "owner_id", "created_at", "id"),
         Index("ix_runs_created", "created_at", "id"),
         Index("ix_runs_workspace_created", "workspace_id", "created_at", "id"),
+        # The personal workspace (the owner's runs of no workspace; it serves an owner's
+        # runs too), and each state within every scope, newest first: each list filter
+        # reads its page from an index's end.
+        Index("ix_runs_owner_workspace_created", "owner_id", "workspace_id", "created_at", "id"),
+        Index(
+            "ix_runs_owner_workspace_state_created",
+            "owner_id",
+            "workspace_id",
+            "state",
+            "created_at",
+            "id",
+        ),
+        Index("ix_runs_workspace_state_created", "workspace_id", "state", "created_at", "id"),
+        Index("ix_runs_state_created", "state", "created_at", "id"),
         # State counts, and the workers' scans of active runs.
         Index("ix_runs_state", "state", "compute_env_id"),
         # The runs whose head job the poll still watches (active, or ended by their trace
@@ -385,8 +398,14 @@ class RunTag(Base):
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id", ondelete="CASCADE"), primary_key=True)
     key: Mapped[str] = mapped_column(String(TAG_KEY_LENGTH), primary_key=True)
     value: Mapped[str] = mapped_column(String(TAG_VALUE_LENGTH))
+    # The run's created_at (never changes): the runs with a tag are read newest first
+    # from this table's index alone, however many runs there are and however few have it.
+    created_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
-    __table_args__ = (Index("ix_run_tags_key_value", "key", "value", "run_id"),)
+    __table_args__ = (
+        Index("ix_run_tags_key_value", "key", "value", "run_id"),
+        Index("ix_run_tags_key_value_created", "key", "value", "created_at", "run_id"),
+    )
 
 
 class Task(Base):

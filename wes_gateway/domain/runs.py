@@ -13,6 +13,8 @@ with Tower's rule, under the same access rules.
 from __future__ import annotations
 
 import hashlib
+import heapq
+import itertools
 import json
 import re
 import shutil
@@ -22,8 +24,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, BinaryIO, Generic, TypeVar
 
-from sqlalchemy import Select, delete, false, func, or_, select, tuple_
-from sqlalchemy.orm import Session, load_only
+from sqlalchemy import Select, delete, exists, false, func, or_, select, tuple_
+from sqlalchemy.orm import Session, aliased, load_only
 
 from wes_gateway.domain import (
     compute_envs,
@@ -221,7 +223,10 @@ def create_run(
     try:
         session.add(run)
         session.flush()
-        session.add_all(RunTag(run_id=run_id, key=k, value=v) for k, v in request.tags.items())
+        session.add_all(
+            RunTag(run_id=run_id, key=k, value=v, created_at=run.created_at)
+            for k, v in request.tags.items()
+        )
         session.add_all(RunLabel(run_id=run_id, label_id=label.id) for label in run_labels)
         session.add(
             RunStateChange(
@@ -289,13 +294,8 @@ class RunFilter:
         )
 
     def apply(self, query: Select) -> Select:
-        if self.states:
-            query = query.where(Run.state.in_(self.states))
-        for key, value in self.tags:
-            tagged = select(RunTag.run_id).where(RunTag.key == key)
-            if value is not None:
-                tagged = tagged.where(RunTag.value == value)
-            query = query.where(Run.id.in_(tagged))
+        """Every filter but the tags (``by_tag``) and the states, which ``newest_first``
+        applies one at a time."""
         if self.no_workflow_type:
             query = query.where(false())
         if self.created_after is not None:
@@ -312,6 +312,67 @@ class RunFilter:
                 )
             )
         return query
+
+
+def _tagged(key: str, value: str | None) -> Any:
+    """The run carries tag ``key`` (with ``value``): one look-up in run_tags' primary key
+    (run, key) per run read, so the list still walks its (scope, created_at, id) index."""
+    tag = aliased(RunTag)  # its own: the list may join run_tags already (``by_tag``)
+    condition = exists().where(tag.run_id == Run.id, tag.key == key)
+    if value is not None:
+        condition = condition.where(tag.value == value)
+    return condition
+
+
+def by_tag(query: Select, tags: Sequence[tuple[str, str | None]]) -> tuple[Select, tuple]:
+    """``query`` narrowed to runs with ``tags``, and the (created_at, id) columns to page
+    it by. With a tag value, the page is read from run_tags' (key, value, created_at,
+    run_id) index, the tag's runs newest first (joined to their rows for the scope); the
+    other tags are looked up per run."""
+    driving = next(((key, value) for key, value in tags if value is not None), None)
+    keys: tuple = (Run.created_at, Run.id)
+    if driving is not None:
+        query = query.join(RunTag, RunTag.run_id == Run.id).where(
+            RunTag.key == driving[0], RunTag.value == driving[1]
+        )
+        keys = (RunTag.created_at, RunTag.run_id)
+    for key, value in tags:
+        if (key, value) != driving:
+            query = query.where(_tagged(key, value))
+    return query, keys
+
+
+def after_key(query: Select, keys: tuple, created: datetime, run_id: str) -> Select:
+    return query.where(tuple_(*keys) < tuple_(created, run_id))
+
+
+def newest_first(
+    session: Session,
+    query: Select,
+    states: Sequence[State],
+    *,
+    limit: int,
+    offset: int = 0,
+    keys: tuple = (Run.created_at, Run.id),
+) -> list[Any]:
+    """The rows of ``query`` (which selects ``Run.created_at`` and ``Run.id``) newest
+    first by ``keys``, ``offset`` rows skipped, ``limit`` kept, in one of ``states``
+    (any, if none).
+
+    One state is a range of a (scope, state, created_at, id) index read from its newest
+    end. Several are as many ranges, each read only as far as the page needs and merged
+    here: one ORDER BY over ``state IN (...)`` reads every match to sort them."""
+    order = (keys[0].desc(), keys[1].desc())
+    if len(states) <= 1:
+        if states:
+            query = query.where(Run.state == states[0])
+        return list(session.execute(query.order_by(*order).limit(limit).offset(offset)))
+    ranges = [
+        session.execute(query.where(Run.state == state).order_by(*order).limit(offset + limit))
+        for state in states
+    ]
+    merged = heapq.merge(*ranges, key=lambda row: (row.created_at, row.id), reverse=True)
+    return list(itertools.islice(merged, offset, offset + limit))
 
 
 def run_filter(
@@ -389,12 +450,11 @@ def list_runs(
         digest = hashlib.sha256(filters.key().encode()).hexdigest()[:16]
         scope += f":filter:{digest}"
     query = filters.apply(visible(select(*SUMMARY_COLUMNS), principal))
+    query, keys = by_tag(query, filters.tags)
     if page_token:
         created, run_id = decode_page_token(signing_key, scope, page_token)
-        query = query.where(tuple_(Run.created_at, Run.id) < tuple_(_as_datetime(created), run_id))
-    rows = session.execute(
-        query.order_by(Run.created_at.desc(), Run.id.desc()).limit(size + 1)
-    ).all()
+        query = after_key(query, keys, _as_datetime(created), run_id)
+    rows = newest_first(session, query, filters.states, limit=size + 1, keys=keys)
     next_token = ""
     if len(rows) > size:
         rows = rows[:size]
@@ -591,6 +651,7 @@ class WorkflowPage:
     runs: list[Run]
     has_more: bool
     total: int | None
+    next_cursor: str | None = None  # where the next page starts, as a keyset position
 
 
 def _page_bounds(max_: int | None, offset: int | None) -> tuple[int, int]:
@@ -611,11 +672,14 @@ def _date(field: str, value: str) -> datetime:
     raise InvalidField("search", f"{field}: expects a date such as 2026-11-23")
 
 
-def _apply_search(query: Select, search: str) -> Select:
+def _apply_search(query: Select, search: str) -> tuple[Select, list[State], tuple]:
     """Free text (a case-insensitive match on project, run name and session id, with *
     as a wildcard) and keyword:value filters, all of which must hold; ``status:`` may be
-    repeated (any of them), ``tag:key=value`` (or ``tag:key``) matches the run's tags."""
+    repeated (any of them), ``tag:key=value`` (or ``tag:key``) matches the run's tags.
+    Returns the query with every filter but the states, the states (any of them), and
+    the (created_at, id) columns to page by (``by_tag``)."""
     states: list[State] = []
+    tags: list[tuple[str, str | None]] = []
     for key, raw in _FILTER.findall(search):
         value = raw.strip('"')
         key = key.lower()
@@ -628,17 +692,15 @@ def _apply_search(query: Select, search: str) -> Select:
             tag_key, has_value, tag_value = value.partition("=")
             if not tag_key:
                 raise InvalidField("search", "tag: expects tag:key or tag:key=value")
-            tagged = select(RunTag.run_id).where(RunTag.key == tag_key)
-            if has_value:
-                tagged = tagged.where(RunTag.value == tag_value)
-            query = query.where(Run.id.in_(tagged))
-        elif key in ("projectname", "runname", "sessionid", "workflowid", "username"):
+            tags.append((tag_key, tag_value if has_value else None))
+        elif key == "username":
+            query = query.where(Run.owner_id.in_(select(User.id).where(User.name == value)))
+        elif key in ("projectname", "runname", "sessionid", "workflowid"):
             column = {
                 "projectname": Run.project_name,
                 "runname": Run.run_name,
                 "sessionid": Run.session_id,
                 "workflowid": Run.id,
-                "username": User.name,
             }[key]
             query = query.where(column == value)
         elif key == "label":
@@ -649,8 +711,6 @@ def _apply_search(query: Select, search: str) -> Select:
             query = query.where(Run.created_at < _date(key, value))
         else:
             raise InvalidField("search", f"unknown filter {key}:")
-    if states:  # several status: filters are any of them, as several WES state filters
-        query = query.where(Run.state.in_(states))
     text = _FILTER.sub(" ", search).strip()
     if text:
         pattern = "%" + _like_escaped(text).replace("*", "%") + "%"
@@ -662,7 +722,38 @@ def _apply_search(query: Select, search: str) -> Select:
                 func.lower(Run.session_id).like(pattern.lower(), escape="\\"),
             )
         )
-    return query
+    query, keys = by_tag(query, list(dict.fromkeys(tags)))
+    return query, list(dict.fromkeys(states)), keys
+
+
+# ``totalSize`` counts the matches up to this many past the page's end: enough for any
+# pager, and a count whose cost does not grow with the runs kept. Past it, the count
+# says at least that many (``hasMore`` stays exact).
+TOTAL_AHEAD = 1000
+
+
+# The keys a count reads go in steps of this many, each step starting after the last:
+# a planner serves a small LIMIT from the index's end, while for one LIMIT near its
+# estimate of all the matches (a free-text filter's estimate is poor) PostgreSQL reads
+# every candidate and sorts them.
+COUNT_STEP = 50
+
+
+def _in_steps(
+    session: Session, query: Select, states: Sequence[State], keys: tuple, limit: int
+) -> list[Any]:
+    """Up to ``limit`` rows of ``query`` newest first, read ``COUNT_STEP`` at a time."""
+    rows: list[Any] = []
+    step_query = query
+    while len(rows) < limit:
+        step = newest_first(
+            session, step_query, states, limit=min(COUNT_STEP, limit - len(rows)), keys=keys
+        )
+        rows += step
+        if len(step) < COUNT_STEP:
+            break
+        step_query = after_key(query, keys, step[-1].created_at, step[-1].id)
+    return rows
 
 
 def list_workflows(
@@ -673,22 +764,44 @@ def list_workflows(
     offset: int | None,
     search: str | None,
     include_total: bool,
+    cursor: str | None = None,
+    signing_key: bytes = b"",
 ) -> WorkflowPage:
+    """A page of Tower's list, newest first. ``offset`` counts from the start of the
+    list, or from just after ``cursor`` (a ``nextCursor`` this list gave: a keyset
+    position, so that paging on with it reads the index from where the last page ended,
+    however deep, and stays put while new runs arrive).
+
+    The page's keys are read alone from the (scope[, state], created_at, id) indexes,
+    then the page's runs by primary key: an offset skips index entries, never rows."""
     size, start = _page_bounds(max_, offset)
-    query = visible(select(Run).join(User, User.id == Run.owner_id), principal)
+    query = visible(select(Run.created_at, Run.id), principal)
+    states: list[State] = []
+    keys: tuple = (Run.created_at, Run.id)
     if search:
-        query = _apply_search(query, search)
+        query, states, keys = _apply_search(query, search)
+    scope = f"workflows:{principal.token_id if principal.run_id else principal.user_id}"
+    scope += (
+        f":{principal.workspace_id}:" + hashlib.sha256((search or "").encode()).hexdigest()[:16]
+    )
+    if cursor:
+        created, run_id = decode_page_token(signing_key, scope, cursor, field="cursor")
+        query = after_key(query, keys, _as_datetime(created), run_id)
     total = None
     if include_total:
-        total = session.execute(
-            select(func.count()).select_from(query.with_only_columns(Run.id).subquery())
-        ).scalar_one()
-    rows = list(
-        session.execute(
-            query.order_by(Run.created_at.desc(), Run.id.desc()).limit(size + 1).offset(start)
-        ).scalars()
-    )
-    return WorkflowPage(runs=rows[:size], has_more=len(rows) > size, total=total)
+        ahead = _in_steps(session, query, states, keys, start + size + TOTAL_AHEAD)
+        total = len(ahead)
+        rows = ahead[start : start + size + 1]
+    else:
+        rows = newest_first(session, query, states, limit=size + 1, offset=start, keys=keys)
+    ids = [row.id for row in rows[:size]]
+    found = {run.id: run for run in session.execute(select(Run).where(Run.id.in_(ids))).scalars()}
+    runs = [found[run_id] for run_id in ids if run_id in found]
+    next_cursor = None
+    if len(rows) > size:
+        last = rows[size - 1]
+        next_cursor = encode_page_token(signing_key, scope, [last.created_at.isoformat(), last.id])
+    return WorkflowPage(runs=runs, has_more=len(rows) > size, total=total, next_cursor=next_cursor)
 
 
 _SORTABLE = {

@@ -63,16 +63,24 @@ class Runtime:
 
     def state_counts(self) -> dict[str, int]:
         """Runs by state, counted at most ``state_counts_max_age`` seconds ago: counting
-        reads an index entry of every run, and service-info and /metrics ask each call."""
-        with self._counts_lock:  # one count at a time; the others wait and reuse it
-            if self._counts is not None:
-                counted_at, counts = self._counts
-                if time.monotonic() - counted_at < self.settings.state_counts_max_age:
-                    return dict(counts)
+        reads an index entry of every run, and service-info and /metrics ask each call.
+        One caller counts at a time; while it does, the others get the last count
+        (the first ever count is awaited), so no call but the counting one waits."""
+        kept = self._counts
+        if kept is not None and time.monotonic() - kept[0] < self.settings.state_counts_max_age:
+            return dict(kept[1])
+        if not self._counts_lock.acquire(blocking=kept is None):
+            return dict(kept[1])  # another caller is counting
+        try:
+            kept = self._counts
+            if kept is not None and time.monotonic() - kept[0] < self.settings.state_counts_max_age:
+                return dict(kept[1])
             with self.db.session() as session:
                 counts = runs.state_counts(session)
             self._counts = (time.monotonic(), counts)
             return dict(counts)
+        finally:
+            self._counts_lock.release()
 
     def run_dir(self, run_id: str) -> Path:
         return self.settings.run_dir(run_id)

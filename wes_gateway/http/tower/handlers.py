@@ -100,6 +100,7 @@ def list_workflows(
     search: str | None = None,
     attributes: list[str] | None = None,
     include_total_size: bool | None = None,
+    cursor: str | None = None,
 ):
     session = request_session()
     page = runs.list_workflows(
@@ -109,11 +110,14 @@ def list_workflows(
         offset=offset,
         search=search,
         include_total=bool(include_total_size),
+        cursor=cursor,
+        signing_key=current().settings.signing_key,
     )
     return views.workflow_list(
         page.runs,
         has_more=page.has_more,
         total=page.total,
+        next_cursor=page.next_cursor,
         labels=_run_labels(session, [run.id for run in page.runs], attributes),
     )
 

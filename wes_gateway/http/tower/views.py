@@ -238,10 +238,16 @@ def progress(run: Run, loads: list[TaskLoad]) -> dict[str, Any]:
 
 
 def workflow_list(
-    runs: list[Run], *, has_more: bool, total: int | None, labels: dict[str, list] | None = None
+    runs: list[Run],
+    *,
+    has_more: bool,
+    total: int | None,
+    labels: dict[str, list] | None = None,
+    next_cursor: str | None = None,
 ) -> dict[str, Any]:
     """Seqera's ListWorkflowsResponse; ``totalSize`` only when it was counted, ``labels``
-    of each run when they were asked for."""
+    of each run when they were asked for; ``nextCursor`` (ours) where the next page
+    starts."""
     return _present(
         {
             "workflows": [
@@ -257,6 +263,7 @@ def workflow_list(
             ],
             "totalSize": total,
             "hasMore": has_more,
+            "nextCursor": next_cursor,
         }
     )
 

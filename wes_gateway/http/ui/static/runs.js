@@ -1,4 +1,4 @@
-// The runs list: Tower's search syntax, offset paging, live updates.
+// The runs list: Tower's search syntax, keyset paging (the list's nextCursor), live updates.
 
 import { me, poll, tower } from "./api.js";
 import { duration, h, replace, since, statusBadge, when } from "./dom.js";
@@ -9,7 +9,9 @@ const PAGE = 50;
 export async function runsView(view, ctx) {
   const params = ctx.route.params;
   const search = params.get("search") || "";
-  const offset = Math.max(0, Number.parseInt(params.get("offset") || "0", 10) || 0);
+  // Where this page starts: the nextCursor of the page before it (none: the newest runs).
+  // Each page is read by index from there, however deep; Back returns to the newer pages.
+  const cursor = params.get("cursor") || "";
   const searchInput = h("input", {
     id: "search",
     type: "search",
@@ -72,16 +74,17 @@ export async function runsView(view, ctx) {
     location.hash = `#/runs?${query}`;
   }
 
-  function pageLink(label, newOffset) {
+  function pageLink(label, newCursor) {
     const query = new URLSearchParams();
     if (search) query.set("search", search);
-    if (newOffset) query.set("offset", String(newOffset));
+    if (newCursor) query.set("cursor", newCursor);
     return h("a", { class: "button secondary", href: `#/runs?${query}` }, label);
   }
 
   async function refresh() {
-    const query = new URLSearchParams({ max: String(PAGE), offset: String(offset), attributes: "labels" });
+    const query = new URLSearchParams({ max: String(PAGE), attributes: "labels" });
     if (search) query.set("search", search);
+    if (cursor) query.set("cursor", cursor);
     let answer;
     try {
       answer = await tower(`/workflow?${query}`);
@@ -116,7 +119,7 @@ export async function runsView(view, ctx) {
           h(
             "td",
             { colspan: me.admin ? 8 : 7, class: "empty" },
-            search || offset
+            search || cursor
               ? "No runs match."
               : ["No runs yet. ", h("a", { href: "#/launch" }, "Launch a pipeline"), " to see it here."],
           ),
@@ -126,8 +129,8 @@ export async function runsView(view, ctx) {
     replace(body, rows);
     replace(
       pager,
-      offset > 0 ? pageLink("Newer", Math.max(0, offset - PAGE)) : null,
-      answer.hasMore ? pageLink("Older", offset + PAGE) : null,
+      cursor ? pageLink("Newest", "") : null,
+      answer.hasMore && answer.nextCursor ? pageLink("Older", answer.nextCursor) : null,
     );
     return answer.workflows.map(({ workflow, wesState }) => [workflow.id, wesState]);
   }

@@ -2,7 +2,7 @@
 ignored or retried), so a run's stats read its kept rows, not its task records
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-04 14:30:00
 
 The kept rows get these counts from the run's finished task records here, by the rules
@@ -21,7 +21,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
