@@ -46,3 +46,7 @@ class FieldTooLarge(PayloadTooLarge):
     def __init__(self, field: str, problem: str) -> None:
         super().__init__(f"{field}: {problem}")
         self.field = field
+
+
+class TooManyRequests(ApiError):
+    status = 429

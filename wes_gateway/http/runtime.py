@@ -34,6 +34,9 @@ class Runtime:
     # Single sign-on (wes_gateway.http.oidc.OidcAuth), set by the app factory when an
     # OpenID provider is configured.
     oidc: Any = None
+    # The follower of run changes its event streams share (http.change_feed.ChangeFeed),
+    # set by the app factory.
+    change_feed: Any = None
     _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

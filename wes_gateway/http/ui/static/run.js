@@ -4,6 +4,7 @@ import { download, poll, tower, wes } from "./api.js";
 import { FINAL_RUN_STATUSES, TASK_STATUSES } from "./facts.js";
 import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } from "./dom.js";
 import { runLabelsSection } from "./labels.js";
+import { coalesce, follow } from "./live.js";
 
 const TERMINAL = new Set(FINAL_RUN_STATUSES);
 const TASK_PAGE = 50;
@@ -39,14 +40,14 @@ export async function runView(view, ctx, runId) {
   const taskTable = tasksSection(tasks, path, ctx);
   const consoleLog = consoleSection(console_, path, ctx);
 
-  async function refresh() {
+  // The run itself: header, actions, progress (describe and the WES state).
+  async function readRun() {
     described = await tower(path);
     const status = await wes(`/runs/${encodeURIComponent(runId)}/status`).catch(() => ({ state: "—" }));
     renderHeader(header, described, status.state);
     renderActions(actions, described, path, runId, refresh);
     renderProgress(progress, described.progress);
     taskTable.processes(described.progress?.processesProgress || []);
-    await taskTable.refresh();
     const done = TERMINAL.has(described.workflow.status);
     if (done) {
       await consoleLog.catchUp();
@@ -55,10 +56,31 @@ export async function runView(view, ctx, runId) {
     return [described.workflow.status, status.state, described.progress?.workflowProgress];
   }
 
+  async function refresh() {
+    const seen = await readRun();
+    await taskTable.refresh();
+    return seen;
+  }
+
   await refresh();
   await runLabelsSection(labelsCard, runId).catch((failure) => replace(labelsCard, failure.message));
-  consoleLog.start();
-  poll(refresh, ctx.alive, { fastest: 1500, slowest: 15000 });
+  // Live: re-read only what the run's stream says changed.
+  const changed = coalesce(async (kinds) => {
+    const all = kinds.has("reset");
+    if (kinds.has("removed")) {
+      notice(`Run ${runId} was deleted.`);
+      return;
+    }
+    if (all || kinds.has("status")) await readRun();
+    if (all || kinds.has("tasks")) await taskTable.refresh();
+    if (all || kinds.has("log")) await consoleLog.read();
+  });
+  follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
+    // No stream: poll, more slowly than the stream's updates come.
+    poll(refresh, ctx.alive, { fastest: 5000, slowest: 30000 });
+    consoleLog.startPolling();
+  });
+  await consoleLog.read().catch(() => false);
 }
 
 function field(label, ...value) {
@@ -326,10 +348,12 @@ function consoleSection(section, path, ctx) {
   return {
     // The run has ended: read its last lines now rather than at the next slow poll.
     catchUp: () => (ended ? Promise.resolve(false) : more().catch(() => false)),
-    start() {
+    // New lines (the stream said the console grew).
+    read: () => (ended ? Promise.resolve(false) : more().catch((failure) => replace(state, failure.message))),
+    startPolling() {
       more()
         .then((going) => {
-          if (going !== false) poll(more, ctx.alive, { fastest: 1000, slowest: 8000 });
+          if (going !== false) poll(more, ctx.alive, { fastest: 3000, slowest: 15000 });
         })
         .catch((failure) => replace(state, failure.message));
     },
