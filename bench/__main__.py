@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import (
     listing,
+    live_updates,
     poll_cost,
     run_size,
     server,
@@ -36,6 +37,8 @@ FULL = {
     "submits": 20,
     "active": [1, 100, 1_000],
     "task_sizes": [1_000, 10_000, 100_000],
+    "watch_seconds": 60.0,
+    "task_seconds": [3.0, 30.0, 120.0],
 }
 QUICK = {
     "sizes": [100, 300],
@@ -47,8 +50,10 @@ QUICK = {
     "submits": 3,
     "active": [1, 120],
     "task_sizes": [100, 300],
+    "watch_seconds": 10.0,
+    "task_seconds": [2.0],
 }
-FIGURES = ("listing", "tasks", "posts", "trace", "running", "poll")
+FIGURES = ("listing", "tasks", "posts", "trace", "running", "poll", "live")
 
 
 def main() -> None:
@@ -105,6 +110,10 @@ def main() -> None:
         ),
         "running": (submit_to_running, lambda: submit_to_running.report(report, plan["submits"])),
         "poll": (poll_cost, lambda: poll_cost.report(report, plan["active"])),
+        "live": (
+            live_updates,
+            lambda: live_updates.report(report, plan["watch_seconds"], plan["task_seconds"]),
+        ),
     }
     for name in FIGURES:
         if name in only:

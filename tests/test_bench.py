@@ -19,6 +19,7 @@ GROUPS = (
     "Trace ingestion",
     "Submit to RUNNING",
     "Poll cost",
+    "Live updates",
 )
 
 

@@ -149,6 +149,13 @@ def test_a_runs_stream_follows_its_trace_calls_as_they_arrive(gateway):
         assert _status(gateway, run_id).upper() == "RUNNING"
         _trace(gateway, run_id, "progress", "03-progress")
         until(lambda: any("tasks" in kinds for *_, kinds in stream.changes()), "the tasks")
+        # The change carries what the page shows of the run: no describe needed for it.
+        data = json.loads(stream.named("change")[-1]["data"])
+        progress = httpx.get(
+            f"{gateway['base']}/api/workflow/{run_id}/progress", headers=gateway["alice"]
+        ).json()["progress"]
+        assert (data["status"], data["state"]) == ("RUNNING", "RUNNING")
+        assert data["progress"] == progress
         _trace(gateway, run_id, "complete", "05-complete")
         until(lambda: len(stream.changes()) >= 3, "the end of the run")
         assert _status(gateway, run_id).upper() == "SUCCEEDED"

@@ -11,12 +11,11 @@ wakes the processes serving streams; on SQLite they read the table for new rows.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import delete, event, func, insert, literal, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain.models import Run, RunChange
 from wes_gateway.domain.tokens import Principal
@@ -157,5 +156,10 @@ def concerns(change: Change, principal: Principal) -> bool:
     return change.owner_id == principal.user_id and change.workspace_id is None
 
 
-def joined(kinds: Iterable[str]) -> str:
-    return ",".join(kind for kind in KINDS if kind in set(kinds))
+def progress_of(session: Session, run_id: str) -> Run | None:
+    """The run with what its progress is made of loaded (its state, the counters
+    Nextflow sent), for a stream to tell its page; None once it is gone."""
+    query = select(Run).where(Run.id == run_id, Run.deleted_at.is_(None))
+    return session.execute(
+        query.options(load_only(Run.id, Run.state, Run.progress))
+    ).scalar_one_or_none()

@@ -16,8 +16,9 @@ export const MODE_KEY = "wes-gateway-live";
 const MAX_FAILURES = 3;
 
 // Follows the stream at `path` (under the Tower API), opened with a ticket from
-// `ticketPath`, while ctx.alive() holds; onChange(kinds) with the Set of what changed
-// ("reset": read everything). fallback() is called once if streaming gives up.
+// `ticketPath`, while ctx.alive() holds; onChange(kinds, data) with the Set of what
+// changed ("reset": read everything) and the event's data (a run's status change carries
+// its status, state and progress). fallback() is called once if streaming gives up.
 export function follow(path, ticketPath, ctx, onChange, fallback) {
   if (sessionStorage.getItem(MODE_KEY) === "poll" || typeof EventSource !== "function") {
     fallback();
@@ -67,11 +68,12 @@ export function follow(path, ticketPath, ctx, onChange, fallback) {
     source.addEventListener("ready", seen);
     source.addEventListener("change", (event) => {
       seen(event);
-      onChange(new Set(JSON.parse(event.data).kinds));
+      const data = JSON.parse(event.data);
+      onChange(new Set(data.kinds), data);
     });
     source.addEventListener("reset", (event) => {
       seen(event);
-      onChange(new Set(["reset"]));
+      onChange(new Set(["reset"]), {});
     });
     source.onerror = () => {
       // The browser reconnects by itself (resuming from the last event id) while the

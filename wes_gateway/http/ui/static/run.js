@@ -40,10 +40,12 @@ export async function runView(view, ctx, runId) {
   const taskTable = tasksSection(tasks, path, ctx);
   const consoleLog = consoleSection(console_, path, ctx);
 
+  let wesState = null;
   // The run itself: header, actions, progress (describe and the WES state).
   async function readRun() {
     described = await tower(path);
     const status = await wes(`/runs/${encodeURIComponent(runId)}/status`).catch(() => ({ state: "—" }));
+    wesState = status.state;
     renderHeader(header, described, status.state);
     renderActions(actions, described, path, runId, refresh);
     renderProgress(progress, described.progress);
@@ -64,17 +66,33 @@ export async function runView(view, ctx, runId) {
 
   await refresh();
   await runLabelsSection(labelsCard, runId).catch((failure) => replace(labelsCard, failure.message));
-  // Live: re-read only what the run's stream says changed.
-  const changed = coalesce(async (kinds) => {
-    const all = kinds.has("reset");
+  // Live: re-read only what the run's stream says changed. A status change that comes
+  // with the run's progress, its status and state unchanged, needs no read at all.
+  let latest = null;
+  const runChanged = coalesce(async (kinds) => {
+    const fresh = latest;
+    latest = null;
     if (kinds.has("removed")) {
       notice(`Run ${runId} was deleted.`);
       return;
     }
-    if (all || kinds.has("status")) await readRun();
-    if (all || kinds.has("tasks")) await taskTable.refresh();
-    if (all || kinds.has("log")) await consoleLog.read();
+    const same = fresh?.progress && fresh.status === described.workflow.status && fresh.state === wesState;
+    if (same && !kinds.has("reset")) {
+      renderProgress(progress, fresh.progress);
+      taskTable.processes(fresh.progress.processesProgress || []);
+    } else {
+      await readRun();
+    }
   });
+  const tasksChanged = coalesce(() => taskTable.refresh(), 3000);
+  const consoleGrew = coalesce(() => consoleLog.read(), 2000);
+  function changed(kinds, data) {
+    const all = kinds.has("reset");
+    if (data.progress) latest = data;
+    if (all || kinds.has("status") || kinds.has("removed")) runChanged(kinds);
+    if (all || kinds.has("tasks")) tasksChanged(kinds);
+    if (all || kinds.has("log")) consoleGrew(kinds);
+  }
   follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
     // No stream: poll, more slowly than the stream's updates come.
     poll(refresh, ctx.alive, { fastest: 5000, slowest: 30000 });
@@ -332,7 +350,7 @@ function consoleSection(section, path, ctx) {
         ),
       );
     }
-    if (log.entries.length) return readAll();
+    if (log.truncated) return readAll(); // a page's worth: more follows
     ended = !log.pending;
     return log.pending ? [next] : false;
   }
