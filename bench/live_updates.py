@@ -1,4 +1,4 @@
-"""Figure 8: requests a watching dashboard makes on one active run, per minute, when it
+"""Figure 9: requests a watching dashboard makes on one active run, per minute, when it
 follows the run's event stream and when it polls (as it did before streams; the same
 page with ``wes-gateway-live=poll`` in its session storage). Headless Chromium on the run
 page of a run of the Nextflow stand-in whose tasks run one after another, each for a few

@@ -42,6 +42,7 @@ TICKET_SECONDS = 60
 _SALT = "wes-gateway-event-stream-ticket"
 RETRY_MS = 3000
 LOG_TICK = 2.0  # seconds between looks at an active run's console
+LOG_PUSH_BYTES = 64 * 1024  # new console lines up to this go in the event itself
 REPLAY_LIMIT = 1000  # more changes than this to resume: a reset instead
 
 RUN_STREAM = "StreamWorkflowEvents"
@@ -108,6 +109,18 @@ def _last_event_id(scope: Scope, query: dict[str, list[str]]) -> int | None:
         return min(int(text), INT64_MAX)  # beyond any id: a reset
     values = query.get("lastEventId")
     return int(values[-1]) if values else None  # Connexion checked it is an int64
+
+
+def _last_line_end(path, size: int) -> int:
+    """The offset just past the file's last newline (0 when it has none in its tail)."""
+    tail = min(size, LOG_PUSH_BYTES)
+    try:
+        with open(path, "rb") as stream:
+            stream.seek(size - tail)
+            data = stream.read(tail)
+    except OSError:
+        return 0
+    return size - tail + data.rfind(b"\n") + 1 if b"\n" in data else size - tail
 
 
 class EventStreamMiddleware:
@@ -185,6 +198,7 @@ class Stream:
         self.sent = 0
         self.floor = 0
         self.console_size = -1
+        self.console_at: int | None = None  # where the whole lines end, as last read
         self.active = run is not None and not is_terminal(run.state)
 
     def _start(self) -> tuple[int, list[Change] | None]:
@@ -318,25 +332,42 @@ class Stream:
             }
 
     async def _look_at_console(self, out: list[bytes], *, announce: bool) -> None:
-        """Whether the run's console grew since the last look (a ``log`` event, without
-        an id: the console is a file, not a numbered change); while the run is active,
-        asks the workers to copy a cloud head job's new lines, as reading the log does."""
+        """Whether the run's console grew since the last look: a ``log`` event (without
+        an id: the console is a file, not a numbered change) carrying the new whole lines
+        when they fit in one page of the log endpoint, with the page tokens they run
+        between (``from``, ``next``), so a page that has read up to ``from`` appends them
+        without a request. While the run is active, asks the workers to copy a cloud
+        head job's new lines, as reading the log does."""
         assert self.run is not None
-        size = await run_in_threadpool(self._console)
-        if announce and size > self.console_size:
-            out.append(_event("change", {"workflowId": self.run.id, "kinds": [run_changes.LOG]}))
-        self.console_size = max(self.console_size, size)
+        grown = await run_in_threadpool(self._console)
+        if announce and grown is not None:
+            data: dict[str, Any] = {"workflowId": self.run.id, "kinds": [run_changes.LOG]}
+            data.update(grown)
+            out.append(_event("change", data))
 
-    def _console(self) -> int:
+    def _console(self) -> dict[str, Any] | None:
         run = self.run
         assert run is not None
         run_dir = self.runtime.run_dir(run.id)
         if self.active and run.backend_handle:
             dispatch.refresh_log(self.runtime.celery, run, run_dir)
+        path = run_files.console_file(run_dir, run.id)
         try:
-            return run_files.console_file(run_dir, run.id).stat().st_size
+            size = path.stat().st_size
         except OSError:
-            return 0
+            size = 0
+        if size <= self.console_size:
+            return None
+        self.console_size = size
+        if self.console_at is None:  # the first look: from the end of the last whole line
+            self.console_at = _last_line_end(path, size)
+            return None
+        start = f"f/{self.console_at}"
+        page = run_files.read_page(path, start, LOG_PUSH_BYTES)
+        self.console_at = int(page.forward_token.split("/", 1)[1])
+        if page.truncated or not page.entries:
+            return {}
+        return {"from": start, "next": page.forward_token, "entries": page.entries}
 
     @staticmethod
     async def _send(send: Send, chunk: bytes) -> None:

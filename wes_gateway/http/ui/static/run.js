@@ -91,7 +91,8 @@ export async function runView(view, ctx, runId) {
     if (data.progress) latest = data;
     if (all || kinds.has("status") || kinds.has("removed")) runChanged(kinds);
     if (all || kinds.has("tasks")) tasksChanged(kinds);
-    if (all || kinds.has("log")) consoleGrew(kinds);
+    // New console lines come in the event when they follow what the page has shown.
+    if (all || (kinds.has("log") && !consoleLog.append(data))) consoleGrew(kinds);
   }
   follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
     // No stream: poll, more slowly than the stream's updates come.
@@ -366,6 +367,15 @@ function consoleSection(section, path, ctx) {
   return {
     // The run has ended: read its last lines now rather than at the next slow poll.
     catchUp: () => (ended ? Promise.resolve(false) : more().catch(() => false)),
+    // Lines the stream sent, if they follow the last line shown (else false: read them).
+    append(data) {
+      if (reading || !data.entries || !next || data.from !== next) return false;
+      const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+      pre.append(document.createTextNode(`${data.entries.join("\n")}\n`));
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+      next = data.next;
+      return true;
+    },
     // New lines (the stream said the console grew).
     read: () => (ended ? Promise.resolve(false) : more().catch((failure) => replace(state, failure.message))),
     startPolling() {
