@@ -38,7 +38,7 @@ def gateway(tmp_path_factory, database_url):
             }
             for name in ("alice", "bob", "carol")
         }
-        yield {"base": base, "database_url": database_url, **people}
+        yield {"base": base, "database_url": database_url, "data_dir": data_dir, **people}
 
 
 class Stream:
@@ -215,6 +215,37 @@ def test_last_event_id_resumes_and_an_id_no_longer_kept_resets(gateway):
             resumed.close()
     bad = _run_stream(gateway, run_id, {**gateway["alice"], "Last-Event-ID": "soon"})
     assert bad.status == 400 and "Last-Event-ID" in json.loads(bad.body)["message"]
+
+
+def test_a_grown_console_comes_in_the_stream_as_the_log_page_reads_it(gateway):
+    run_id = _new_run(gateway)
+    console = gateway["data_dir"] / "runs" / run_id / f"nf-{run_id}.txt"
+    console.parent.mkdir(parents=True, exist_ok=True)
+    console.write_text("N E X T F L O W\npartial")
+    stream = _run_stream(gateway, run_id, gateway["alice"])
+    try:
+        until(lambda: stream.named("ready"), "the first event")
+        with console.open("a") as out:
+            out.write(" line\nexecutor >  local (1)\n")
+
+        def log_event():
+            for event in stream.named("change"):
+                data = json.loads(event["data"])
+                if data["kinds"] == ["log"]:
+                    return event, data
+            return None
+
+        event, data = until(log_event, "the console's new lines")
+        assert "id" not in event  # a file's growth is no numbered change
+        assert data["entries"] == ["partial line", "executor >  local (1)"]
+        page = httpx.get(
+            f"{gateway['base']}/api/workflow/{run_id}/log",
+            headers=gateway["alice"],
+            params={"next": data["from"], "maxLength": 65536},
+        ).json()["log"]
+        assert (page["entries"], page["forwardToken"]) == (data["entries"], data["next"])
+    finally:
+        stream.close()
 
 
 def test_a_stream_is_refused_as_the_runs_describe_is(gateway):
