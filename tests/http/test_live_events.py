@@ -288,6 +288,16 @@ def test_a_stream_is_refused_as_the_runs_describe_is(gateway):
     assert listing.status == 403
     forged = _run_stream(gateway, run_id, params={"ticket": ticket[:-2] + "xx"})
     assert forged.status == 401
+    # A ticket ends with the token it was made with.
+    made = httpx.post(f"{base}/api/tokens", headers=gateway["alice"], json={"name": "tab"})
+    assert made.status_code == 200, made.text
+    tab = {"Authorization": f"Bearer {made.json()['accessKey']}"}
+    short = httpx.post(f"{describe}/events/ticket", headers=tab).json()["ticket"]
+    revoked = httpx.delete(
+        f"{base}/api/tokens/{made.json()['token']['id']}", headers=gateway["alice"]
+    )
+    assert revoked.status_code == 204, revoked.text
+    assert _run_stream(gateway, run_id, params={"ticket": short}).status == 401
     # The ticket is good for streams only: not as a token, not on describe.
     assert httpx.get(describe, params={"ticket": ticket}).status_code == 401
     assert httpx.get(describe, headers={"Authorization": f"Bearer {ticket}"}).status_code == 401

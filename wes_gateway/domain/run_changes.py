@@ -18,6 +18,7 @@ from sqlalchemy import delete, event, func, insert, literal, select
 from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain.models import Run, RunChange
+from wes_gateway.domain.states import is_terminal
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.infra.db import utcnow
 
@@ -163,3 +164,9 @@ def progress_of(session: Session, run_id: str) -> Run | None:
     return session.execute(
         query.options(load_only(Run.id, Run.state, Run.progress))
     ).scalar_one_or_none()
+
+
+def active(session: Session, run_id: str) -> bool:
+    """Whether the run exists and has not ended."""
+    state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one_or_none()
+    return state is not None and not is_terminal(state)

@@ -23,7 +23,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wes_gateway.domain import run_changes, run_files, runs, task_loads, tenancy
+from wes_gateway.domain import run_changes, run_files, runs, task_loads, tenancy, tokens
 from wes_gateway.domain.errors import Forbidden, InvalidField
 from wes_gateway.domain.ids import INT64_MAX
 from wes_gateway.domain.models import Run
@@ -83,7 +83,19 @@ async def ticket_info(apikey: str, request: Any) -> dict[str, Any] | None:
         return None
     if not isinstance(data, dict) or not isinstance(data.get("c"), dict):
         return None
+    if not await run_in_threadpool(_still_good, runtime, data["c"]):
+        return None
     return {**data["c"], "ticket_for": {"run": data.get("run"), "ws": data.get("ws")}}
+
+
+def _still_good(runtime: Runtime, claims: dict) -> bool:
+    """Whether the token a ticket was made with still works: not revoked meanwhile, and
+    for a run's own token, its run not ended (as the bearer check has it)."""
+    with runtime.db.session() as session:
+        if not tokens.in_force(session, str(claims.get("tid"))):
+            return False
+        run_id = claims.get("run")
+        return run_id is None or run_changes.active(session, str(run_id))
 
 
 # --- the streams ----------------------------------------------------------------------
@@ -216,6 +228,8 @@ class Stream:
                 run_id=self.run.id if self.run is not None else None,
                 limit=REPLAY_LIMIT * 5,
             )
+        if len(changes) == REPLAY_LIMIT * 5:  # more than are read at once: start over
+            return last, None
         changes = [change for change in changes if self.wants(change)]
         if len(changes) > REPLAY_LIMIT:
             return last, None
