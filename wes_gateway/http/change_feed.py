@@ -130,9 +130,12 @@ class ChangeFeed:
             run_changes.prune(session, before)
 
     def _follow(self) -> None:
+        started = False
         while True:
             try:
-                self._last = self._head()
+                if not started:  # from now on; after a lost connection, from where it was
+                    self._last = self._head()
+                    started = True
                 if self.db.dialect == "postgresql":
                     self._listen()
                 else:
