@@ -36,7 +36,7 @@ def _calls_while_idle(tab, seen) -> list[str]:
     """The API calls (not counting an open event stream) in IDLE_SECONDS while the run's
     one long task runs and nothing changes."""
     tab.locator(".progress-row").first.locator(".counts").filter(has_text="1 running").wait_for()
-    tab.wait_for_timeout(1500)  # what the task's start brought is read
+    tab.wait_for_timeout(3500)  # what the task's start brought is read (at most every 3 s)
     start = len(seen)
     tab.wait_for_timeout(IDLE_SECONDS * 1000)
     return [url for kind, url in seen[start:] if kind != "eventsource"]
@@ -45,7 +45,7 @@ def _calls_while_idle(tab, seen) -> list[str]:
 def test_the_run_page_updates_from_its_stream_without_polling(page, gateway, browser):  # noqa: F811
     seen = _watch_requests(page)
     sign_in(page, gateway)
-    run_id = launch_from_form(page, standin_tasks=1, standin_task_seconds=14)
+    run_id = launch_from_form(page, standin_tasks=1, standin_task_seconds=16)
     live_calls = _calls_while_idle(page, seen)
     # The page still updates by itself: the task ends, then the run.
     counts = page.locator(".progress-row").first.locator(".counts")
@@ -65,7 +65,7 @@ def test_the_run_page_updates_from_its_stream_without_polling(page, gateway, bro
     polling.set_default_timeout(30_000)
     polled = _watch_requests(polling)
     sign_in(polling, gateway)
-    launch_from_form(polling, standin_tasks=1, standin_task_seconds=14)
+    launch_from_form(polling, standin_tasks=1, standin_task_seconds=16)
     poll_calls = _calls_while_idle(polling, polled)
     assert not [url for kind, url in polled if kind == "eventsource"]
     context.close()
