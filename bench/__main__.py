@@ -16,6 +16,7 @@ from pathlib import Path
 
 from bench import (
     listing,
+    live_updates,
     poll_cost,
     run_count,
     run_size,
@@ -39,6 +40,8 @@ FULL = {
     "task_sizes": [1_000, 10_000, 100_000],
     "run_counts": [1_000, 100_000, 1_000_000],
     "count_requests": 100,
+    "watch_seconds": 60.0,
+    "task_seconds": [3.0, 30.0, 120.0],
 }
 QUICK = {
     "sizes": [100, 300],
@@ -52,8 +55,10 @@ QUICK = {
     "task_sizes": [100, 300],
     "run_counts": [100, 1_000],
     "count_requests": 10,
+    "watch_seconds": 10.0,
+    "task_seconds": [2.0],
 }
-FIGURES = ("listing", "tasks", "count", "posts", "trace", "running", "poll")
+FIGURES = ("listing", "tasks", "count", "posts", "trace", "running", "poll", "live")
 
 
 def main() -> None:
@@ -114,6 +119,10 @@ def main() -> None:
         ),
         "running": (submit_to_running, lambda: submit_to_running.report(report, plan["submits"])),
         "poll": (poll_cost, lambda: poll_cost.report(report, plan["active"])),
+        "live": (
+            live_updates,
+            lambda: live_updates.report(report, plan["watch_seconds"], plan["task_seconds"]),
+        ),
     }
     for name in FIGURES:
         if name in only:

@@ -106,6 +106,8 @@ def settings(tmp_path_factory: pytest.TempPathFactory, database_url: str) -> Set
         secret_key="test-signing-key",
         validate_responses=True,
         state_counts_max_age=0.0,  # tests read the counts right after changing runs
+        # An event stream answered in-process ends soon, so a test reads its whole body.
+        events_stream_seconds=0.3,
         nextflow="nextflow-not-installed",
         nextflow_version="24.10.4",
     )

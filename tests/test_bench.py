@@ -20,6 +20,7 @@ GROUPS = (
     "Trace ingestion",
     "Submit to RUNNING",
     "Poll cost",
+    "Live updates",
 )
 
 

@@ -220,7 +220,8 @@ checks.allow_header_conformance.enabled = false
 
 @pytest.mark.slow
 def test_our_tower_spec_fuzzing_finds_nothing(tmp_path, db, database_url):
-    env = cli_env(tmp_path / "data", database_url)
+    # An event stream ends soon after its first events, so each fuzzed one is answered.
+    env = cli_env(tmp_path / "data", database_url, WES_GATEWAY_EVENTS_STREAM_SECONDS="0.2")
     token = run_cli(env, "token", "create", "fuzzer", "--admin").stdout.strip()
     with serve(env) as (base, _process):
         run_id = submit_over_http(base, {"Authorization": f"Bearer {token}"})

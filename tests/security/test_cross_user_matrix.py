@@ -18,7 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from tests.domain.test_trace import sample
 from tests.security.conftest import OUTPUT, Victim
@@ -26,7 +26,7 @@ from tests.security.evidence import run_count, run_record, tree
 from tests.security.operations import Operation, all_operations
 from wes_gateway.domain import tokens
 from wes_gateway.domain.ids import new_run_id
-from wes_gateway.domain.models import Base, ComputeEnv, Run, User
+from wes_gateway.domain.models import Base, ComputeEnv, Run, RunChange, User
 
 
 class Kind(enum.Enum):
@@ -41,6 +41,7 @@ class Kind(enum.Enum):
     TENANCY = "organizations and workspaces: B is in none of A's, and learns nothing of them"
     KEYS = "credentials and pipeline secrets: B's own; A's are to B as ones that do not exist"
     LAUNCHPAD = "pipelines and labels: B's are his own; A's are as ones that do not exist"
+    STREAM = "the run list's live changes (or a ticket for them): B's name none of A's runs"
 
 
 @dataclass(frozen=True)
@@ -131,6 +132,10 @@ DECISIONS: dict[str, Decision] = {
         json=lambda targets: {"workflowIds": [targets.run_id]},
     ),
     "DescribeWorkflowProgress": Decision(Kind.RUN),
+    "StreamWorkflowEvents": Decision(Kind.RUN),
+    "CreateWorkflowEventsTicket": Decision(Kind.RUN),
+    "StreamWorkflowListEvents": Decision(Kind.STREAM),
+    "CreateWorkflowListEventsTicket": Decision(Kind.STREAM),
     "ListWorkflowTasks": Decision(Kind.RUN),
     "DescribeWorkflowTask": Decision(Kind.RUN),
     "DescribeWorkflowTaskLegacy": Decision(Kind.RUN),
@@ -315,6 +320,22 @@ def send(
     return client.request(operation.method.upper(), url, headers=headers, **extra)
 
 
+def list_stream(client, db, operation: Operation, targets: Targets, headers) -> httpx.Response:
+    """The run list's event stream as the caller of ``headers`` opens it (with a ticket
+    of theirs, for the ticket operation), resuming from before the first change kept: a
+    replay of every change the caller may see (the in-process stream ends soon after)."""
+    with db.session() as session:
+        oldest = session.execute(select(func.min(RunChange.seq))).scalar_one() or 1
+    params = {"lastEventId": str(oldest - 1)}
+    if operation.operation_id == "CreateWorkflowListEventsTicket":
+        ticket = send(client, operation, targets, headers)
+        if not ticket.is_success:
+            return ticket
+        params["ticket"] = ticket.json()["ticket"]
+        headers = {}
+    return client.get("/api/workflow-events", headers=headers, params=params)
+
+
 def _as_seen(response: httpx.Response, run_id: str) -> tuple[int, str, str]:
     """A response with the run id it names blanked out, to compare two of them."""
     kind = response.headers.get("content-type", "")
@@ -491,6 +512,10 @@ def test_another_user_learns_and_changes_nothing(
         response = send(client, operation, targets, bob)
         assert response.status_code == 200, response.text
         assert "bob" in response.text and "alice" not in response.text
+    elif decision.kind is Kind.STREAM:
+        response = list_stream(client, db, operation, targets, bob)
+        assert response.status_code == 200, response.text
+        assert "event: change" not in response.text and victim.run_id not in response.text
     elif decision.kind is Kind.SUBMIT:
         count = run_count(db)
         response = send(client, operation, targets, bob)
@@ -580,6 +605,8 @@ def test_another_user_learns_and_changes_nothing(
         )
         if decision.kind is Kind.LIST:
             assert victim.run_id in control.text
+        if decision.kind is Kind.STREAM:  # the same stream shows A hers
+            assert victim.run_id in list_stream(client, db, operation, targets, alice).text
         if operation.operation_id == "DeleteWorkflowMany":
             assert control.json() == {"failedWorkflowIds": []}
 

@@ -15,7 +15,7 @@ from tests.domain.test_trace import run_token, sample
 from tests.security.conftest import TRACE, Victim, start_traced_run
 from tests.security.evidence import run_count, run_record
 from tests.security.operations import all_operations
-from tests.security.test_cross_user_matrix import DECISIONS, Kind, Targets, send
+from tests.security.test_cross_user_matrix import DECISIONS, Kind, Targets, list_stream, send
 from wes_gateway.domain.compute_envs import BUILTIN_ID
 from wes_gateway.domain.models import Run
 from wes_gateway.domain.states import State
@@ -115,7 +115,8 @@ def test_off_the_trace_endpoints_a_run_token_reads_its_run_and_nothing_else(
         if operation.operation_id == "DeleteWorkflowMany":
             assert response.json() == {"failedWorkflowIds": [victim.run_id]}
         response = send(client, operation, own, headers)
-        if operation.method == "get":
+        if operation.method == "get" or operation.operation_id.endswith("EventsTicket"):
+            # A stream's ticket only reads, as the run's describe.
             assert response.status_code == 200, response.text
         else:  # cancel, delete: a head job's token changes nothing but through the trace
             assert response.status_code in (400, 403) or response.json() == {
@@ -126,6 +127,10 @@ def test_off_the_trace_endpoints_a_run_token_reads_its_run_and_nothing_else(
         assert response.status_code == 200
         assert admins_run.run_id in response.text and victim.run_id not in response.text
         assert len(response.json()[decision.items]) == 1
+    elif decision.kind is Kind.STREAM:
+        response = list_stream(client, db, operation, own, headers)
+        assert response.status_code == 200, response.text
+        assert admins_run.run_id in response.text and victim.run_id not in response.text
     elif decision.kind is Kind.SELF:
         response = send(client, operation, own, headers)
         assert response.status_code == 200

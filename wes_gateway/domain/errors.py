@@ -52,3 +52,7 @@ class ServiceUnavailable(ApiError):
     """A 503: something the request depends on, outside this service, did not answer."""
 
     status = 503
+
+
+class TooManyRequests(ApiError):
+    status = 429

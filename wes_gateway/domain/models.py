@@ -505,6 +505,28 @@ class RunStateChange(Base):
     reason: Mapped[str] = mapped_column(Text, default="")
 
 
+class RunChange(Base):
+    """One change of a run that live views follow (``domain.run_changes``): its number
+    in one sequence for the whole service is the event id a stream hands out. Kept a
+    while (``Settings.events_retention``), then pruned; no foreign key, so a removed
+    run's last change outlives it."""
+
+    __tablename__ = "run_changes"
+
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
+    )
+    run_id: Mapped[str] = mapped_column(String(14))
+    owner_id: Mapped[int] = mapped_column(Integer)
+    workspace_id: Mapped[int | None] = mapped_column(TenancyId)
+    kinds: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(UTCDateTime, default=utcnow, index=True)
+
+    # AUTOINCREMENT on SQLite: a number is never handed out twice, even once every row
+    # has been pruned (a stream's last event id must not come round again).
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+
 class Label(Base):
     """A workspace's label (Seqera's): a plain one (``name``), or a resource label
     (``name=value``). In the personal workspace (``workspace_id`` NULL) it is its

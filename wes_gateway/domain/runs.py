@@ -32,6 +32,7 @@ from wes_gateway.domain import (
     labels,
     pipeline_secrets,
     placement,
+    run_changes,
     run_files,
     task_loads,
     tenancy,
@@ -228,6 +229,7 @@ def create_run(
             for k, v in request.tags.items()
         )
         session.add_all(RunLabel(run_id=run_id, label_id=label.id) for label in run_labels)
+        run_changes.note(session, run_id, run_changes.ADDED)
         session.add(
             RunStateChange(
                 run_id=run_id,
@@ -527,6 +529,7 @@ def delete_run(session: Session, principal: Principal, run_id: str, *, force: bo
     if run.state is State.QUEUED:
         transition(session, run_id, State.CANCELED, who, allowed_from={State.QUEUED})
     run.deleted_at = utcnow()
+    run_changes.note(session, run_id, run_changes.REMOVED)
     tokens.revoke_run_tokens(session, run_id)  # its head job's token goes with it, now
     session.flush()
     state = session.execute(select(Run.state).where(Run.id == run_id)).scalar_one()

@@ -330,6 +330,17 @@ def revoke_run_tokens(session: Session, run_id: str) -> None:
     )
 
 
+def in_force(session: Session, token_id: str) -> bool:
+    """Whether the API token ``token_id`` still works (not revoked, not expired). A
+    single sign-on session's JWT (``oidc``) has no row: it ends with its own lifetime."""
+    if token_id == "oidc":
+        return True
+    row = session.get(ApiToken, token_id)
+    if row is None or row.revoked_at is not None:
+        return False
+    return row.expires_at is None or row.expires_at > datetime.now(UTC)
+
+
 def authenticate(session: Session, token: str) -> Principal | None:
     """The principal behind ``token``, or None when it is unknown, wrong or revoked."""
     parsed = parse_token(token)

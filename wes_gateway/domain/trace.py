@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain import task_loads
+from wes_gateway.domain import run_changes, task_loads
 from wes_gateway.domain.errors import BadRequest, Forbidden
 from wes_gateway.domain.ids import new_run_id
 from wes_gateway.domain.launch import WORKFLOW_TYPE, WORKFLOW_TYPE_VERSIONS
@@ -139,6 +139,7 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> R
         )
         session.add(run)
         session.flush()
+        run_changes.note(session, run.id, run_changes.ADDED)
         session.add(
             RunStateChange(
                 run_id=run.id,
@@ -154,6 +155,7 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> R
             if value is not None:
                 setattr(run, column, value)
         run.last_seen_at = _now()
+        run_changes.note(session, run.id, run_changes.STATUS)
     session.commit()
     return run
 
@@ -179,6 +181,7 @@ def begin(session: Session, principal: Principal, run_id: str, body: Mapping[str
     run = _traced_run(session, principal, run_id)
     if not is_terminal(run.state):
         _store_workflow(run, _object(body.get("workflow")))
+        run_changes.note(session, run.id, run_changes.STATUS)
         transition(session, run.id, State.RUNNING, "nextflow began the run")
     session.commit()
     return run
@@ -199,6 +202,8 @@ def progress(session: Session, principal: Principal, run_id: str, body: Mapping[
     if _hold_live(session, run.id):  # a finished run's tasks are final too
         upsert_tasks(session, run.id, tasks)
         _alive(session, run, body)
+        if tasks:  # the run's kept progress moves with its task records
+            run_changes.note(session, run.id, run_changes.STATUS, run_changes.TASKS)
     session.commit()
     return run
 
@@ -233,6 +238,7 @@ def _alive(session: Session, run: Run, body: Mapping[str, Any]) -> None:
         return
     if isinstance(body.get("progress"), dict):
         run.progress = body["progress"]
+        run_changes.note(session, run.id, run_changes.STATUS)
     if run.state is State.UNKNOWN:
         transition(session, run.id, State.RUNNING, "nextflow reported again")
 
@@ -246,6 +252,7 @@ def complete(session: Session, principal: Principal, run_id: str, body: Mapping[
         return run
     workflow = _object(body.get("workflow"))
     _store_workflow(run, workflow)
+    run_changes.note(session, run.id, run_changes.STATUS)
     if isinstance(body.get("metrics"), list):
         run.metrics = body["metrics"]
     if isinstance(body.get("progress"), dict):

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from sqlalchemy import exists, func, literal, or_, select, update
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain import task_loads
+from wes_gateway.domain import run_changes, task_loads
 from wes_gateway.domain.models import Run, RunStateChange, Task
 from wes_gateway.domain.states import FINAL_TASK_STATUSES, TERMINAL, State, TaskStatus, sources_of
 from wes_gateway.infra import metrics
@@ -58,8 +58,10 @@ def transition(
             .execution_options(synchronize_session="fetch")
         )
         if result.rowcount == 1:
+            run_changes.note(session, run_id, run_changes.STATUS)
             if to in TERMINAL:
                 _end_unfinished_tasks(session, run_id, when)
+                run_changes.note(session, run_id, run_changes.TASKS)
             session.add(
                 RunStateChange(
                     run_id=run_id, from_state=current, to_state=to, at=when, reason=reason[:1000]

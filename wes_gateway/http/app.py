@@ -20,6 +20,7 @@ from wes_gateway.http.request_metrics import RequestMetricsMiddleware
 from wes_gateway.http.runtime import EXTENSION_KEY, Runtime, close_request_session
 from wes_gateway.http.security import BodyLimitMiddleware, RuntimeMiddleware
 from wes_gateway.http.tower import HANDLER_MODULES as TOWER_HANDLER_MODULES
+from wes_gateway.http.tower.live_events import EventStreamMiddleware
 from wes_gateway.http.tower.trace_reports import TraceReportsMiddleware
 from wes_gateway.http.wes import handlers as wes_handlers
 from wes_gateway.infra import metrics
@@ -141,6 +142,8 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     # After routing, auth and validation: the trace calls repeated while a pipeline runs.
     app.add_middleware(TraceReportsMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
+    # The event streams, likewise: an open stream holds a coroutine, not a WSGI thread.
+    app.add_middleware(EventStreamMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
     flask_app = app.app
     flask_app.extensions[EXTENSION_KEY] = runtime
     flask_app.teardown_appcontext(close_request_session)

@@ -37,6 +37,9 @@ class Runtime:
     # Resolves TRS workflow_urls through the allowed registries, keeping their answers
     # (built from the settings when not given).
     trs: trs.Resolver = None  # type: ignore[assignment]
+    # The follower of run changes its event streams share (http.change_feed.ChangeFeed),
+    # set by the app factory.
+    change_feed: Any = None
     _counts: tuple[float, dict[str, int]] | None = field(default=None, repr=False)
     _counts_lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 

@@ -20,6 +20,7 @@ from wes_gateway.infra.config import TOWER_BASE_PATH
 
 SCOPE_KEY = "wes_gateway.runtime"
 TRACE_PATH = f"{TOWER_BASE_PATH}/trace/"
+TICKET_SUFFIX = "events/ticket"
 
 
 def _principal_claims(
@@ -36,7 +37,8 @@ def _principal_claims(
             principal = runtime.oidc.authenticate(session, token)
         if principal is None:
             return None
-        refusal = principal.scope_refusal(method)
+        # Asking for an event stream's ticket only reads (a read-only token may).
+        refusal = principal.scope_refusal("GET" if path.endswith(TICKET_SUFFIX) else method)
         if refusal is not None:
             raise Forbidden(detail=refusal)
         if principal.run_id is not None and not path.startswith(TRACE_PATH):

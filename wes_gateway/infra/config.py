@@ -253,6 +253,39 @@ class Settings(BaseSettings):
         default=2.0,
         description="Seconds a count of runs by state (service-info, /metrics) is reused.",
     )
+    events_streams: int = Field(
+        default=500,
+        ge=0,
+        description="Most live-update streams (server-sent events) one API process keeps "
+        "open; one more is a 429.",
+    )
+    events_streams_per_user: int = Field(
+        default=20,
+        ge=0,
+        description="Most live-update streams one user keeps open on one API process; one "
+        "more is a 429.",
+    )
+    events_stream_seconds: float = Field(
+        default=600.0,
+        gt=0,
+        description="A live-update stream ends after this long and the client reconnects "
+        "(checking its token and roles again, resuming from its last event id).",
+    )
+    events_poll_interval: float = Field(
+        default=0.5,
+        gt=0,
+        description="Seconds between an API process's reads of new run changes on SQLite "
+        "(one read for all its streams; PostgreSQL notifies instead).",
+    )
+    events_keepalive: float = Field(
+        default=15.0, gt=0, description="Seconds between keep-alive comments on an idle stream."
+    )
+    events_retention: float = Field(
+        default=3600.0,
+        gt=0,
+        description="Seconds run changes are kept for streams that resume; a stream resuming "
+        "from an older event is told to read everything again.",
+    )
     validate_responses: bool = Field(
         default=False, description="Check every response against our OpenAPI files."
     )

@@ -132,3 +132,26 @@ class Database:
 
     def dispose(self) -> None:
         self.engine.dispose()
+
+    @property
+    def dialect(self) -> str:
+        return self.engine.dialect.name
+
+    def listen(self, channel: str, timeout: float) -> Iterator[str | None]:
+        """PostgreSQL notifications on ``channel``, on a connection of their own: None
+        once listening, then each payload as it arrives, and None after ``timeout``
+        seconds without one (so the caller can look up what it may have missed). Ends by
+        raising when the connection is lost."""
+        import psycopg  # the PostgreSQL driver, present wherever the URL names it
+
+        url = self.engine.url.set(drivername="postgresql")
+        with psycopg.connect(url.render_as_string(hide_password=False), autocommit=True) as conn:
+            conn.execute(f'LISTEN "{channel}"')
+            yield None  # listening: what came before is for the caller to look up now
+            while True:
+                got = False
+                for notice in conn.notifies(timeout=timeout, stop_after=1):
+                    got = True
+                    yield notice.payload
+                if not got:
+                    yield None

@@ -4,6 +4,7 @@ import { download, poll, tower, wes } from "./api.js";
 import { FINAL_RUN_STATUSES, TASK_STATUSES } from "./facts.js";
 import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } from "./dom.js";
 import { runLabelsSection } from "./labels.js";
+import { coalesce, follow } from "./live.js";
 
 const TERMINAL = new Set(FINAL_RUN_STATUSES);
 const TASK_PAGE = 50;
@@ -39,14 +40,16 @@ export async function runView(view, ctx, runId) {
   const taskTable = tasksSection(tasks, path, ctx);
   const consoleLog = consoleSection(console_, path, ctx);
 
-  async function refresh() {
+  let wesState = null;
+  // The run itself: header, actions, progress (describe and the WES state).
+  async function readRun() {
     described = await tower(path);
     const status = await wes(`/runs/${encodeURIComponent(runId)}/status`).catch(() => ({ state: "—" }));
+    wesState = status.state;
     renderHeader(header, described, status.state);
     renderActions(actions, described, path, runId, refresh);
     renderProgress(progress, described.progress);
     taskTable.processes(described.progress?.processesProgress || []);
-    await taskTable.refresh();
     const done = TERMINAL.has(described.workflow.status);
     if (done) {
       await consoleLog.catchUp();
@@ -55,10 +58,48 @@ export async function runView(view, ctx, runId) {
     return [described.workflow.status, status.state, described.progress?.workflowProgress];
   }
 
+  async function refresh() {
+    const seen = await readRun();
+    await taskTable.refresh();
+    return seen;
+  }
+
   await refresh();
   await runLabelsSection(labelsCard, runId).catch((failure) => replace(labelsCard, failure.message));
-  consoleLog.start();
-  poll(refresh, ctx.alive, { fastest: 1500, slowest: 15000 });
+  // Live: re-read only what the run's stream says changed. A status change that comes
+  // with the run's progress, its status and state unchanged, needs no read at all.
+  let latest = null;
+  const runChanged = coalesce(async (kinds) => {
+    const fresh = latest;
+    latest = null;
+    if (kinds.has("removed")) {
+      notice(`Run ${runId} was deleted.`);
+      return;
+    }
+    const same = fresh?.progress && fresh.status === described.workflow.status && fresh.state === wesState;
+    if (same && !kinds.has("reset")) {
+      renderProgress(progress, fresh.progress);
+      taskTable.processes(fresh.progress.processesProgress || []);
+    } else {
+      await readRun();
+    }
+  });
+  const tasksChanged = coalesce(() => taskTable.refresh(), 3000);
+  const consoleGrew = coalesce(() => consoleLog.read(), 2000);
+  function changed(kinds, data) {
+    const all = kinds.has("reset");
+    if (data.progress) latest = data;
+    if (all || kinds.has("status") || kinds.has("removed")) runChanged(kinds);
+    if (all || kinds.has("tasks")) tasksChanged(kinds);
+    // New console lines come in the event when they follow what the page has shown.
+    if (all || (kinds.has("log") && !consoleLog.append(data))) consoleGrew(kinds);
+  }
+  follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
+    // No stream: poll, more slowly than the stream's updates come.
+    poll(refresh, ctx.alive, { fastest: 5000, slowest: 30000 });
+    consoleLog.startPolling();
+  });
+  await consoleLog.read().catch(() => false);
 }
 
 function field(label, ...value) {
@@ -310,7 +351,7 @@ function consoleSection(section, path, ctx) {
         ),
       );
     }
-    if (log.entries.length) return readAll();
+    if (log.truncated) return readAll(); // a page's worth: more follows
     ended = !log.pending;
     return log.pending ? [next] : false;
   }
@@ -326,10 +367,21 @@ function consoleSection(section, path, ctx) {
   return {
     // The run has ended: read its last lines now rather than at the next slow poll.
     catchUp: () => (ended ? Promise.resolve(false) : more().catch(() => false)),
-    start() {
+    // Lines the stream sent, if they follow the last line shown (else false: read them).
+    append(data) {
+      if (reading || !data.entries || !next || data.from !== next) return false;
+      const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
+      pre.append(document.createTextNode(`${data.entries.join("\n")}\n`));
+      if (atBottom) pre.scrollTop = pre.scrollHeight;
+      next = data.next;
+      return true;
+    },
+    // New lines (the stream said the console grew).
+    read: () => (ended ? Promise.resolve(false) : more().catch((failure) => replace(state, failure.message))),
+    startPolling() {
       more()
         .then((going) => {
-          if (going !== false) poll(more, ctx.alive, { fastest: 1000, slowest: 8000 });
+          if (going !== false) poll(more, ctx.alive, { fastest: 3000, slowest: 15000 });
         })
         .catch((failure) => replace(state, failure.message));
     },

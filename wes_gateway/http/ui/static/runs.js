@@ -3,6 +3,7 @@
 import { me, poll, tower } from "./api.js";
 import { duration, h, replace, since, statusBadge, when } from "./dom.js";
 import { chips } from "./labels.js";
+import { coalesce, follow } from "./live.js";
 
 const PAGE = 50;
 
@@ -136,5 +137,10 @@ export async function runsView(view, ctx) {
   }
 
   await refresh();
-  poll(refresh, ctx.alive, { fastest: 3000, slowest: 30000 });
+  // Live: the list is read again when a run of it changes, is added or is removed (at
+  // most every few seconds); without a stream, it is polled, slowly.
+  const changed = coalesce(refresh, 3000);
+  follow("/workflow-events", "/workflow-events/ticket", ctx, changed, () =>
+    poll(refresh, ctx.alive, { fastest: 10000, slowest: 60000 }),
+  );
 }

@@ -3,7 +3,7 @@ each state within a scope, and each tag (run_tags gets its run's created_at), re
 (created_at, id) order from the newest end
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-04 14:30:00
 
 Additive: indexes, and run_tags.created_at filled from the runs.
@@ -17,7 +17,7 @@ from alembic import op
 from wes_gateway.infra.db import UTCDateTime
 
 revision = "0019"
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
