@@ -17,6 +17,7 @@ from pathlib import Path
 from bench import (
     listing,
     live_updates,
+    memory_growth,
     poll_cost,
     run_count,
     run_size,
@@ -42,6 +43,8 @@ FULL = {
     "count_requests": 100,
     "watch_seconds": 60.0,
     "task_seconds": [3.0, 30.0, 120.0],
+    "growth_warmup": 10_000,
+    "growth_requests": 100_000,
 }
 QUICK = {
     "sizes": [100, 300],
@@ -57,8 +60,10 @@ QUICK = {
     "count_requests": 10,
     "watch_seconds": 10.0,
     "task_seconds": [2.0],
+    "growth_warmup": 100,
+    "growth_requests": 300,
 }
-FIGURES = ("listing", "tasks", "count", "posts", "trace", "running", "poll", "live")
+FIGURES = ("listing", "tasks", "count", "posts", "trace", "running", "poll", "live", "growth")
 
 
 def main() -> None:
@@ -122,6 +127,12 @@ def main() -> None:
         "live": (
             live_updates,
             lambda: live_updates.report(report, plan["watch_seconds"], plan["task_seconds"]),
+        ),
+        "growth": (
+            memory_growth,
+            lambda: memory_growth.report(
+                report, databases, plan["growth_warmup"], plan["growth_requests"]
+            ),
         ),
     }
     for name in FIGURES:

@@ -21,6 +21,7 @@ GROUPS = (
     "Submit to RUNNING",
     "Poll cost",
     "Live updates",
+    "Memory growth",
 )
 
 
