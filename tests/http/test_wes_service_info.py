@@ -122,6 +122,11 @@ def test_while_one_call_counts_the_runs_the_others_get_the_last_count(
     from wes_gateway.domain import runs
 
     runtime = app.app.extensions["wes_gateway"]
+    # A count is reused for a while (the suite's settings reuse none, so that every call
+    # sees the runs a test has just made).
+    monkeypatch.setattr(
+        runtime, "settings", runtime.settings.model_copy(update={"state_counts_max_age": 2.0})
+    )
     submit(client, alice)
     runtime._counts = None
     before = client.get(f"{WES}/service-info").json()["system_state_counts"]

@@ -68,15 +68,17 @@ class Runtime:
         """Runs by state, counted at most ``state_counts_max_age`` seconds ago: counting
         reads an index entry of every run, and service-info and /metrics ask each call.
         One caller counts at a time; while it does, the others get the last count
-        (the first ever count is awaited), so no call but the counting one waits."""
+        (the first ever count is awaited), so no call but the counting one waits. A
+        maximum age of 0 reuses no count: every call waits for its own."""
         kept = self._counts
-        if kept is not None and time.monotonic() - kept[0] < self.settings.state_counts_max_age:
+        max_age = self.settings.state_counts_max_age
+        if kept is not None and time.monotonic() - kept[0] < max_age:
             return dict(kept[1])
-        if not self._counts_lock.acquire(blocking=kept is None):
+        if not self._counts_lock.acquire(blocking=kept is None or max_age <= 0):
             return dict(kept[1])  # another caller is counting
         try:
             kept = self._counts
-            if kept is not None and time.monotonic() - kept[0] < self.settings.state_counts_max_age:
+            if kept is not None and time.monotonic() - kept[0] < max_age:
                 return dict(kept[1])
             with self.db.session() as session:
                 counts = runs.state_counts(session)
