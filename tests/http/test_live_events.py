@@ -14,6 +14,7 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from tests.conftest import empty_database
 from tests.domain.test_trace import sample
 from tests.live import cli_env, run_cli, serve, until
 
@@ -21,24 +22,29 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def gateway(tmp_path_factory, database_url):
-    data_dir = tmp_path_factory.mktemp("events") / "data"
-    env = cli_env(
-        data_dir,
-        database_url,
-        WES_GATEWAY_EMBEDDED_WORKER="false",
-        WES_GATEWAY_EVENTS_KEEPALIVE="1",
-        WES_GATEWAY_EVENTS_STREAM_SECONDS="60",
-        WES_GATEWAY_EVENTS_STREAMS_PER_USER="3",
-    )
-    with serve(env) as (base, _process):
-        people = {
-            name: {
-                "Authorization": "Bearer " + run_cli(env, "token", "create", name).stdout.strip()
+def gateway(tmp_path_factory):
+    """A server of its own, on an empty database of the suite's kind (PostgreSQL: the
+    LISTEN/NOTIFY path; SQLite: the shared poll)."""
+    folder = tmp_path_factory.mktemp("events")
+    data_dir = folder / "data"
+    with empty_database(folder) as database_url:
+        env = cli_env(
+            data_dir,
+            database_url,
+            WES_GATEWAY_EMBEDDED_WORKER="false",
+            WES_GATEWAY_EVENTS_KEEPALIVE="1",
+            WES_GATEWAY_EVENTS_STREAM_SECONDS="60",
+            WES_GATEWAY_EVENTS_STREAMS_PER_USER="3",
+        )
+        with serve(env) as (base, _process):
+            people = {
+                name: {
+                    "Authorization": "Bearer "
+                    + run_cli(env, "token", "create", name).stdout.strip()
+                }
+                for name in ("alice", "bob", "carol")
             }
-            for name in ("alice", "bob", "carol")
-        }
-        yield {"base": base, "database_url": database_url, "data_dir": data_dir, **people}
+            yield {"base": base, "database_url": database_url, "data_dir": data_dir, **people}
 
 
 class Stream:
