@@ -28,13 +28,13 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select, update
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain import credentials
 from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField, NotFound
 from wes_gateway.domain.ids import random_id
 from wes_gateway.domain.models import ComputeEnv
+from wes_gateway.domain.tenancy_fields import commit_unique
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.infra.db import utcnow
 
@@ -107,11 +107,7 @@ def create(session: Session, principal: Principal, body: Mapping[str, Any]) -> C
         primary=False,
     )
     session.add(env)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise Conflict(f"a compute environment named {name!r} already exists") from None
+    commit_unique(session, f"a compute environment named {name!r}")
     return env
 
 

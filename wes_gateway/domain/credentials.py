@@ -19,12 +19,12 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain.errors import BadRequest, Conflict, Forbidden, InvalidField
 from wes_gateway.domain.ids import random_id
 from wes_gateway.domain.models import ComputeEnv, Credential
+from wes_gateway.domain.tenancy_fields import commit_unique
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.infra.db import utcnow
 from wes_gateway.infra.sealing import CannotOpen, Sealer
@@ -272,13 +272,9 @@ def create(
         sealed=sealer.seal(secret),
     )
     session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidField(
-            "credentials.name", f"credentials named {name!r} already exist here"
-        ) from None
+    commit_unique(
+        session, InvalidField("credentials.name", f"credentials named {name!r} already exist here")
+    )
     return row
 
 
@@ -352,13 +348,9 @@ def update(
             row.sealed = sealer.seal(merged)
         row.keys = {**row.keys, **public} if provider != AWS else public
     row.updated_at = utcnow()
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidField(
-            "credentials.name", "credentials of that name already exist here"
-        ) from None
+    commit_unique(
+        session, InvalidField("credentials.name", "credentials of that name already exist here")
+    )
 
 
 def users_of(session: Session, credentials_id: str) -> list[ComputeEnv]:

@@ -13,13 +13,13 @@ from collections.abc import Mapping
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain.credentials import scope_for, scope_of
 from wes_gateway.domain.errors import Conflict, Forbidden, InvalidField
 from wes_gateway.domain.ids import INT32_MAX
 from wes_gateway.domain.models import PipelineSecret
+from wes_gateway.domain.tenancy_fields import commit_unique
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.infra.db import utcnow
 from wes_gateway.infra.sealing import CannotOpen, Sealer
@@ -76,13 +76,9 @@ def create(session: Session, principal: Principal, body: Any, sealer: Sealer) ->
         sealed=sealer.seal(value),
     )
     session.add(row)
-    try:
-        session.commit()
-    except IntegrityError:
-        session.rollback()
-        raise InvalidField(
-            "name", f"a pipeline secret named {name!r} already exists here"
-        ) from None
+    commit_unique(
+        session, InvalidField("name", f"a pipeline secret named {name!r} already exists here")
+    )
     return row
 
 

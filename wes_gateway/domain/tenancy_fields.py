@@ -12,7 +12,7 @@ from sqlalchemy import Select, func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from wes_gateway.domain.errors import Conflict, Forbidden, InvalidField
+from wes_gateway.domain.errors import ApiError, Conflict, Forbidden, InvalidField
 from wes_gateway.domain.ids import INT64_MAX
 from wes_gateway.domain.tokens import Principal
 
@@ -68,12 +68,16 @@ def one_of(value: Any, field: str, allowed: tuple[str, ...]) -> str:
     return value.lower()
 
 
-def commit_unique(session: Session, what: str) -> None:
+def commit_unique(session: Session, conflict: str | ApiError) -> None:
+    """Commit; a unique constraint the commit breaks is ``conflict``: the error itself,
+    or a 409 saying that the thing it names already exists."""
     try:
         session.commit()
     except IntegrityError:
         session.rollback()
-        raise Conflict(f"{what} already exists") from None
+        if isinstance(conflict, ApiError):
+            raise conflict from None
+        raise Conflict(f"{conflict} already exists") from None
 
 
 def for_people(principal: Principal, *, limited_ok: bool = False) -> None:
