@@ -85,13 +85,15 @@ def state(db, run_id: str) -> State:
         return session.get(Run, run_id).state
 
 
-def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 10) -> None:
+def poll_until(
+    executor, db, run_id: str, wanted: State, timeout: float = 10, interval: float = 0.05
+) -> None:
     """Run poll cycles until the run is ``wanted``."""
     deadline = time.monotonic() + timeout
     while state(db, run_id) is not wanted:
         assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
         execution.poll_active(executor)
-        time.sleep(0.05)
+        time.sleep(interval)
 
 
 def submit_then_crash(db, executor, run_id: str, backend_class):

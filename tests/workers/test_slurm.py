@@ -11,8 +11,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.cloud import create_compute_env, system_logs, time_passes
-from tests.conftest import WES, submit
+from tests import cloud
+from tests.cloud import create_compute_env, state, system_logs, time_passes
+from tests.conftest import WES
 from tests.live import STANDIN
 from tests.slurm_cluster import NODE, Cluster
 from tests.ssh_keys import openssh_key, public_line
@@ -91,25 +92,12 @@ def compute_env(client, admin, slurm, tmp_path):
 
 
 def wes_run(client, headers, env_id: str, **params) -> str:
-    return submit(
-        client,
-        headers,
-        workflow_params=json.dumps({"standin_task_seconds": 0.1, **params}),
-        workflow_engine_parameters=json.dumps({"compute_env_id": env_id}),
-    )
-
-
-def state(db, run_id: str) -> State:
-    with db.session() as session:
-        return session.get(Run, run_id).state
+    return cloud.wes_run(client, headers, env_id, **{"standin_task_seconds": 0.1, **params})
 
 
 def poll_until(executor, db, run_id: str, wanted: State, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while state(db, run_id) is not wanted:
-        assert time.monotonic() < deadline, f"{run_id} is {state(db, run_id)}, not {wanted}"
-        execution.poll_active(executor)
-        time.sleep(0.1)
+    """As on the clouds, with the time a job takes through Slurm and SSH."""
+    cloud.poll_until(executor, db, run_id, wanted, timeout, interval=0.1)
 
 
 def handle_of(db, run_id: str) -> dict:
