@@ -15,6 +15,9 @@ from pathlib import Path
 
 import httpx
 
+from tests import oracle
+from wes_gateway.infra.config import WES_BASE_PATH
+
 
 def command(*args: str) -> list[str]:
     script = Path(sys.executable).with_name("wes-gateway")
@@ -285,3 +288,22 @@ def until(check, what: str, timeout: float = 30):
             return value
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def _spec_checked(response: httpx.Response) -> None:
+    if response.request.url.path.startswith(WES_BASE_PATH):
+        response.read()
+        oracle.check_response(response)
+
+
+@contextmanager
+def spec_checked_client(base: str, token: str) -> Iterator[httpx.Client]:
+    """An HTTP client of a live gateway whose WES answers are checked against the
+    official spec."""
+    with httpx.Client(
+        base_url=base,
+        headers={"Authorization": f"Bearer {token}"},
+        timeout=30,
+        event_hooks={"response": [_spec_checked]},
+    ) as client:
+        yield client

@@ -11,8 +11,8 @@ import time
 import httpx
 import pytest
 
-from tests import oracle, trs_server
-from tests.live import TERMINAL, admin_token, execution_env, serve
+from tests import trs_server
+from tests.live import TERMINAL, admin_token, execution_env, serve, spec_checked_client
 from tests.trs_server import RNASEQ, ToolVersion
 
 pytestmark = pytest.mark.slow
@@ -40,19 +40,8 @@ def live(tmp_path_factory):
         env = execution_env(data, WES_GATEWAY_TRS_HOSTS=registry.base_url)
         with serve(env, kill_at_end=True) as (base, process):
             token = admin_token(process)
-            with httpx.Client(
-                base_url=base,
-                headers={"Authorization": f"Bearer {token}"},
-                timeout=30,
-                event_hooks={"response": [_checked]},
-            ) as client:
+            with spec_checked_client(base, token) as client:
                 yield client, registry
-
-
-def _checked(response: httpx.Response) -> None:
-    if response.request.url.path.startswith(WES):
-        response.read()
-        oracle.check_response(response)
 
 
 def _ended(client: httpx.Client, run_id: str, timeout: float = 60) -> dict:

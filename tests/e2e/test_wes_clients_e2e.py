@@ -22,8 +22,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests import oracle
-from tests.live import TERMINAL, admin_token, execution_env, serve
+from tests.live import TERMINAL, admin_token, execution_env, serve, spec_checked_client
 
 pytestmark = pytest.mark.slow
 
@@ -38,19 +37,8 @@ def live(tmp_path_factory):
     env = execution_env(data)
     with serve(env, kill_at_end=True) as (base, process):
         token = admin_token(process)
-        with httpx.Client(
-            base_url=base,
-            headers={"Authorization": f"Bearer {token}"},
-            timeout=30,
-            event_hooks={"response": [_checked]},
-        ) as client:
+        with spec_checked_client(base, token) as client:
             yield client, Path(env["WES_GATEWAY_DATA_DIR"])
-
-
-def _checked(response: httpx.Response) -> None:
-    if response.request.url.path.startswith(WES):
-        response.read()
-        oracle.check_response(response)
 
 
 def _poll(client: httpx.Client, run_id: str, timeout: float = 60) -> list[str]:
