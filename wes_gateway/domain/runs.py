@@ -153,10 +153,11 @@ def create_run(
     """
     if principal.run_id is not None:
         raise BadRequest("a run-scoped token cannot submit runs")
-    if trs.parse(request.workflow_url) is not None:
+    ref = trs.parse(request.workflow_url)
+    if ref is not None:
         # A registry may take seconds to answer: no database connection is held meanwhile.
         session.commit()
-    resolved = _resolve_trs(request, trs_resolver, field_name)
+    resolved = _resolve_trs(ref, request, trs_resolver, field_name) if ref is not None else None
     pipeline = resolved.git_url if resolved else request.workflow_url
     compute_env_id = compute_envs.for_new_run(
         session, request.option("compute_env_id"), compute_env_field, principal.workspace_id
@@ -248,13 +249,13 @@ def create_run(
 
 
 def _resolve_trs(
-    request: RunRequest, resolver: trs.Resolver | None, field_name: Callable[[str], str]
-) -> trs.Resolution | None:
-    """What a TRS workflow_url names, checked as a client's pipeline and revision are;
-    None for any other workflow_url. Errors name the field as the caller sent it."""
-    ref = trs.parse(request.workflow_url)
-    if ref is None:
-        return None
+    ref: trs.TrsReference,
+    request: RunRequest,
+    resolver: trs.Resolver | None,
+    field_name: Callable[[str], str],
+) -> trs.Resolution:
+    """What the TRS workflow_url ``ref`` names, checked as a client's pipeline and
+    revision are. Errors name the field as the caller sent it."""
     try:
         if resolver is None:
             raise InvalidField(trs.FIELD, "TRS workflows are not taken here")
