@@ -109,23 +109,27 @@ def test_a_cancelled_run_aborts_the_tasks_it_left_running(client, alice, db):
 
 
 def test_a_progress_call_racing_the_end_cannot_revive_a_task(client, alice, db, monkeypatch):
-    """The run ends between a progress call reading the run and writing its records."""
+    """The run ends after a progress call came in and before it holds the run's row to
+    write its records."""
     from wes_gateway.domain import trace
     from wes_gateway.domain.transitions import transition
 
     run_id, headers = _begun_run(client, alice, db)
-    real_get_run = trace.get_run
+    real_now = trace._now
+    ended = []
 
-    def get_run_then_end(session, principal, wanted, *only):
-        run = real_get_run(session, principal, wanted, *only)
-        with db.session() as other:  # a worker ends the run meanwhile
-            transition(other, run_id, State.SYSTEM_ERROR, "the head job vanished")
-        return run
+    def end_then_now():  # the hold's first step
+        if not ended:
+            with db.session() as other:  # a worker ends the run meanwhile
+                transition(other, run_id, State.SYSTEM_ERROR, "the head job vanished")
+            ended.append(True)
+        return real_now()
 
-    monkeypatch.setattr(trace, "get_run", get_run_then_end)
+    monkeypatch.setattr(trace, "_now", end_then_now)
     late = {"tasks": [_record(2, "RUNNING"), _record(3, "RUNNING")], "progress": {"running": 2}}
     assert client.put(f"{API}/{run_id}/progress", headers=headers, json=late).is_success
     monkeypatch.undo()
+    assert ended
     _assert_tasks_ended(client, alice, run_id)
 
 

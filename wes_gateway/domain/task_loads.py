@@ -17,9 +17,10 @@ import json
 import math
 from collections.abc import Iterable, Mapping
 from datetime import datetime
+from functools import cache
 from typing import Any
 
-from sqlalchemy import delete, exists, select
+from sqlalchemy import delete, exists, select, update
 from sqlalchemy.orm import Session
 
 from wes_gateway.domain import run_stats
@@ -154,14 +155,34 @@ def _executor(record: Mapping[str, Any]) -> str | None:
     return executor[:64] if isinstance(executor, str) else None
 
 
+def kept_executors(session: Session, run_id: str) -> list[str] | None:
+    """The executors the run's kept rows name (empty when none), or None when its rows
+    are not kept (no task record written since they were)."""
+    row = (
+        session.connection()
+        .execute(
+            select(TaskLoad.executors).where(
+                TaskLoad.run_id == run_id, TaskLoad.process == WHOLE_RUN
+            )
+        )
+        .first()
+    )
+    return None if row is None else list(_names_of(row.executors))
+
+
+def _names_of(value: Any) -> list[str]:
+    """A stored list of names, whether the driver gave it decoded or as JSON text."""
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return []
+    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+
+
 def tracked(session: Session, run_id: str) -> bool:
     """Whether the run's rows are kept (written since its first task record)."""
-    return (
-        session.execute(
-            select(TaskLoad.tasks).where(TaskLoad.run_id == run_id, TaskLoad.process == WHOLE_RUN)
-        ).first()
-        is not None
-    )
+    return kept_executors(session, run_id) is not None
 
 
 def current(session: Session, run_id: str, task_ids: Iterable[int]) -> dict[int, TaskState]:
@@ -169,7 +190,7 @@ def current(session: Session, run_id: str, task_ids: Iterable[int]) -> dict[int,
     ids = list(task_ids)
     if not ids:
         return {}
-    rows = session.execute(
+    rows = session.connection().execute(
         select(Task.task_id, Task.process, Task.status, Task.data).where(
             Task.run_id == run_id, Task.task_id.in_(ids)
         )
@@ -177,11 +198,39 @@ def current(session: Session, run_id: str, task_ids: Iterable[int]) -> dict[int,
     return {row.task_id: (row.process, row.status, record_of(row.data)) for row in rows}
 
 
+@cache
+def _delta_sql(paramstyle: str) -> str:
+    """Add one row's deltas to a run's kept row, made if missing, for the driver itself
+    (one statement for every row a write changes, nothing read first): each sum grows by
+    its delta and each peak rises to its load if the load passed it. In an upsert's SET
+    the table's columns are the row's values before the change, on both databases."""
+    mark = "?" if paramstyle == "qmark" else "%s"
+    table = TaskLoad.__tablename__
+    peaks = [peak for peak, _ in PEAKS]
+    columns = ("run_id", "process", *SUMMED, *peaks)
+    sums = [f"{column} = {table}.{column} + excluded.{column}" for column in SUMMED]
+    rises = [
+        f"{peak} = CASE WHEN {table}.{load} + excluded.{load} > {table}.{peak} "
+        f"THEN {table}.{load} + excluded.{load} ELSE {table}.{peak} END"
+        for peak, load in PEAKS
+    ]
+    return (
+        f"INSERT INTO {table} ({', '.join(columns)}) "
+        f"VALUES ({', '.join(mark for _ in columns)}) "
+        f"ON CONFLICT (run_id, process) DO UPDATE SET {', '.join(sums + rises)}"
+    )
+
+
 def record(
-    session: Session, run_id: str, before: Mapping[int, TaskState], after: Mapping[int, TaskState]
+    session: Session,
+    run_id: str,
+    before: Mapping[int, TaskState],
+    after: Mapping[int, TaskState],
+    executors_kept: Iterable[str] | None = None,
 ) -> None:
     """Change the run's rows by what these tasks changed: ``before`` as they were stored
-    (absent: new), ``after`` as they are now. The caller holds the run's row."""
+    (absent: new), ``after`` as they are now. ``executors_kept``: what ``kept_executors``
+    said (read here when not given). The caller holds the run's row."""
     deltas: dict[str, dict[str, int]] = {}
     executors: set[str] = set()
 
@@ -202,35 +251,39 @@ def record(
         executor = _executor(data)
         if executor:
             executors.add(executor)
+    if not deltas:
+        return
     # The whole run changes by what its processes changed.
     whole: dict[str, int] = {}
     for delta in deltas.values():
         for column, value in delta.items():
             whole[column] = whole.get(column, 0) + value
-    if deltas:
-        deltas[WHOLE_RUN] = whole
-    if not deltas:
-        return
-    rows = {
-        row.process: row
-        for row in session.execute(
-            select(TaskLoad).where(TaskLoad.run_id == run_id, TaskLoad.process.in_(list(deltas)))
-        ).scalars()
-    }
-    for key, delta in deltas.items():
-        row = rows.get(key)
-        if row is None:
-            row = TaskLoad(run_id=run_id, process=key, **dict.fromkeys(SUMMED, 0))
-            row.peak_tasks = row.peak_cpus = row.peak_memory = 0
-            session.add(row)
-        for column, value in delta.items():
-            if value:
-                setattr(row, column, getattr(row, column) + value)
-        for peak, load in PEAKS:
-            if getattr(row, load) > getattr(row, peak):
-                setattr(row, peak, getattr(row, load))
-        if key == WHOLE_RUN and executors - set(row.executors or ()):
-            row.executors = sorted(set(row.executors or ()) | executors)
+    deltas[WHOLE_RUN] = whole
+    rows = [
+        (
+            run_id,
+            key,
+            *(delta.get(column, 0) for column in SUMMED),
+            *(max(delta.get(load, 0), 0) for _, load in PEAKS),
+        )
+        for key, delta in deltas.items()
+    ]
+    connection = session.connection()
+    connection.exec_driver_sql(_delta_sql(connection.dialect.paramstyle), rows)
+    if executors:
+        known = set(
+            kept_executors(session, run_id) or () if executors_kept is None else executors_kept
+        )
+        if executors - known:
+            connection.execute(
+                update(TaskLoad)
+                .where(TaskLoad.run_id == run_id, TaskLoad.process == WHOLE_RUN)
+                .values(executors=sorted(known | executors))
+            )
+    # Rows this session loaded earlier are stale now.
+    for loaded in list(session.identity_map.values()):
+        if isinstance(loaded, TaskLoad) and loaded.run_id == run_id:
+            session.expire(loaded)
 
 
 def _peaks(intervals: list[tuple[datetime, datetime | None, int, int]]) -> tuple[int, int, int]:

@@ -187,43 +187,57 @@ def begin(session: Session, principal: Principal, run_id: str, body: Mapping[str
     return run
 
 
-# What progress and heartbeat read of a run (they come every few seconds; a run's other
-# columns, its request and metrics among them, need not be loaded for them).
+# What heartbeat reads of a run (it comes every few seconds; a run's other columns, its
+# request and metrics among them, need not be loaded for it).
 _PROGRESS_COLUMNS = (Run.id, Run.state, Run.last_seen_at)
 
 
-def progress(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> Run:
+def progress(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> str:
+    """Store the task records and counters of a progress call; returns the run's id."""
     tasks = body.get("tasks") or []
     if not isinstance(tasks, list):
         raise BadRequest("tasks: must be a list of task records")
     if len(tasks) > MAX_TASKS_PER_CALL:
         raise BadRequest(f"Workflow trace request too big: more than {MAX_TASKS_PER_CALL} tasks")
-    run = get_run(session, principal, run_id, *_PROGRESS_COLUMNS)
-    if _hold_live(session, run.id):  # a finished run's tasks are final too
-        upsert_tasks(session, run.id, tasks)
-        _alive(session, run, body)
-        if tasks:  # the run's kept progress moves with its task records
-            run_changes.note(session, run.id, run_changes.STATUS, run_changes.TASKS)
+    counters = body.get("progress")
+    counters = counters if isinstance(counters, dict) else None
+    state = _hold_live(session, principal, run_id, counters)
+    if state is None:  # ended (its tasks are final too), or not the caller's: a 404 then
+        get_run(session, principal, run_id, Run.id)
+        session.commit()
+        return run_id
+    upsert_tasks(session, run_id, tasks)
+    kinds = ([run_changes.STATUS] if counters is not None or tasks else []) + (
+        [run_changes.TASKS] if tasks else []
+    )
+    if kinds:  # the run's kept progress moves with its task records
+        run_changes.note(session, run_id, *kinds)
+    if state is State.UNKNOWN:
+        transition(session, run_id, State.RUNNING, "nextflow reported again")
     session.commit()
-    return run
+    return run_id
 
 
-def _hold_live(session: Session, run_id: str) -> bool:
-    """Mark a run seen if it has not ended, holding its row until the commit; False when
-    it has ended.
+def _hold_live(
+    session: Session, principal: Principal, run_id: str, counters: dict | None
+) -> State | None:
+    """Mark a run the principal may report on seen (with Nextflow's counters, when sent)
+    if it has not ended, holding its row until the commit; returns its state, or None
+    when it has ended or is not the principal's.
 
     The run's end (``transitions.transition``) updates the same row first and then ends its
     unfinished tasks, so the two serialise: task records written under this hold are in
     before the end reads them (and are ended with the rest), and records that come after
     the end are refused here. A check of the state read earlier would let a progress call
     racing the end write RUNNING over an ABORTED task."""
-    held = session.execute(
-        update(Run)
-        .where(Run.id == run_id, Run.state.not_in(TERMINAL))
-        .values(last_seen_at=_now())
-        .execution_options(synchronize_session=False)
-    )
-    return held.rowcount == 1
+    values: dict[str, Any] = {"last_seen_at": _now()}
+    if counters is not None:
+        values["progress"] = counters
+    held = visible(update(Run), principal).where(Run.id == run_id, Run.state.not_in(TERMINAL))
+    state = session.execute(
+        held.values(**values).returning(Run.state).execution_options(synchronize_session=False)
+    ).scalar_one_or_none()
+    return state
 
 
 def heartbeat(session: Session, principal: Principal, run_id: str, body: Mapping[str, Any]) -> Run:
@@ -285,6 +299,9 @@ _TASK_COLUMNS = (
 
 
 _ROW_COLUMNS = ("run_id", "task_id", *_TASK_COLUMNS)
+# A record as its ``data`` column stores it: compact, and without the check for cycles (a
+# record decoded from a request body has none).
+_RECORD_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False)
 
 
 def _task_row(run_id: str, record: Mapping[str, Any], now: Any, dialect: str) -> tuple | None:
@@ -305,7 +322,7 @@ def _task_row(run_id: str, record: Mapping[str, Any], now: Any, dialect: str) ->
         UTCDateTime.driver_value(parse_time(record.get("submit")), dialect),
         UTCDateTime.driver_value(parse_time(record.get("start")), dialect),
         UTCDateTime.driver_value(parse_time(record.get("complete")), dialect),
-        json.dumps(record),
+        _RECORD_JSON.encode(record),
         now,
     )
 
@@ -337,12 +354,12 @@ def upsert_tasks(session: Session, run_id: str, records: list[Any]) -> int:
             rows[row[1]] = row  # a batch keeps each task's latest record
             latest[row[1]] = (row[3], row[4], record)
     if rows:
-        kept = task_loads.tracked(session, run_id)
-        before = task_loads.current(session, run_id, rows) if kept else {}
+        executors = task_loads.kept_executors(session, run_id)
+        before = task_loads.current(session, run_id, rows) if executors is not None else {}
         sql = _upsert_sql(dialect.name, dialect.paramstyle)
         session.connection().exec_driver_sql(sql, list(rows.values()))
-        if kept:
-            task_loads.record(session, run_id, before, latest)
+        if executors is not None:
+            task_loads.record(session, run_id, before, latest, executors)
         else:  # the first records of the run, or tasks written before progress was kept
             task_loads.reconcile(session, run_id)
     return len(rows)

@@ -50,10 +50,10 @@ def trace_progress(
 ) -> dict:
     metrics.TRACE_CALLS.labels("progress").inc()
     who = tenancy.acting(session, principal(claims), workspace_id, "UpdateTraceProgress")
-    run = trace.progress(session, who, workflow_id, body)
+    run_id = trace.progress(session, who, workflow_id, body)
     tasks = body.get("tasks")
     metrics.TRACE_TASK_RECORDS.inc(len(tasks) if isinstance(tasks, list) else 0)
-    return views.trace_ok(run.id)
+    return views.trace_ok(run_id)
 
 
 def trace_heartbeat(
