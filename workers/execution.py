@@ -565,9 +565,7 @@ def _settle_job(executor: Executor, backend: Backend, row, report: JobReport) ->
         run = session.get(Run, row.id)
         if run.exit_status is None and report.exit_code is not None:
             run.exit_status = report.exit_code
-        note = _job_end_note(run.state, report, executor.settings.job_end_grace)
-        if note and note not in (run.error_message or ""):
-            run.error_message = "\n".join(filter(None, (run.error_message, note)))
+        _system_note(run, _job_end_note(run.state, report, executor.settings.job_end_grace))
         if run.deleted_at is not None:
             purge(session, row.id, executor.run_dir(row.id))
             return
@@ -591,12 +589,18 @@ def collect_outputs(executor: Executor, backend: Backend, run_id: str) -> None:
             data_dir=executor.settings.data_dir,
             work_dir=run.work_dir,
         )
-    listing = backend.list_outputs(query) if outdir else None
+    failure = None
+    try:
+        listing = backend.list_outputs(query) if outdir else None
+    except Exception as exc:  # the platform's refusal (no such bucket, access denied, ...)
+        log.warning("listing the outputs of run %s failed", run_id, exc_info=True)
+        listing, failure = None, f"the outputs under {outdir} could not be listed: {_said(exc)}"
     with executor.db.session() as session:
         run = session.get(Run, run_id)
         if run is None or run.outputs_truncated is not None:
             return  # another worker listed it
         run_outputs.record(run, listing or run_outputs.Listing())
+        _system_note(run, failure)
     if listing is not None:
         log.info(
             "run %s published %d files%s",
@@ -604,6 +608,18 @@ def collect_outputs(executor: Executor, backend: Backend, run_id: str) -> None:
             len(listing.files),
             " (and more, not listed)" if listing.truncated else "",
         )
+
+
+def _system_note(run: Run, note: str | None) -> None:
+    """Add ``note`` to what the run's system logs say (once)."""
+    if note and note not in (run.error_message or ""):
+        run.error_message = "\n".join(filter(None, (run.error_message, note)))
+
+
+def _said(error: Exception) -> str:
+    """What an error from a platform's API says, on one bounded line."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= 300 else text[:299] + "…"
 
 
 def _job_end_note(state: State, report: JobReport, grace: float) -> str | None:

@@ -378,6 +378,21 @@ def test_a_run_s_outputs_are_the_objects_under_its_s3_outdir(
     assert "s3://results-bucket/run1/fastqc/a.zip" in response.json()["msg"]
 
 
+def test_an_outdir_that_cannot_be_listed_is_said_in_the_system_logs(
+    client, alice, db, aws, compute_env, executor
+):
+    run_id = wes_run(client, alice, compute_env(), outdir="s3://no-such-bucket/results")
+    execution.submit(executor, run_id)
+    poll_until(executor, db, run_id, State.RUNNING)
+    aws.finish(job_of(aws, run_id).job_id, 0, ["done"])
+    poll_until(executor, db, run_id, State.COMPLETE)
+    body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
+    assert body["outputs"] == {}
+    (said,) = [line for line in system_logs(client, alice, run_id) if "outputs" in line]
+    assert said.startswith("the outputs under s3://no-such-bucket/results could not be listed: ")
+    assert "NoSuchBucket" in said
+
+
 def test_an_s3_listing_stops_at_the_bound(client, alice, db, aws, compute_env, executor):
     s3 = boto3.client("s3", endpoint_url=aws.endpoint_url, region_name="eu-west-1")
     s3.create_bucket(
