@@ -929,7 +929,8 @@ def list_workflow_tasks(
     """A page of a run's tasks and how many match. Its cost does not grow with the run:
     the total comes from the kept counters where they tell, the default order (task id)
     seeks its page by id when the ids are 1..N, and every other order and filter reads an
-    index of (run, column, task id) from where it starts."""
+    index of (run, column, task id) from whichever end is nearer the page (an offset
+    skips entries one by one, and on PostgreSQL visits each one's row)."""
     get_run(session, principal, run_id)
     size, start = _page_bounds(max_, offset)
     wanted = TaskSearch.parse(search)
@@ -949,10 +950,25 @@ def list_workflow_tasks(
         else:
             page = query.where(Task.task_id > start).order_by(Task.task_id)
         return list(session.execute(page.limit(size)).scalars()), total
-    order = column.desc() if descending else column.asc()
-    tie = Task.task_id.desc() if descending and column is not Task.task_id else Task.task_id
-    tasks = session.execute(query.order_by(order, tie).limit(size).offset(start)).scalars()
-    return list(tasks), total
+    end = min(start + size, total)
+    if total - end < start:  # nearer the end: read back from it, the page comes reversed
+        page = query.order_by(*_task_order(column, not descending)).offset(total - end)
+        return list(reversed(session.execute(page.limit(end - start)).scalars().all())), total
+    page = query.order_by(*_task_order(column, descending)).offset(start)
+    return list(session.execute(page.limit(size)).scalars()), total
+
+
+def _task_order(column: Any, descending: bool) -> tuple:
+    """A tasks page's order: ``column``, ties by task id the same way, so that its index
+    of (run, column, task id) is read in one direction, and the opposite order is that
+    index read back. Either way each database keeps NULLs at one end of the values (the
+    low end on SQLite, the high end on PostgreSQL), so reversing both directions reverses
+    the list exactly, NULLs included."""
+    if column is Task.task_id:
+        return (Task.task_id.desc() if descending else Task.task_id.asc(),)
+    if descending:
+        return column.desc(), Task.task_id.desc()
+    return column.asc(), Task.task_id.asc()
 
 
 def get_workflow_task(session: Session, principal: Principal, run_id: str, task_id: int) -> Task:
