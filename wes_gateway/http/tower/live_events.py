@@ -413,9 +413,12 @@ class Stream:
             return None
         start = f"f/{self.console_at}"
         page = run_files.read_page(path, start, LOG_PUSH_BYTES)
-        self.console_at = int(page.forward_token.split("/", 1)[1])
-        if page.truncated or not page.entries:
+        if page.truncated:  # more than an event carries: the client reads up to the end
+            self.console_at = _last_line_end(path, size)
             return {}
+        self.console_at = int(page.forward_token.split("/", 1)[1])
+        if not page.entries:  # no line ended yet
+            return None
         return {"from": start, "next": page.forward_token, "entries": page.entries}
 
     @staticmethod

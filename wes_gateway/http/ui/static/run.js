@@ -437,6 +437,7 @@ function consoleSection(section, path, ctx) {
     catchUp: () => (ended ? Promise.resolve(false) : more().catch(() => false)),
     // Lines the stream sent, if they follow the last line shown (else false: read them).
     append(data) {
+      if (!reading && data.next && data.next === next) return true; // read already
       if (reading || !data.entries || !next || data.from !== next) return false;
       const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
       pre.append(document.createTextNode(`${data.entries.join("\n")}\n`));
