@@ -73,6 +73,7 @@ export async function runView(view, ctx, runId) {
     const fresh = latest;
     latest = null;
     if (kinds.has("removed")) {
+      stopFollowing(); // its stream ends: there is nothing more to follow
       notice(`Run ${runId} was deleted.`);
       return;
     }
@@ -99,7 +100,7 @@ export async function runView(view, ctx, runId) {
     // New console lines come in the event when they follow what the page has shown.
     if (all || (kinds.has("log") && !consoleLog.append(data))) consoleGrew(kinds);
   }
-  follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
+  const stopFollowing = follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
     // No stream: poll, more slowly than the stream's updates come.
     poll(refresh, ctx.alive, { fastest: 5000, slowest: 30000 });
     consoleLog.startPolling();
