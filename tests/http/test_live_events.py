@@ -150,10 +150,15 @@ def _status(gateway, run_id: str) -> str:
 
 
 def _listeners(gateway) -> int:
+    """Connections listening for run changes on this server's database (other servers
+    of the machine may listen on theirs)."""
     engine = create_engine(gateway["database_url"])
     with engine.connect() as connection:
         count = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN %' AND datname = current_database()"
+            )
         ).scalar_one()
     engine.dispose()
     return count
