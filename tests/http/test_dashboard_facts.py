@@ -26,6 +26,10 @@ def test_the_facts_module_holds_the_service_s_values(client):
     exports = _exports(response.text)
     assert exports["TOWER"] == TOWER_BASE_PATH and exports["WES"] == WES_BASE_PATH
     assert exports["TASK_STATUSES"] == [status.value for status in TaskStatus]
+    # Where each status is counted in a run's progress (the run page keeps its task
+    # list's count from the progress a live event carries).
+    assert exports["TASK_STATUS_COUNTERS"]["COMPLETED"] == "succeeded"
+    assert set(exports["TASK_STATUS_COUNTERS"]) == set(exports["TASK_STATUSES"])
     assert sorted(exports["FINAL_RUN_STATUSES"]) == ["CANCELLED", "FAILED", "SUCCEEDED"]
 
 

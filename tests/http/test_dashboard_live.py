@@ -96,3 +96,43 @@ def test_the_runs_list_shows_a_new_run_from_its_stream(page, gateway):  # noqa: 
     assert any(
         kind == "eventsource" and "/api/workflow-events?ticket=" in url for kind, url in seen
     )
+
+
+def test_a_busy_runs_page_takes_its_task_rows_and_console_from_the_stream(page, gateway):  # noqa: F811
+    """Tasks ending every two seconds: the page's task rows, their count and its console
+    follow them from the events alone, without one API call."""
+    seen = _watch_requests(page)
+    sign_in(page, gateway)
+    run_id = launch_from_form(page, standin_tasks=8, standin_task_seconds=2)
+    table = page.locator("table.tasks tbody")
+    console = page.locator(".console")
+
+    def row(number: int):
+        return table.locator("tr", has=page.locator("td", has_text=f"STANDIN_TASK ({number})"))
+
+    row(1).filter(has_text="RUNNING").wait_for()
+    # The page has read what it shows and opened its stream; from here it only listens.
+    while not any(kind == "eventsource" for kind, _ in seen):
+        page.wait_for_timeout(200)
+    page.wait_for_timeout(1500)
+    start = len(seen)
+    row(5).wait_for()
+    row(4).filter(has_text="COMPLETED").wait_for()
+    console.filter(has_text="Submitted process > STANDIN_TASK (5)").wait_for()
+    page.locator(".pager", has_text="of 5").wait_for()  # the count came with the rows
+    calls = [url for kind, url in seen[start:] if kind != "eventsource"]
+    shown = [table.locator("tr").nth(n).locator("td").first.inner_text() for n in range(4)]
+    statuses = [row(n).locator("td").nth(3).inner_text() for n in range(1, 5)]
+    assert calls == [], calls
+    assert shown == ["1", "2", "3", "4"]
+    assert statuses == ["COMPLETED"] * 4
+    # What the page shows is what the tasks list answers.
+    listed = httpx.get(
+        f"{gateway['base']}/api/workflow/{run_id}/tasks",
+        headers={"Authorization": f"Bearer {gateway['admin']}"},
+    ).json()["tasks"]
+    assert [item["task"]["status"] for item in listed[:4]] == ["COMPLETED"] * 4
+    # And the run still ends on the page by itself.
+    page.locator(".status-line", has_text="SUCCEEDED").wait_for()
+    row(8).filter(has_text="COMPLETED").wait_for()
+    page.locator(".pager", has_text="1–8 of 8").wait_for()

@@ -16,6 +16,7 @@ from sqlalchemy import create_engine, text
 
 from tests.conftest import empty_database
 from tests.domain.test_trace import sample
+from tests.http.test_tenancy import add_participant, create_org, create_workspace
 from tests.live import cli_env, run_cli, serve, until
 
 pytestmark = pytest.mark.slow
@@ -58,6 +59,7 @@ class Stream:
         self.events: list[dict[str, str]] = []
         self.comments = 0
         self.closed = False
+        self.ended_at: float | None = None  # when the server ended the stream
         self._answered = threading.Event()
         self._thread = threading.Thread(
             target=self._read, args=(url, headers or {}, params or {}), daemon=True
@@ -90,6 +92,7 @@ class Stream:
                 else:
                     name, _, value = line.partition(":")
                     fields[name] = value.removeprefix(" ")
+        self.ended_at = time.monotonic()
 
     def named(self, name: str) -> list[dict[str, str]]:
         return [event for event in self.events if event.get("event") == name]
@@ -123,16 +126,39 @@ def _trace(gateway, run_id: str, step: str, name: str, who: str = "alice") -> No
     assert response.status_code == 200, response.text
 
 
+def _progress(gateway, run_id: str, tasks: list[dict], who: str = "alice") -> None:
+    body = {"tasks": tasks, "instant": 1}
+    response = httpx.put(
+        f"{gateway['base']}/api/trace/{run_id}/progress", headers=gateway[who], json=body
+    )
+    assert response.status_code == 200, response.text
+
+
+def _task(task_id: int, status: str, process: str = "sayHello") -> dict:
+    record = {"taskId": task_id, "status": status, "name": f"{process} ({task_id})"}
+    record.update(process=process, hash=f"{task_id:02d}/abcdef", exit=0, cpus=1)
+    if status != "SUBMITTED":
+        record["start"] = "2026-05-06T12:04:50.587Z"
+    if status == "COMPLETED":
+        record["complete"] = "2026-05-06T12:04:51.690Z"
+    return record
+
+
 def _status(gateway, run_id: str) -> str:
     response = httpx.get(f"{gateway['base']}/api/workflow/{run_id}", headers=gateway["alice"])
     return response.json()["workflow"]["status"]
 
 
 def _listeners(gateway) -> int:
+    """Connections listening for run changes on this server's database (other servers
+    of the machine may listen on theirs)."""
     engine = create_engine(gateway["database_url"])
     with engine.connect() as connection:
         count = connection.execute(
-            text("SELECT count(*) FROM pg_stat_activity WHERE query LIKE 'LISTEN %'")
+            text(
+                "SELECT count(*) FROM pg_stat_activity"
+                " WHERE query LIKE 'LISTEN %' AND datname = current_database()"
+            )
         ).scalar_one()
     engine.dispose()
     return count
@@ -392,3 +418,131 @@ def test_the_dashboard_never_puts_the_api_token_in_a_stream_url():
     ).read_text()
     assert "EventSource(" in source and "ticket" in source
     assert "token.get()" not in source.split("EventSource(")[1].split(")")[0]
+
+
+def test_a_change_of_tasks_carries_the_records_written_since_the_last_event(gateway):
+    """A page updates its task rows from the event: the records changed since the
+    previous event, as the tasks list shows them (more than 100 of them: see
+    tests/domain/test_task_changes.py); at the run's end the event names the change only
+    (the page reads the list)."""
+    base = gateway["base"]
+    run_id = _new_run(gateway)
+    stream = _run_stream(gateway, run_id, gateway["alice"])
+
+    def tasks_event(after: int):
+        for event in stream.named("change")[after:]:
+            data = json.loads(event["data"])
+            if "tasks" in data["kinds"]:
+                return data
+        return None
+
+    def listed() -> dict[int, dict]:
+        answer = httpx.get(
+            f"{base}/api/workflow/{run_id}/tasks", headers=gateway["alice"], params={"max": 1000}
+        ).json()
+        return {item["task"]["taskId"]: item for item in answer["tasks"]}
+
+    try:
+        until(lambda: stream.named("ready"), "the first event")
+        _trace(gateway, run_id, "begin", "02-begin")
+        seen = len(until(lambda: stream.named("change"), "the run beginning"))
+        _progress(gateway, run_id, [_task(1, "RUNNING"), _task(2, "SUBMITTED")])
+        first = until(lambda: tasks_event(seen), "the first tasks")
+        rows = listed()
+        assert first["tasks"] == [rows[1], rows[2]]
+        assert [item["task"]["status"] for item in first["tasks"]] == ["RUNNING", "SUBMITTED"]
+        assert first["progress"]["workflowProgress"]["running"] == 1
+
+        # The next event: only what was written since, with the counts that go with it.
+        seen = len(stream.named("change"))
+        _progress(gateway, run_id, [_task(1, "COMPLETED")])
+        second = until(lambda: tasks_event(seen), "the task ending")
+        assert second["tasks"] == [listed()[1]]
+        assert second["tasks"][0]["task"]["status"] == "COMPLETED"
+        counts = second["progress"]["workflowProgress"]
+        assert (counts["succeeded"], counts["running"], counts["submitted"]) == (1, 0, 1)
+
+        # The run's end: its unfinished tasks end with it, and the page reads them.
+        seen = len(stream.named("change"))
+        _trace(gateway, run_id, "complete", "05-complete")
+        ended = until(lambda: tasks_event(seen), "the run's end")
+        assert ended["status"] == "SUCCEEDED" and "tasks" not in ended
+    finally:
+        stream.close()
+
+
+def _own_token(gateway, who: str, name: str) -> tuple[dict[str, str], str]:
+    made = httpx.post(f"{gateway['base']}/api/tokens", headers=gateway[who], json={"name": name})
+    assert made.status_code == 200, made.text
+    return {"Authorization": f"Bearer {made.json()['accessKey']}"}, made.json()["token"]["id"]
+
+
+ENDS_WITHIN = 10  # seconds: a stream checks its caller every 5
+
+
+def test_an_open_stream_ends_once_its_token_is_revoked(gateway):
+    base = gateway["base"]
+    run_id = _new_run(gateway)
+    tab, token_id = _own_token(gateway, "alice", "revoked-tab")
+    ticket = httpx.post(f"{base}/api/workflow-events/ticket", headers=tab).json()["ticket"]
+    by_token = _run_stream(gateway, run_id, tab)
+    by_ticket = Stream(f"{base}/api/workflow-events", params={"ticket": ticket})
+    kept = _run_stream(gateway, run_id, gateway["alice"])  # another token of alice's
+    try:
+        for stream in (by_token, by_ticket, kept):
+            until(lambda s=stream: s.named("ready"), "the first event")
+        revoked = httpx.delete(f"{base}/api/tokens/{token_id}", headers=gateway["alice"])
+        assert revoked.status_code == 204, revoked.text
+        at = time.monotonic()
+        until(lambda: by_token.ended_at and by_ticket.ended_at, "the streams ending", ENDS_WITHIN)
+        assert max(by_token.ended_at, by_ticket.ended_at) - at < ENDS_WITHIN
+        # A stream of a token still in force goes on, and still tells what changes.
+        _trace(gateway, run_id, "begin", "02-begin")
+        until(lambda: kept.changes(), "a change on the stream kept")
+        assert kept.ended_at is None
+        # Reconnecting with the revoked token is refused.
+        assert _run_stream(gateway, run_id, tab).status == 401
+    finally:
+        for stream in (by_token, by_ticket, kept):
+            stream.close()
+
+
+def test_an_open_stream_ends_once_its_caller_leaves_the_workspace(gateway):
+    base = gateway["base"]
+    with httpx.Client(base_url=base, timeout=30) as tower:
+        org = create_org(tower, gateway["alice"], "stream-lab")
+        ws = create_workspace(tower, gateway["alice"], org, "streams")
+        tower.put(f"/api/orgs/{org}/members/add", headers=gateway["alice"], json={"user": "bob"})
+        participant = add_participant(tower, gateway["alice"], org, ws, "bob", "view")
+        body = sample("01-create")
+        body.pop("workflowId")
+        made = tower.post(
+            "/api/trace/create", headers=gateway["alice"], params={"workspaceId": ws}, json=body
+        )
+        assert made.status_code == 200, made.text
+        run_id = made.json()["workflowId"]
+        in_ws = {"workspaceId": ws}
+        run_stream = _run_stream(gateway, run_id, gateway["bob"], in_ws)
+        list_stream = Stream(f"{base}/api/workflow-events", gateway["bob"], in_ws)
+        owners = _run_stream(gateway, run_id, gateway["alice"], in_ws)
+        try:
+            for stream in (run_stream, list_stream, owners):
+                assert stream.status == 200, stream.body
+                until(lambda s=stream: s.named("ready"), "the first event")
+            removed = tower.delete(
+                f"/api/orgs/{org}/workspaces/{ws}/participants/{participant}",
+                headers=gateway["alice"],
+            )
+            assert removed.status_code == 204, removed.text
+            at = time.monotonic()
+            until(
+                lambda: run_stream.ended_at and list_stream.ended_at,
+                "bob's streams ending",
+                ENDS_WITHIN,
+            )
+            assert max(run_stream.ended_at, list_stream.ended_at) - at < ENDS_WITHIN
+            assert owners.ended_at is None  # the workspace's owner still reads it
+            assert _run_stream(gateway, run_id, gateway["bob"], in_ws).status == 403
+        finally:
+            for stream in (run_stream, list_stream, owners):
+                stream.close()

@@ -13,9 +13,11 @@ authorised as the operation it mirrors (the run's describe, the workspace's list
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qs
 
@@ -23,12 +25,13 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from wes_gateway.domain import run_changes, run_files, runs, task_loads, tenancy, tokens
+from wes_gateway.domain import run_changes, run_files, runs, task_loads, tenancy
 from wes_gateway.domain.errors import Forbidden, InvalidField
 from wes_gateway.domain.ids import INT64_MAX
 from wes_gateway.domain.models import Run
 from wes_gateway.domain.run_changes import Change
 from wes_gateway.domain.states import is_terminal, tower_status
+from wes_gateway.domain.task_changes import TaskCursor
 from wes_gateway.domain.tokens import Principal
 from wes_gateway.http import dispatch
 from wes_gateway.http.change_feed import OVERFLOW, ChangeFeed
@@ -36,6 +39,7 @@ from wes_gateway.http.runtime import Runtime, current, request_session
 from wes_gateway.http.security import SCOPE_KEY
 from wes_gateway.http.tower import views
 from wes_gateway.http.tower.acting import acting
+from wes_gateway.http.tower.stream_access import RECHECK_SECONDS, StreamAccess, token_works
 from wes_gateway.infra.config import TOWER_BASE_PATH
 
 TICKET_SECONDS = 60
@@ -89,13 +93,9 @@ async def ticket_info(apikey: str, request: Any) -> dict[str, Any] | None:
 
 
 def _still_good(runtime: Runtime, claims: dict) -> bool:
-    """Whether the token a ticket was made with still works: not revoked meanwhile, and
-    for a run's own token, its run not ended (as the bearer check has it)."""
+    """Whether the token a ticket was made with still works (not revoked meanwhile)."""
     with runtime.db.session() as session:
-        if not tokens.in_force(session, str(claims.get("tid"))):
-            return False
-        run_id = claims.get("run")
-        return run_id is None or run_changes.active(session, str(run_id))
+        return token_works(session, claims)
 
 
 # --- the streams ----------------------------------------------------------------------
@@ -140,6 +140,7 @@ class EventStreamMiddleware:
         self.app = app
         self.runtime = runtime
         self.feed = ChangeFeed(runtime.db, runtime.settings)
+        self.access = StreamAccess(runtime.db)
         runtime.change_feed = self.feed
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -168,9 +169,13 @@ class EventStreamMiddleware:
             wants: Callable[[Change], bool] = lambda change: change.run_id == run.id  # noqa: E731
         else:
             wants = lambda change: run_changes.concerns(change, who)  # noqa: E731
+        still_allowed = functools.partial(
+            self.access.allowed, claims, operation, workspace_id, run_id
+        )
         subscription = self.feed.subscribe(who.user_id, wants)
         try:
-            await Stream(self.runtime, subscription, wants, run, last_id).serve(receive, send)
+            stream = Stream(self.runtime, subscription, wants, run, last_id, still_allowed)
+            await stream.serve(receive, send)
         finally:
             self.feed.unsubscribe(subscription)
 
@@ -188,10 +193,14 @@ class EventStreamMiddleware:
             return who, run
 
 
+Taken = list[tuple[int, dict[str, Any]] | None]  # a batch's events (None: a reset)
+
+
 class Stream:
     """One open stream: what it replays or announces first, then the live changes, the
-    console's growth (for a run) and keep-alive comments, until the client leaves or the
-    stream has lasted ``events_stream_seconds``."""
+    console's growth (for a run) and keep-alive comments, until the client leaves, the
+    stream has lasted ``events_stream_seconds``, or its caller may no longer read it
+    (``still_allowed``, asked every ``stream_access.RECHECK_SECONDS``)."""
 
     def __init__(
         self,
@@ -200,6 +209,7 @@ class Stream:
         wants: Callable[[Change], bool],
         run: Run | None,
         last_id: int | None,
+        still_allowed: Callable[[], bool],
     ) -> None:
         self.runtime = runtime
         self.settings = runtime.settings
@@ -207,11 +217,13 @@ class Stream:
         self.wants = wants
         self.run = run
         self.last_id = last_id
+        self.still_allowed = still_allowed
         self.sent = 0
         self.floor = 0
         self.console_size = -1
         self.console_at: int | None = None  # where the whole lines end, as last read
         self.active = run is not None and not is_terminal(run.state)
+        self.tasks = TaskCursor(run.id, datetime.now(UTC)) if run is not None else None
 
     def _start(self) -> tuple[int, list[Change] | None]:
         """The newest change number, and the changes to replay since ``last_id`` (None:
@@ -266,27 +278,34 @@ class Stream:
         left = asyncio.ensure_future(self._client_left(receive))
         deadline = time.monotonic() + self.settings.events_stream_seconds
         idle_since = time.monotonic()
+        next_check = time.monotonic() + RECHECK_SECONDS
         tick = LOG_TICK if self.run is not None else self.settings.events_keepalive
         try:
             while not left.done():
-                remaining = deadline - time.monotonic()
+                now = time.monotonic()
+                remaining = deadline - now
                 if remaining <= 0:
                     break
+                if now >= next_check:
+                    if not await run_in_threadpool(self.still_allowed):
+                        break  # revoked, expired, or no longer a reader of it: end here
+                    next_check = time.monotonic() + RECHECK_SECONDS
                 getter = asyncio.ensure_future(self.subscription.queue.get())
                 done, _ = await asyncio.wait(
                     {getter, left},
-                    timeout=min(tick, remaining),
+                    timeout=max(0.0, min(tick, remaining, next_check - now)),
                     return_when=asyncio.FIRST_COMPLETED,
                 )
                 if getter not in done:
                     getter.cancel()
                 out: list[bytes] = []
                 if getter in done:
-                    taken: list[tuple[int, dict[str, Any]] | None] = []
+                    taken: Taken = []
                     self._take(getter.result(), taken)
                     while not self.subscription.queue.empty():
                         self._take(self.subscription.queue.get_nowait(), taken)
-                    await self._add_snapshot(taken)
+                    if self.run is not None:
+                        await self._add_details(taken)
                     for item in taken:
                         if item is None:
                             out.append(_event("reset", {"reason": "too many changes"}, self.sent))
@@ -306,7 +325,7 @@ class Stream:
         if not left.done():
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _take(self, change: Change | None, taken: list[tuple[int, dict[str, Any]] | None]) -> None:
+    def _take(self, change: Change | None, taken: Taken) -> None:
         """The event of a change from the feed (None: a reset). Ids only grow: on
         PostgreSQL two transactions may commit in the other order than they were
         numbered, and the later one to arrive goes out under the highest id sent so far."""
@@ -318,32 +337,48 @@ class Stream:
         self.sent = max(self.sent, change.seq)
         taken.append((self.sent, {"workflowId": change.run_id, "kinds": list(change.kinds)}))
 
-    async def _add_snapshot(self, taken: list[tuple[int, dict[str, Any]] | None]) -> None:
-        """On a run's stream, the last ``status`` change of a batch carries what the run
-        page shows of it (its Tower status, WES state and progress), so a page need not
-        describe the run again for a new count of tasks: one read for every stream of
-        the run in this process's batch, instead of three requests from each page."""
-        if self.run is None:
+    async def _add_details(self, taken: Taken) -> None:
+        """On a run's stream, a change of its status or tasks carries what the run page
+        shows of them, so the page need not read them again: the run's Tower status, WES
+        state and progress, and for a change of tasks the records written since the last
+        event (``task_changes``: at most ``task_changes.MOST``, in the items' shape of
+        ListWorkflowTasks; an empty list when an earlier event carried them). Without
+        ``tasks`` in it (too many changed, the run has ended, or a replayed change), the
+        client reads the tasks list again. One read for the changes that came together."""
+        told = [
+            item[1]
+            for item in taken
+            if item is not None
+            and (run_changes.STATUS in item[1]["kinds"] or run_changes.TASKS in item[1]["kinds"])
+        ]
+        if not told:
             return
-        last = next(
-            (item for item in reversed(taken) if item and run_changes.STATUS in item[1]["kinds"]),
-            None,
-        )
-        if last is not None:
-            last[1].update(await run_in_threadpool(self._snapshot))
+        with_tasks = any(run_changes.TASKS in data["kinds"] for data in told)
+        details = await run_in_threadpool(self._details, with_tasks)
+        rows = details.pop("tasks", None)
+        for data in told:
+            data.update(details)
+            if rows is not None and run_changes.TASKS in data["kinds"]:
+                data["tasks"], rows = rows, []
 
-    def _snapshot(self) -> dict[str, Any]:
-        assert self.run is not None
+    def _details(self, with_tasks: bool) -> dict[str, Any]:
+        assert self.run is not None and self.tasks is not None
         with self.runtime.db.session() as session:
             run = run_changes.progress_of(session, self.run.id)
             if run is None:
                 return {}
             self.active = not is_terminal(run.state)
-            return {
+            found: dict[str, Any] = {
                 "status": tower_status(run.state).value,
                 "state": run.state.value,
                 "progress": views.progress(run, task_loads.read(session, run.id)),
             }
+            if with_tasks and self.active:
+                changed = self.tasks.changed(session)
+                if changed is not None:
+                    changed.sort(key=lambda task: task.task_id)
+                    found["tasks"] = [{"task": views.task(task)} for task in changed]
+            return found
 
     async def _look_at_console(self, out: list[bytes], *, announce: bool) -> None:
         """Whether the run's console grew since the last look: a ``log`` event (without
@@ -378,9 +413,12 @@ class Stream:
             return None
         start = f"f/{self.console_at}"
         page = run_files.read_page(path, start, LOG_PUSH_BYTES)
-        self.console_at = int(page.forward_token.split("/", 1)[1])
-        if page.truncated or not page.entries:
+        if page.truncated:  # more than an event carries: the client reads up to the end
+            self.console_at = _last_line_end(path, size)
             return {}
+        self.console_at = int(page.forward_token.split("/", 1)[1])
+        if not page.entries:  # no line ended yet
+            return None
         return {"from": start, "next": page.forward_token, "entries": page.entries}
 
     @staticmethod

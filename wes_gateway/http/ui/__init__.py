@@ -14,6 +14,7 @@ from pathlib import Path
 import flask
 from connexion import FlaskApp
 
+from wes_gateway.domain import task_loads
 from wes_gateway.domain.states import TERMINAL, TaskStatus, tower_status
 from wes_gateway.http.oidc import LOGIN_PATH, SESSION_PATH
 from wes_gateway.http.runtime import current
@@ -54,11 +55,13 @@ def _asset(name: str) -> flask.Response:
 
 def facts() -> dict[str, object]:
     """What the pages must agree on with the service, taken from where the service keeps
-    it: the APIs' base paths, the task statuses and the Tower statuses of a finished run."""
+    it: the APIs' base paths, the task statuses (and the progress counter each is counted
+    in) and the Tower statuses of a finished run."""
     return {
         "TOWER": TOWER_BASE_PATH,
         "WES": WES_BASE_PATH,
         "TASK_STATUSES": [status.value for status in TaskStatus],
+        "TASK_STATUS_COUNTERS": task_loads.STATUS_COUNTER,
         "FINAL_RUN_STATUSES": sorted({tower_status(state).value for state in TERMINAL}),
     }
 

@@ -17,12 +17,13 @@ const MAX_FAILURES = 3;
 
 // Follows the stream at `path` (under the Tower API), opened with a ticket from
 // `ticketPath`, while ctx.alive() holds; onChange(kinds, data) with the Set of what
-// changed ("reset": read everything) and the event's data (a run's status change carries
-// its status, state and progress). fallback() is called once if streaming gives up.
+// changed ("reset": read everything) and the event's data (on a run's stream, what
+// changed: its status, state and progress, changed task records, new console lines). fallback() is called once if streaming gives up.
+// Returns what stops following.
 export function follow(path, ticketPath, ctx, onChange, fallback) {
   if (sessionStorage.getItem(MODE_KEY) === "poll" || typeof EventSource !== "function") {
     fallback();
-    return;
+    return () => {};
   }
   let source = null;
   let lastId = null;
@@ -87,6 +88,7 @@ export function follow(path, ticketPath, ctx, onChange, fallback) {
   }
 
   open();
+  return stop;
 }
 
 // Runs fn(kinds) for the changes announced, one run at a time, at most once every

@@ -1,7 +1,7 @@
 // One run: header, progress, tasks, live console, downloads, metrics, and actions.
 
 import { download, poll, tower, wes } from "./api.js";
-import { FINAL_RUN_STATUSES, TASK_STATUSES } from "./facts.js";
+import { FINAL_RUN_STATUSES, TASK_STATUS_COUNTERS, TASK_STATUSES } from "./facts.js";
 import { bytes, duration, h, notice, replace, since, statusBadge, svg, when } from "./dom.js";
 import { runLabelsSection } from "./labels.js";
 import { coalesce, follow } from "./live.js";
@@ -73,6 +73,7 @@ export async function runView(view, ctx, runId) {
     const fresh = latest;
     latest = null;
     if (kinds.has("removed")) {
+      stopFollowing(); // its stream ends: there is nothing more to follow
       notice(`Run ${runId} was deleted.`);
       return;
     }
@@ -84,17 +85,22 @@ export async function runView(view, ctx, runId) {
       await readRun();
     }
   });
+  // Changed task records come in the event; the list is read again when they do not
+  // (too many changed, the run ended), or cannot be placed on the page shown (another
+  // order than task id's), then less often.
   const tasksChanged = coalesce(() => taskTable.refresh(), 3000);
+  const tasksMoved = coalesce(() => taskTable.refresh(), 10000);
   const consoleGrew = coalesce(() => consoleLog.read(), 2000);
   function changed(kinds, data) {
     const all = kinds.has("reset");
     if (data.progress) latest = data;
     if (all || kinds.has("status") || kinds.has("removed")) runChanged(kinds);
-    if (all || kinds.has("tasks")) tasksChanged(kinds);
+    if (all || (kinds.has("tasks") && !data.tasks)) tasksChanged(kinds);
+    else if (kinds.has("tasks") && !taskTable.apply(data.tasks, data.progress)) tasksMoved(kinds);
     // New console lines come in the event when they follow what the page has shown.
     if (all || (kinds.has("log") && !consoleLog.append(data))) consoleGrew(kinds);
   }
-  follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
+  const stopFollowing = follow(`${path}/events`, `${path}/events/ticket`, ctx, changed, () => {
     // No stream: poll, more slowly than the stream's updates come.
     poll(refresh, ctx.alive, { fastest: 5000, slowest: 30000 });
     consoleLog.startPolling();
@@ -268,13 +274,29 @@ function tasksSection(section, path, ctx) {
     await show(".command.out");
   }
 
+  // What the table shows: the rows of the page (tasks in the list's order) and the total.
+  let shown = [];
+  let shownTotal = 0;
+  let reading = 0;
+
   async function refresh() {
     renderHead();
     const search = [state.process ? `process:"${state.process}"` : "", state.status ? `status:${state.status}` : ""].filter(Boolean).join(" ");
     const query = new URLSearchParams({ max: String(TASK_PAGE), offset: String(state.offset), sortBy: state.sortBy, sortDir: state.sortDir });
     if (search) query.set("search", search);
-    const answer = await tower(`${path}/tasks?${query}`);
-    const rows = answer.tasks.map(({ task }) =>
+    reading += 1;
+    try {
+      const answer = await tower(`${path}/tasks?${query}`);
+      render(answer.tasks.map(({ task }) => task), answer.total ?? 0);
+    } finally {
+      reading -= 1;
+    }
+  }
+
+  function render(tasks, total) {
+    shown = tasks;
+    shownTotal = total;
+    const rows = tasks.map((task) =>
       h(
         "tr",
         {},
@@ -289,13 +311,60 @@ function tasksSection(section, path, ctx) {
     );
     if (!rows.length) rows.push(h("tr", {}, h("td", { colspan: 7, class: "empty" }, "No tasks yet.")));
     replace(body, rows);
-    const total = answer.total ?? 0;
     replace(
       pager,
       state.offset > 0 ? h("button", { type: "button", class: "secondary", onclick: () => update({ offset: Math.max(0, state.offset - TASK_PAGE) }) }, "Previous") : null,
       total ? h("span", { class: "hint" }, `${state.offset + 1}–${Math.min(total, state.offset + TASK_PAGE)} of ${total}`) : null,
       state.offset + TASK_PAGE < total ? h("button", { type: "button", class: "secondary", onclick: () => update({ offset: state.offset + TASK_PAGE }) }, "Next") : null,
     );
+  }
+
+  // How many tasks the list holds for the filters shown, from the run's progress (the
+  // counters the tasks list counts by); null when they do not tell.
+  function countIn(progress) {
+    if (!progress) return null;
+    let load = progress.workflowProgress;
+    if (state.process) {
+      if (state.process === "unknown") return null; // the counters join unnamed tasks here
+      load = (progress.processesProgress || []).find((item) => item.process === state.process) || {};
+    }
+    if (!load) return null;
+    const counters = state.status ? [TASK_STATUS_COUNTERS[state.status]] : Object.values(TASK_STATUS_COUNTERS);
+    return counters.reduce((sum, counter) => sum + (load[counter] || 0), 0);
+  }
+
+  function fits(task) {
+    return (!state.process || task.process === state.process) && (!state.status || task.status === state.status);
+  }
+
+  // The changed task records a live event carried (items as the tasks list answers them)
+  // and the run's progress: placed on the page shown when that can be known from it (the
+  // list in task-id order), else false and the page reads the list again.
+  function apply(items, progress) {
+    if (reading || state.sortBy !== "taskId") return false;
+    const total = countIn(progress);
+    if (total === null) return false;
+    const before = state.sortDir === "desc" ? (a, b) => a > b : (a, b) => a < b;
+    const rows = shown.slice();
+    for (const { task } of items) {
+      const at = rows.findIndex((row) => row.taskId === task.taskId);
+      if (at >= 0) {
+        if (fits(task)) rows[at] = task;
+        else rows.splice(at, 1); // left the filter: a later row may move up (checked below)
+        continue;
+      }
+      if (!fits(task)) continue;
+      let place = rows.findIndex((row) => before(task.taskId, row.taskId));
+      if (place === -1) place = rows.length;
+      if (place === 0 && state.offset > 0) return false; // an earlier page's: this one shifts
+      if (place === rows.length && rows.length >= TASK_PAGE) continue; // a later page's
+      rows.splice(place, 0, task);
+      if (rows.length > TASK_PAGE) rows.pop();
+    }
+    // The page must hold what the count says it holds, or some rows are not known here.
+    if (rows.length !== Math.max(0, Math.min(TASK_PAGE, total - state.offset))) return false;
+    render(rows, total);
+    return true;
   }
 
   function processes(items) {
@@ -305,7 +374,7 @@ function tasksSection(section, path, ctx) {
     replace(processSelect, h("option", { value: "" }, "All processes"), names.map((name) => h("option", { value: name, selected: name === state.process }, name)));
   }
 
-  return { refresh, processes, alive: ctx.alive };
+  return { refresh, apply, processes, alive: ctx.alive };
 }
 
 const LOG_PAGE_BYTES = 64 * 1024;
@@ -369,6 +438,7 @@ function consoleSection(section, path, ctx) {
     catchUp: () => (ended ? Promise.resolve(false) : more().catch(() => false)),
     // Lines the stream sent, if they follow the last line shown (else false: read them).
     append(data) {
+      if (!reading && data.next && data.next === next) return true; // read already
       if (reading || !data.entries || !next || data.from !== next) return false;
       const atBottom = pre.scrollHeight - pre.scrollTop - pre.clientHeight < 40;
       pre.append(document.createTextNode(`${data.entries.join("\n")}\n`));
