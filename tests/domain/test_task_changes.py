@@ -6,6 +6,9 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+from sqlalchemy import event
+
 from tests.conftest import submit
 from wes_gateway.domain import task_changes
 from wes_gateway.domain.models import Task
@@ -70,3 +73,33 @@ def test_more_records_than_an_event_carries_are_none(client, alice, db):
     # Exactly as many as an event carries: carried.
     _write(db, run_id, T0 + timedelta(seconds=3), *range(1, task_changes.MOST + 1))
     assert len(_changed(db, cursor) or []) == task_changes.MOST
+
+
+def test_the_records_are_read_from_the_run_s_latest_writes_not_from_all_its_tasks(
+    client, alice, db
+):
+    """Whatever the size of the run, a look reads its newest writes through their index:
+    no scan of the run's tasks, no sort of them."""
+    if db.dialect != "sqlite":
+        pytest.skip("the plan checked is SQLite's")
+    run_id = submit(client, alice)
+    cursor = TaskCursor(run_id, T0)
+    statements: list[tuple[str, tuple]] = []
+
+    def seen(_conn, _cursor, statement, parameters, _context, _many):
+        if statement.lstrip().upper().startswith("SELECT") and "FROM tasks" in statement:
+            statements.append((statement, parameters))
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    try:
+        _changed(db, cursor)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
+    ((statement, parameters),) = statements
+    with db.engine.connect() as connection:
+        plan = " | ".join(
+            row[-1]
+            for row in connection.exec_driver_sql(f"EXPLAIN QUERY PLAN {statement}", parameters)
+        )
+    assert "ix_tasks_run_updated" in plan, plan
+    assert "TEMP B-TREE" not in plan, plan

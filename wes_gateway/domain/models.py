@@ -446,6 +446,8 @@ class Task(Base):
         Index("ix_tasks_run_start", "run_id", "start", "task_id"),
         Index("ix_tasks_run_complete", "run_id", "complete", "task_id"),
         Index("ix_tasks_run_exit_status", "run_id", "exit_status", "task_id"),
+        # The records a run's live updates hand out: its latest writes (task_changes).
+        Index("ix_tasks_run_updated", "run_id", "updated_at", "task_id"),
     )
 
 
