@@ -412,3 +412,25 @@ def test_the_runs_list_pages_on_from_where_the_last_page_ended(page, gateway):
     expect(rows).to_have_count(50)
     expect(rows.first).to_contain_text("late")
     assert page.problems == []
+
+
+def test_an_ended_run_shows_what_it_published_and_saves_it(page, gateway):
+    sign_in(page, gateway)
+    launch_from_form(page, standin_tasks=2, outdir="results")
+    page.locator(".status-line", has_text="COMPLETE").wait_for()
+    outputs = page.locator("section[aria-label='Outputs']")
+    row = outputs.locator("table.outputs tr", has_text="standin/standin_2.txt")
+    row.wait_for()
+    expect(outputs.locator("table.outputs tbody tr")).to_have_count(2)
+    expect(row).to_contain_text("20 B")  # "published by task 2\n"
+    with page.expect_download() as saving:
+        row.locator("button:has-text('Save')").click()
+    saved = saving.value
+    assert saved.suggested_filename == "standin_2.txt"
+    assert Path(saved.path()).read_bytes() == b"published by task 2\n"
+    with page.expect_download() as saving:
+        outputs.locator("button:has-text('RO-Crate')").click()
+    assert saving.value.suggested_filename.endswith("-ro-crate.zip")
+    assert Path(saving.value.path()).read_bytes()[:2] == b"PK"
+    shot(page, "run-outputs")
+    assert page.problems == []

@@ -103,9 +103,10 @@ export const tower = (path, options) => call(`${TOWER}${scoped(path)}`, options)
 export const account = (path, options) => call(`${TOWER}${path}`, options);
 export const wes = (path, options) => call(`${WES}${path}`, options);
 
-// Save a file the API serves (with the token, so not through a plain link).
-export async function download(path, fileName) {
-  const response = await tower(path, { raw: true });
+// Save a file the API serves (with the token, so not through a plain link); `via` is
+// the API it is under (tower, or wes).
+export async function download(path, fileName, via = tower) {
+  const response = await via(path, { raw: true });
   const url = URL.createObjectURL(await response.blob());
   const link = document.createElement("a");
   link.href = url;

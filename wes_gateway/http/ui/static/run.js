@@ -1,4 +1,4 @@
-// One run: header, progress, tasks, live console, downloads, metrics, and actions.
+// One run: header, progress, tasks, live console, downloads, outputs, metrics, and actions.
 
 import { download, poll, tower, wes } from "./api.js";
 import { FINAL_RUN_STATUSES, TASK_STATUS_COUNTERS, TASK_STATUSES } from "./facts.js";
@@ -35,10 +35,12 @@ export async function runView(view, ctx, runId) {
   const tasks = h("section", { class: "card", "aria-label": "Tasks" });
   const console_ = h("section", { class: "card", "aria-label": "Console" });
   const metrics = h("section", { class: "card", "aria-label": "Metrics", hidden: true });
-  replace(view, h("p", {}, h("a", { href: "#/runs" }, "← Runs")), header, actions, labelsCard, progress, console_, tasks, metrics);
+  const outputs = h("section", { class: "card", "aria-label": "Outputs", hidden: true });
+  replace(view, h("p", {}, h("a", { href: "#/runs" }, "← Runs")), header, actions, labelsCard, progress, console_, tasks, outputs, metrics);
 
   const taskTable = tasksSection(tasks, path, ctx);
   const consoleLog = consoleSection(console_, path, ctx);
+  const published = outputsSection(outputs, runId);
 
   let wesState = null;
   // The run itself: header, actions, progress (describe and the WES state).
@@ -53,6 +55,7 @@ export async function runView(view, ctx, runId) {
     const done = TERMINAL.has(described.workflow.status);
     if (done) {
       await consoleLog.catchUp();
+      await published.show();
       await renderMetrics(metrics, path);
     }
     return [described.workflow.status, status.state, described.progress?.workflowProgress];
@@ -454,6 +457,69 @@ function consoleSection(section, path, ctx) {
           if (going !== false) poll(more, ctx.alive, { fastest: 3000, slowest: 15000 });
         })
         .catch((failure) => replace(state, failure.message));
+    },
+  };
+}
+
+// What an ended run published (WES `outputs`, listed by the workers once its head job
+// ended): files on the service's disk are saved through the API; files elsewhere (a
+// bucket, a cluster) are named where they are. The run as an RO-Crate, beside them.
+function outputsSection(section, runId) {
+  const runPath = `/runs/${encodeURIComponent(runId)}`;
+  let shown = false;
+
+  async function save(name) {
+    const path = `${runPath}/outputs/${name.split("/").map(encodeURIComponent).join("/")}`;
+    try {
+      await download(path, name.split("/").pop(), wes);
+    } catch (failure) {
+      notice(`${name}: ${failure.message}`, "error");
+    }
+  }
+
+  async function saveCrate() {
+    try {
+      await download(`${runPath}/ro-crate`, `${runId}-ro-crate.zip`, wes);
+    } catch (failure) {
+      notice(`RO-Crate: ${failure.message}`, "error");
+    }
+  }
+
+  return {
+    async show() {
+      if (shown) return;
+      let runLog;
+      try {
+        runLog = await wes(runPath);
+      } catch (failure) {
+        replace(section, h("h2", {}, "Outputs"), h("p", { class: "field-error" }, failure.message));
+        section.hidden = false;
+        return;
+      }
+      shown = true;
+      section.hidden = false;
+      const files = Object.entries(runLog.outputs || {});
+      const crate = h("button", { type: "button", class: "secondary", onclick: saveCrate }, "Save the run as an RO-Crate");
+      if (!files.length) {
+        replace(section, h("h2", {}, "Outputs"), h("p", { class: "hint" }, "This run published no files (none under its outdir)."), crate);
+        return;
+      }
+      const rows = files.map(([name, file]) =>
+        h(
+          "tr",
+          {},
+          h("td", {}, h("code", {}, name)),
+          h("td", { class: "num" }, bytes(file.size)),
+          h("td", {}, file.location.includes("://") ? h("code", {}, file.location) : h("button", { type: "button", class: "secondary", onclick: () => save(name) }, "Save")),
+        ),
+      );
+      replace(
+        section,
+        h("h2", {}, "Outputs"),
+        h("table", { class: "outputs" }, h("thead", {}, h("tr", {}, h("th", {}, "File"), h("th", {}, "Size"), h("th", {}, "Where"))), h("tbody", {}, rows)),
+        runLog.outputs_truncated ? h("p", { class: "hint" }, "The run published more files than are listed here.") : null,
+        crate,
+      );
     },
   };
 }
