@@ -160,6 +160,7 @@ class MultipartReader:
         self._header_value = bytearray()
         self._headers: dict[str, str] = {}
         self._header_bytes = 0
+        self._in_headers = False
         self._part: _Part | None = None
         self._parser = MultipartParser(
             boundary,
@@ -179,12 +180,23 @@ class MultipartReader:
         try:
             self._parser.write(chunk)
         except FormParserError:
-            raise InvalidField(BODY, "not a well-formed multipart/form-data body") from None
+            raise InvalidField(*self._malformed()) from None
+
+    def _malformed(self) -> tuple[str, str]:
+        """What to name for a body the parser refused: the part whose headers it was
+        reading, when they had named it (a line break inside its file name...)."""
+        if self._in_headers:
+            disposition = self._headers.get("content-disposition")
+            name = parse_options_header(disposition)[1].get("name") if disposition else None
+            if name:
+                return name, "the part's headers are not well-formed"
+        return BODY, "not a well-formed multipart/form-data body"
 
     def _part_begin(self) -> None:
         self._headers = {}
         self._header_bytes = 0
         self._part = None
+        self._in_headers = True
 
     def _header_field(self, data: bytes, start: int, end: int) -> None:
         self._header_name += data[start:end]
@@ -213,6 +225,7 @@ class MultipartReader:
         self._headers[name] = value
 
     def _headers_finished(self) -> None:
+        self._in_headers = False
         self.parts += 1
         if self.parts > self.max_parts:
             raise PayloadTooLarge(f"{BODY}: more than {self.max_parts} parts")
