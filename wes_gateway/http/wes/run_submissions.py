@@ -146,7 +146,8 @@ class MultipartReader:
     a text part in memory up to ``max_field_bytes`` (a 413 naming it beyond), a file part
     written to disk as its bytes arrive, at most ``max_parts`` parts (a 413 beyond). A
     part's headers must be UTF-8 and name it; a text part must be text of its charset
-    (UTF-8 unless it declares another); either error is a 400 naming what is wrong."""
+    (UTF-8 unless it declares ASCII or Latin-1); either error is a 400 naming what is
+    wrong."""
 
     def __init__(
         self, boundary: bytes, upload: Upload, *, max_field_bytes: int, max_parts: int
