@@ -20,7 +20,7 @@ from tests.http.test_observability import samples, value
 from tests.security.evidence import run_count
 from wes_gateway.domain import run_files
 from wes_gateway.http.app import create_app
-from wes_gateway.http.wes.run_submissions import SPOOL_PREFIX
+from wes_gateway.http.wes.run_submissions import SPOOL_PREFIX, MultipartReader, Upload
 
 BOUNDARY = "sTrEaMiNgBoUnDaRy"
 CONTENT_TYPE = f"multipart/form-data; boundary={BOUNDARY}"
@@ -218,7 +218,10 @@ def test_a_text_part_of_a_declared_charset(client, alice):
     "content_type,message",
     [
         ("multipart/form-data", "Content-Type: multipart/form-data needs a boundary parameter"),
-        ("multipart/form-data; boundary=other", "body: not a well-formed multipart/form-data body"),
+        (
+            "multipart/form-data; boundary=other",
+            "body: no part begins with the boundary its Content-Type names",
+        ),
     ],
     ids=["no-boundary", "another-boundary"],
 )
@@ -234,6 +237,35 @@ def test_a_body_that_is_not_the_multipart_it_says(client, alice, db, content_typ
     assert run_count(db) == count
 
 
+@pytest.mark.parametrize("preamble", [b"", b"\r\n", b"This is a multipart body.\r\n"])
+def test_a_preamble_before_the_first_part_is_ignored(client, alice, preamble):
+    """As RFC 2046 says, whatever comes before the first delimiter line."""
+    response = client.post(
+        f"{WES}/runs",
+        headers={**alice, "Content-Type": CONTENT_TYPE},
+        content=preamble + FIELDS + part("workflow_attachment", b"x", "a.txt") + END,
+    )
+    assert response.status_code == 200, response.text
+    run = client.get(f"{WES}/runs/{response.json()['run_id']}", headers=alice).json()
+    assert run["request"]["workflow_url"] == "nf-core/demo"
+
+
+def test_a_body_that_breaks_off_inside_a_part_s_headers(client, alice, db):
+    body = FIELDS + f"--{BOUNDARY}\r\nContent-Disposition: form-data; name=tags\r\n".encode()
+    count = run_count(db)
+    response = client.post(
+        f"{WES}/runs",
+        headers={**alice, "Content-Type": CONTENT_TYPE},
+        content=body + b"{not a header\r\n\r\n{}\r\n" + END,
+    )
+    assert response.status_code == 400, response.text
+    assert response.json() == {
+        "msg": "tags: the part's headers are not well-formed",
+        "status_code": 400,
+    }
+    assert run_count(db) == count
+
+
 def test_submissions_are_counted_by_operation(client, alice):
     name = "wes_gateway_http_request_duration_seconds_count"
     route = "/ga4gh/wes/v1 RunWorkflow"
@@ -246,3 +278,25 @@ def test_submissions_are_counted_by_operation(client, alice):
     after = samples(client)
     assert value(after, name, **ok) == value(before, name, **ok) + 1
     assert value(after, name, **refused) == value(before, name, **refused) + 1
+
+
+@pytest.mark.parametrize("preamble", [b"", b"preamble\r\n"], ids=["none", "some"])
+def test_a_body_read_a_byte_at_a_time(spool, preamble):
+    """However the body is cut into messages, the same parts come out."""
+    body = preamble + FIELDS + part("workflow_attachment", pattern(3000), "a/b.nf") + END
+    upload = Upload()
+    reader = MultipartReader(BOUNDARY.encode(), upload, max_field_bytes=1024, max_parts=10)
+    try:
+        for index in range(len(body)):
+            reader.feed(body[index : index + 1])
+        assert reader.ended
+        assert upload.fields == {
+            "workflow_type": ["NFL"],
+            "workflow_type_version": ["DSL2"],
+            "workflow_url": ["nf-core/demo"],
+        }
+        [(name, filename, stream)] = upload.files
+        assert (name, filename, stream.read()) == ("workflow_attachment", "a/b.nf", pattern(3000))
+    finally:
+        upload.discard()
+    assert spooled(spool) == []

@@ -46,6 +46,7 @@ EXTRA_PARTS = 50
 # The charsets a text part may declare; any other reads as UTF-8.
 PART_CHARSETS = frozenset({"ascii", "us-ascii", "utf-8", "iso-8859-1"})
 SPOOL_PREFIX = "wes-gateway-upload-"
+NO_DELIMITER = "no part begins with the boundary its Content-Type names"
 
 Fields = dict[str, list[Any]]
 
@@ -163,6 +164,8 @@ class MultipartReader:
         self._header_bytes = 0
         self._in_headers = False
         self._part: _Part | None = None
+        self._delimiter = b"\r\n--" + boundary
+        self._preamble: bytes | None = b""
         self._parser = MultipartParser(
             boundary,
             callbacks={
@@ -177,11 +180,38 @@ class MultipartReader:
             },
         )
 
+    @property
+    def started(self) -> bool:
+        """Whether the first part's delimiter has been seen."""
+        return self._preamble is None
+
     def feed(self, chunk: bytes) -> None:
+        if self._preamble is not None:
+            chunk = self._after_preamble(chunk)
+            if not chunk:
+                return
         try:
             self._parser.write(chunk)
         except FormParserError:
             raise InvalidField(*self._malformed()) from None
+
+    def _after_preamble(self, chunk: bytes) -> bytes:
+        """The body from its first delimiter line on, once that has arrived (RFC 2046
+        lets a preamble come before it, for readers to ignore)."""
+        assert self._preamble is not None
+        seen = self._preamble + chunk
+        if seen.startswith(self._delimiter[2:]):
+            start = 0
+        else:
+            found = seen.find(self._delimiter)
+            if found < 0:
+                if len(seen) > self.max_field_bytes:
+                    raise InvalidField(BODY, NO_DELIMITER)
+                self._preamble = seen
+                return b""
+            start = found + 2
+        self._preamble = None
+        return seen[start:]
 
     def _malformed(self) -> tuple[str, str]:
         """What to name for a body the parser refused: the part whose headers it was
@@ -309,6 +339,8 @@ async def read_multipart(
                 reader.feed(chunk)
             if not message.get("more_body", False):
                 break
+        if received and not reader.started:
+            raise InvalidField(BODY, NO_DELIMITER)
         if received and not reader.ended:
             raise InvalidField(BODY, "the multipart body ends before its closing boundary")
         return upload
