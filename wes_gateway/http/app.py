@@ -23,6 +23,7 @@ from wes_gateway.http.tower import HANDLER_MODULES as TOWER_HANDLER_MODULES
 from wes_gateway.http.tower.live_events import EventStreamMiddleware
 from wes_gateway.http.tower.trace_reports import TraceReportsMiddleware
 from wes_gateway.http.wes import handlers as wes_handlers
+from wes_gateway.http.wes.run_submissions import RunSubmissionsMiddleware
 from wes_gateway.infra import metrics
 from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH, Settings
 
@@ -142,18 +143,19 @@ def create_app(settings: Settings | None = None) -> FlaskApp:
     )
     # After routing, auth and validation: the trace calls repeated while a pipeline runs.
     app.add_middleware(TraceReportsMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
+    # Likewise RunWorkflow's multipart bodies, read once as they arrive.
+    app.add_middleware(RunSubmissionsMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
     # The event streams, likewise: an open stream holds a coroutine, not a WSGI thread.
     app.add_middleware(EventStreamMiddleware, MiddlewarePosition.BEFORE_CONTEXT, runtime=runtime)
     flask_app = app.app
     flask_app.extensions[EXTENSION_KEY] = runtime
     flask_app.teardown_appcontext(close_request_session)
     flask_app.config.update(
-        # The ASGI limit above guards bodies Connexion reads; this one guards the chunked
-        # bodies Werkzeug reads itself (an error inside the WSGI bridge's reads would only
-        # look like a short body).
+        # The ASGI limit above guards every body read below it; this one guards, again,
+        # the chunked bodies Werkzeug reads (an error inside the WSGI bridge's reads would
+        # only look like a short body). No multipart body reaches Flask: RunWorkflow, the
+        # one operation taking them, reads its own (run_submissions.py).
         MAX_CONTENT_LENGTH=settings.max_request_bytes,
-        MAX_FORM_MEMORY_SIZE=settings.max_field_bytes,
-        MAX_FORM_PARTS=settings.max_attachments + 50,
     )
     app.add_wsgi_middleware(_TerminatedInput)
     app.add_url_rule("/healthz", "healthz", _healthz)

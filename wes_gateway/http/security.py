@@ -81,10 +81,8 @@ class RuntimeMiddleware:
 class BodyLimitMiddleware:
     """Refuses URLs holding a NUL character (no database stores or matches one) with a
     400, and bodies over the limit with 413 before anything buffers them: at once when
-    Content-Length says so, and while streaming a chunked body that Connexion would read
-    into memory. Chunked multipart bodies go to Werkzeug unread, and it enforces the same
-    limit (its MAX_CONTENT_LENGTH) with its own 413; an error raised here inside the WSGI
-    bridge would reach Werkzeug's parser as a mere short body."""
+    Content-Length says so, and while streaming a chunked body (one Connexion would read
+    into memory, or a multipart upload being read by ``RunSubmissionsMiddleware``)."""
 
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -103,9 +101,6 @@ class BodyLimitMiddleware:
                 raise HTTPException(400, "Content-Length: not a number")
             if int(length) > self.max_bytes:
                 raise HTTPException(413)
-        if headers.get(b"content-type", b"").startswith(b"multipart/"):
-            await self.app(scope, receive, send)
-            return
         seen = 0
 
         async def limited_receive() -> Message:

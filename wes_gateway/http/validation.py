@@ -1,6 +1,6 @@
 """How Connexion validates requests here: every error reads ``<field path>: <problem>``
 (``max: must be an integer``, ``launch.paramsText: must be a string``, ``body: not valid
-JSON (...)``, ``Content-Type: ...``), multipart bodies are left to the handler, and query
+JSON (...)``, ``Content-Type: ...``), multipart bodies are left to RunWorkflow to read, and query
 errors on by-id operations are held back so an unknown run answers 404 before its query
 parameters are judged."""
 
@@ -138,9 +138,10 @@ def deferred_query_error() -> BadRequest | None:
 
 
 class UnbufferedMultipart(AbstractRequestBodyValidator):
-    """Leaves multipart bodies to the handler, which parses them once, streaming files to
-    disk under Werkzeug's limits, and validates every part itself (naming the part at
-    fault). Connexion's own validator would hold the whole upload in memory twice."""
+    """Leaves multipart bodies unread for ``wes.run_submissions``, which reads them once,
+    streaming files to disk under the service's limits, and checks every part itself
+    (naming the part at fault). Connexion's own validator would hold the whole upload in
+    memory twice."""
 
     async def wrap_receive(self, receive, *, scope):
         return receive, scope

@@ -9,10 +9,8 @@ import flask
 
 from wes_gateway.domain import (
     compute_envs,
-    parsing,
     resume,
     ro_crate,
-    run_files,
     run_outputs,
     runs,
     tenancy,
@@ -23,10 +21,8 @@ from wes_gateway.http import dispatch
 from wes_gateway.http.context import principal, public_base_url
 from wes_gateway.http.runtime import current, request_session
 from wes_gateway.http.validation import deferred_query_error
-from wes_gateway.http.wes import views
+from wes_gateway.http.wes import run_submissions, views
 from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH
-
-REPLACEMENT_CHARACTER = "\ufffd"
 
 
 def _wes_url() -> str:
@@ -83,28 +79,11 @@ def list_runs(
 
 
 def run_workflow(token_info: dict):
+    """A JSON or URL-encoded submission (extensions); multipart ones, as the spec sends
+    them, are answered before they get here (see run_submissions.py), by the same steps."""
     rt = current()
-    fields, files = _read_submission(rt.settings.max_attachments, rt.settings.max_field_bytes)
-    names = run_files.check_names(name for name, _ in files)
-    request = parse_run_request(
-        fields,
-        names,
-        engine_versions=[rt.engine_version.value],
-        max_field_bytes=rt.settings.max_field_bytes,
-    )
-    session = request_session()
-    run = runs.create_run(
-        session,
-        tenancy.acting(session, principal(token_info), request.workspace_id, "RunWorkflow"),
-        request,
-        [(name, stream) for name, (_, stream) in zip(names, files, strict=True)],
-        run_dir_of=rt.run_dir,
-        run_name=request.option("run_name"),
-        tower_url=rt.settings.public_url,
-        trs_resolver=rt.trs,
-    )
-    dispatch.submit(rt.celery, run.id)
-    return views.run_id(run.id)
+    fields = _read_submission(rt.settings.max_attachments, rt.settings.max_field_bytes)
+    return views.run_id(run_submissions.accept(request_session(), rt, token_info, fields, []))
 
 
 def resume_run(token_info: dict, run_id: str, body: dict | None = None):
@@ -140,10 +119,9 @@ def resume_run(token_info: dict, run_id: str, body: dict | None = None):
     return views.run_id(run.id)
 
 
-def _read_submission(
-    max_attachments: int, max_field_bytes: int
-) -> tuple[dict[str, list[Any]], list[tuple[Any, Any]]]:
-    """The raw parts of POST /runs: multipart as the spec says, or JSON (an extension)."""
+def _read_submission(max_attachments: int, max_field_bytes: int) -> dict[str, list[Any]]:
+    """The fields of a POST /runs body that is JSON or URL-encoded (neither carries
+    files), or of none at all."""
     request = flask.request
     if request.mimetype == "application/json":
         body = request.get_json(silent=True)
@@ -151,31 +129,17 @@ def _read_submission(
             raise InvalidField("body", "must be a JSON object (a RunRequest)")
         if ATTACHMENT_FIELD in body:
             raise InvalidField(ATTACHMENT_FIELD, "send attachments as multipart/form-data parts")
-        return {key: [value] for key, value in body.items()}, []
-    if request.mimetype not in ("multipart/form-data", "application/x-www-form-urlencoded", ""):
+        return {key: [value] for key, value in body.items()}
+    if request.mimetype not in ("application/x-www-form-urlencoded", ""):
         raise InvalidField(
             "Content-Type",
             "must be multipart/form-data, application/json or application/x-www-form-urlencoded",
         )
+    # The form was checked to be UTF-8 text when it was validated (validation.py).
     fields: dict[str, list[Any]] = {key: request.form.getlist(key) for key in request.form}
-    for key, values in fields.items():
-        # Werkzeug decodes each part leniently, putting U+FFFD where a byte was not UTF-8.
-        if any(REPLACEMENT_CHARACTER in value for value in values):
-            raise InvalidField(key, "is not UTF-8 text")
-        # Werkzeug bounds multipart parts as it reads them; a URL-encoded field is bounded here.
-        for value in values:
-            parsing.check_text_size(key, value, max_field_bytes)
-    files: list[tuple[Any, Any]] = []
-    for key in request.files:
-        if key != ATTACHMENT_FIELD:
-            raise InvalidField(key, "only workflow_attachment parts may carry files")
-        for upload in request.files.getlist(key):
-            files.append((upload.filename, upload.stream))
-    if ATTACHMENT_FIELD in fields:
-        raise InvalidField(ATTACHMENT_FIELD, "each attachment must be a file part with a filename")
-    if len(files) > max_attachments:
-        raise InvalidField(ATTACHMENT_FIELD, f"more than {max_attachments} attachments")
-    return fields, files
+    run_submissions.check_text_sizes(fields, max_field_bytes)
+    run_submissions.check_parts(fields, [], max_attachments)
+    return fields
 
 
 def _on_run(token_info: dict, run_id: str, operation: str):
