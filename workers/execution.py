@@ -15,7 +15,7 @@ import shlex
 import shutil
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TypeVar
@@ -57,6 +57,7 @@ from workers.backends.base import (
     SubmitError,
     SubmitUnknown,
 )
+from workers.built_backends import BuiltBackends
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -75,11 +76,15 @@ class Executor:
     db: Database
     settings: Settings
     backend_for: Callable[[str | None, dict], Backend] | None = None
+    built: BuiltBackends = field(default_factory=BuiltBackends, compare=False, repr=False)
 
     def backend(self, platform: str | None, config: dict) -> Backend:
         if self.backend_for is not None:
             return self.backend_for(platform, config)
-        return make_backend(platform, self.settings, self.with_keys(config))
+        opened = self.with_keys(config)
+        return self.built.get(
+            platform, opened, lambda: make_backend(platform, self.settings, opened)
+        )
 
     @property
     def sealer(self) -> Sealer:

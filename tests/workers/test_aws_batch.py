@@ -411,3 +411,25 @@ def test_an_s3_listing_stops_at_the_bound(client, alice, db, aws, compute_env, e
     body = client.get(f"{WES}/runs/{run_id}", headers=alice).json()
     assert sorted(body["outputs"]) == [f"f{number:02d}.txt" for number in range(10)]
     assert body["outputs_truncated"] is True
+
+
+def test_a_worker_builds_an_environment_s_backend_once_and_uses_it_again(
+    client, alice, db, aws, compute_env, executor, monkeypatch
+):
+    built = []
+    real = execution.make_backend
+
+    def counted(platform, settings, config):
+        built.append(platform)
+        return real(platform, settings, config)
+
+    monkeypatch.setattr(execution, "make_backend", counted)
+    env_id = compute_env()
+    run_ids = [wes_run(client, alice, env_id) for _ in range(3)]
+    for run_id in run_ids:
+        execution.submit(executor, run_id)
+    assert execution.poll_active(executor) == 3
+    assert built == ["aws-batch"]
+    other = compute_env(headJobCpus=4)  # another config: a backend of its own
+    execution.submit(executor, wes_run(client, alice, other))
+    assert built == ["aws-batch", "aws-batch"]
