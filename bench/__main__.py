@@ -75,6 +75,11 @@ def main() -> None:
         help="a PostgreSQL URL; each figure gets a throwaway database beside it "
         "(default: $WES_GATEWAY_TEST_DATABASE_URL; without one, SQLite only)",
     )
+    parser.add_argument(
+        "--no-sqlite",
+        action="store_true",
+        help="with --postgres, measure the figures that read a database on PostgreSQL only",
+    )
     parser.add_argument("--no-peer", action="store_true", help="measure wes-gateway only")
     parser.add_argument(
         "--serve-here",
@@ -88,7 +93,9 @@ def main() -> None:
     args = parser.parse_args()
     plan = QUICK if args.quick else FULL
     only = set(args.only.split(","))
-    databases: dict[str, str | None] = {"SQLite": None}
+    if args.no_sqlite and not args.postgres:
+        parser.error("--no-sqlite needs --postgres (or WES_GATEWAY_TEST_DATABASE_URL)")
+    databases: dict[str, str | None] = {} if args.no_sqlite else {"SQLite": None}
     if args.postgres:
         databases["PostgreSQL"] = args.postgres
     if not (args.quick or args.serve_here):

@@ -92,6 +92,7 @@ def test_postgres_urls_as_platforms_write_them_work(tmp_path, database_url):
         assert run_cli(env, "db", "upgrade").returncode == 0
 
 
+@pytest.mark.backing_independent
 def test_postgres_urls_mean_the_installed_driver(monkeypatch):
     url = "postgresql://svc:pw@db.internal:5432/wes"
     expected = "postgresql+psycopg://svc:pw@db.internal:5432/wes"

@@ -23,6 +23,8 @@ from tests.fakes.aws import (
     AwsBatchFake,
 )
 
+pytestmark = pytest.mark.backing_independent  # the stand-in alone, no gateway
+
 SPOT_RECLAIMED = "Host EC2 (instance i-0123456789abcdef0) terminated."
 
 

@@ -38,6 +38,8 @@ from tests.fakes.google_cloud import (
     stderr,
 )
 
+pytestmark = pytest.mark.backing_independent  # the stand-in alone, no gateway
+
 PROJECT = DEFAULT_PROJECT
 REGION = "us-central1"
 PARENT = f"projects/{PROJECT}/locations/{REGION}"

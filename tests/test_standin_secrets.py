@@ -8,7 +8,11 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from tests.live import STANDIN
+
+pytestmark = pytest.mark.backing_independent  # the Nextflow stand-in alone, no gateway
 
 
 def _run(tmp_path, store_mode: int | None, params: dict) -> subprocess.CompletedProcess[str]:

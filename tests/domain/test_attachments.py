@@ -89,11 +89,13 @@ def test_duplicate_names_are_refused(client, alice):
     assert "twice" in response.json()["msg"]
 
 
+@pytest.mark.backing_independent
 def test_file_and_folder_of_one_name_are_refused():
     with pytest.raises(InvalidField, match="both a file and a folder"):
         run_files.check_names(["lib", "lib/util.nf"])
 
 
+@pytest.mark.backing_independent
 def test_staging_never_follows_a_symlink(tmp_path):
     outside = tmp_path / "outside"
     outside.mkdir()
@@ -110,6 +112,7 @@ def test_staging_never_follows_a_symlink(tmp_path):
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.backing_independent
 def test_failed_staging_leaves_no_folder(tmp_path):
     class Broken(io.BytesIO):
         def read(self, *_):

@@ -139,6 +139,7 @@ def test_user_names_outside_the_pattern_make_no_user(db, name):
         assert session.execute(select(User)).first() is None
 
 
+@pytest.mark.backing_independent
 def test_provider_user_names_that_do_not_fit_are_mapped_apart():
     assert identities.user_name_for_claim("alice.sso") == "alice.sso"
     assert identities.user_name_for_claim("Ann Lee") == "Ann-Lee-a36e143c"

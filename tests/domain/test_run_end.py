@@ -231,6 +231,7 @@ def _standin_console(tmp_path: Path, version: str) -> tuple[str, str]:
     return (tmp_path / "nf-R.txt").read_text(), nowhere
 
 
+@pytest.mark.backing_independent
 def test_the_console_error_of_nextflow_before_25_04_is_its_last_paragraph(tmp_path):
     console, nowhere = _standin_console(tmp_path, "24.10.4")
     assert "N E X T F L O W" in console
@@ -239,6 +240,7 @@ def test_the_console_error_of_nextflow_before_25_04_is_its_last_paragraph(tmp_pa
     )
 
 
+@pytest.mark.backing_independent
 def test_the_console_error_of_nextflow_26_04_is_its_error_block(tmp_path):
     _, nowhere = _standin_console(tmp_path, "26.04.0")
     assert run_files.console_error(tmp_path, "R").splitlines() == [
@@ -252,6 +254,7 @@ def test_the_console_error_of_nextflow_26_04_is_its_error_block(tmp_path):
     ]
 
 
+@pytest.mark.backing_independent
 def test_the_last_error_block_is_taken_and_bounded(tmp_path):
     first = "ERROR ~ an earlier error\n\n -- Check '.nextflow.log' file for details\n"
     causes = "".join(f"  cause line {number}\n" for number in range(200))
@@ -267,6 +270,7 @@ def test_the_last_error_block_is_taken_and_bounded(tmp_path):
     assert kept.startswith("ERROR ~ xxx") and len(kept.encode()) < run_files.MAX_ERROR_BYTES
 
 
+@pytest.mark.backing_independent
 def test_a_console_without_an_error_gives_none(tmp_path):
     assert run_files.console_error(tmp_path, "R") is None  # no console at all
     launched = "N E X T F L O W  ~  version 24.10.4\n\nLaunching `x` [a_b] DSL2 - revision: 1\n\n"
@@ -276,6 +280,7 @@ def test_a_console_without_an_error_gives_none(tmp_path):
     assert run_files.console_error(tmp_path, "R") is None
 
 
+@pytest.mark.backing_independent
 def test_only_the_tail_of_a_long_console_is_read(tmp_path):
     noise = "".join(f"line {number} of a loud pipeline\n" for number in range(200_000))
     _console(tmp_path, "ERROR ~ long ago\n" + noise + "\nERROR ~ the end\n")

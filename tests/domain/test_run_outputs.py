@@ -5,7 +5,11 @@ from __future__ import annotations
 
 import itertools
 
+import pytest
+
 from wes_gateway.domain.run_outputs import OutputFile, bounded
+
+pytestmark = pytest.mark.backing_independent  # folders alone, no database
 
 
 def _files(names):

@@ -6,7 +6,11 @@ from __future__ import annotations
 
 import base64
 
+import pytest
+
 from wes_gateway.domain import head_job_env, run_stats
+
+pytestmark = pytest.mark.backing_independent  # records in memory, no database
 
 
 def _task(name, status, **data):

@@ -107,11 +107,13 @@ LEGAL = (
 ALL_PAIRS = list(itertools.product(State, State))
 
 
+@pytest.mark.backing_independent
 @pytest.mark.parametrize("state", list(State))
 def test_tower_status_table(state):
     assert tower_status(state) is EXPECTED_TOWER[state]
 
 
+@pytest.mark.backing_independent
 def test_terminal_states():
     assert {
         State.COMPLETE,
@@ -124,6 +126,7 @@ def test_terminal_states():
     assert not is_terminal(State.CANCELING) and not is_terminal(State.UNKNOWN)
 
 
+@pytest.mark.backing_independent
 @pytest.mark.parametrize("source,target", ALL_PAIRS, ids=lambda s: s.value)
 def test_can_move_matches_table(source, target):
     assert can_move(source, target) is ((source, target) in LEGAL)
@@ -228,6 +231,7 @@ def test_two_sessions_race_one_wins(db, owner):
     assert history == ["worker 1"]
 
 
+@pytest.mark.backing_independent
 def test_tower_status_read_backwards():
     from wes_gateway.domain.states import STATES_OF_TOWER_STATUS
 

@@ -9,6 +9,8 @@ from wes_gateway.domain import trs
 from wes_gateway.domain.errors import InvalidField
 from wes_gateway.infra.config import Settings
 
+pytestmark = pytest.mark.backing_independent  # parsing alone
+
 
 @pytest.mark.parametrize(
     "url,host,tool_id,version",

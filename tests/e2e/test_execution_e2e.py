@@ -248,6 +248,7 @@ def test_a_head_job_gets_its_run_s_variables_and_none_of_the_service_s(tmp_path,
         assert seen["NXF_ANSI_LOG"] == "false"
 
 
+@pytest.mark.backing_independent
 def test_the_head_job_variables_setting_refuses_the_service_s_own():
     from pydantic import ValidationError
 

@@ -112,6 +112,7 @@ def _compose(tmp_path: Path, *args: str, **settings: str) -> subprocess.Complete
 # -- the compose file and the image ----------------------------------------------------
 
 
+@pytest.mark.backing_independent
 def test_compose_file_names_the_stack(tmp_path):
     refused = _compose(tmp_path, "config", "--format", "json")
     assert refused.returncode != 0
@@ -167,6 +168,7 @@ def test_compose_file_names_the_stack(tmp_path):
     assert "ping" in rabbitmq["healthcheck"]["test"]
 
 
+@pytest.mark.backing_independent
 def test_one_slim_non_root_image_runs_every_service():
     instructions = dockerfile_instructions()
     arguments: dict[str, list[str]] = defaultdict(list)

@@ -14,7 +14,7 @@ import pytest
 
 from tests.live import Client, admin_token, execution_env, output_of, serve
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # its gateway: embedded
 
 SECRET = "pa55-w0rd-only-the-pipeline-sees"
 GIT_TOKEN = "ghp_t0ken0nlyn3xtfl0wse3sEXAMPLE000000"

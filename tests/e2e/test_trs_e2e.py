@@ -15,7 +15,7 @@ from tests import trs_server
 from tests.live import TERMINAL, admin_token, execution_env, serve, spec_checked_client
 from tests.trs_server import RNASEQ, ToolVersion
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # its gateway: embedded
 
 WES = "/ga4gh/wes/v1"
 ALIGN = "#workflow/github.com/acme/pipes/align"

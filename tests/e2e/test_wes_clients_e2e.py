@@ -24,7 +24,7 @@ import pytest
 
 from tests.live import TERMINAL, admin_token, execution_env, serve, spec_checked_client
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.backing_independent]  # its gateway: embedded
 
 WES = "/ga4gh/wes/v1"
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import inspect
 import json
 
+import pytest
 from connexion.exceptions import BadRequestProblem
 from connexion.middleware import MiddlewarePosition
 from connexion.validators import (
@@ -39,6 +40,7 @@ POSITIONAL = inspect.Parameter.POSITIONAL_OR_KEYWORD
 KEYWORD = inspect.Parameter.KEYWORD_ONLY
 
 
+@pytest.mark.backing_independent
 def test_the_parameter_validator_has_the_shape_the_named_errors_rely_on():
     # NamedParameterValidator.validate_parameter replaces a static method, and calls it.
     assert isinstance(
@@ -68,6 +70,7 @@ def test_the_parameter_validator_has_the_shape_the_named_errors_rely_on():
     assert hasattr(connexion.context, "scope")  # where the deferred error is read back
 
 
+@pytest.mark.backing_independent
 def test_the_body_validators_have_the_shape_the_overrides_rely_on():
     # UnbufferedMultipart and TextJSONValidator override wrap_receive(receive, *, scope),
     # which returns (receive, scope).
@@ -95,6 +98,7 @@ def test_the_body_validators_have_the_shape_the_overrides_rely_on():
     assert issubclass(validation.Utf8FormValidator, FormDataValidator)
 
 
+@pytest.mark.backing_independent
 def test_the_middleware_positions_and_scope_keys_exist():
     # TraceReportsMiddleware sits after routing, security and validation.
     for position in ("BEFORE_CONTEXT", "BEFORE_SWAGGER", "BEFORE_EXCEPTION"):

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import re
 
+import pytest
+
 from wes_gateway.domain.states import TaskStatus
 from wes_gateway.http.ui import STATIC
 from wes_gateway.infra.config import TOWER_BASE_PATH, WES_BASE_PATH
@@ -33,6 +35,7 @@ def test_the_facts_module_holds_the_service_s_values(client):
     assert sorted(exports["FINAL_RUN_STATUSES"]) == ["CANCELLED", "FAILED", "SUCCEEDED"]
 
 
+@pytest.mark.backing_independent
 def test_no_page_writes_a_status_or_base_path_out_again():
     written = {path.name: path.read_text() for path in STATIC.glob("*.js")}
     for name, text in written.items():

@@ -8,6 +8,7 @@ import re
 import time
 
 import httpx
+import pytest
 
 from tests.http.test_dashboard import (  # noqa: F401 - fixtures
     browser,
@@ -16,6 +17,8 @@ from tests.http.test_dashboard import (  # noqa: F401 - fixtures
     page,
     sign_in,
 )
+
+pytestmark = pytest.mark.backing_independent  # its own gateway on the embedded default
 
 API = re.compile(r"/(api|ga4gh/wes/v1)/")
 IDLE_SECONDS = 6

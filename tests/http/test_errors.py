@@ -22,6 +22,7 @@ def test_a_double_slash_is_not_found_not_redirected(client, alice, path):
     assert "no such path" in str(response.json())
 
 
+@pytest.mark.backing_independent
 def test_a_relative_data_folder_is_fixed_at_start(tmp_path, monkeypatch):
     from wes_gateway.infra.config import Settings
 

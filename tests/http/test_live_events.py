@@ -412,6 +412,7 @@ def test_streams_hold_no_request_thread(gateway):
             stream.close()
 
 
+@pytest.mark.backing_independent
 def test_the_dashboard_never_puts_the_api_token_in_a_stream_url():
     source = (
         Path(__file__).resolve().parents[2] / "wes_gateway/http/ui/static/live.js"

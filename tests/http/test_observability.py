@@ -100,6 +100,7 @@ def test_readyz_checks_the_database_and_the_broker(client, settings):
         assert other.get("/healthz").status_code == 200  # alive, just not ready
 
 
+@pytest.mark.backing_independent
 def test_log_lines_are_json_and_carry_the_run_id(capsys):
     logs.configure("INFO")
     try:

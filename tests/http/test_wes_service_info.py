@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import pytest
+
 from tests.conftest import WES, submit
 from wes_gateway.domain.states import State
 
@@ -77,6 +79,7 @@ def test_auth_instructions_page_is_served(client):
     assert "Authorization: Bearer" in response.text
 
 
+@pytest.mark.backing_independent
 def test_engine_version_is_read_from_the_installed_nextflow(tmp_path):
     from wes_gateway.domain.launch import EngineVersion
 

@@ -9,6 +9,8 @@ import pytest
 from wes_gateway.infra.config import Settings
 from wes_gateway.infra.sealing import CannotOpen, Sealer
 
+pytestmark = pytest.mark.backing_independent  # the sealing alone, no database
+
 VALUE = {"secretKey": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 
 

@@ -31,6 +31,7 @@ def _ids(operation) -> str:
     return operation.operation_id
 
 
+@pytest.mark.backing_independent
 def test_the_trace_operations_are_found_in_the_spec():
     assert {op.operation_id for op in TRACE_OPERATIONS} == {
         "CreateTrace",

@@ -53,6 +53,7 @@ TOWER_OPERATIONS = [op for op in all_operations() if op.spec == "tower.openapi.y
 SCOPED = [op for op in TOWER_OPERATIONS if op.operation_id not in NOT_WORKSPACE_SCOPED]
 
 
+@pytest.mark.backing_independent
 def test_every_tower_operation_has_a_role_or_a_reason():
     ids = {op.operation_id for op in TOWER_OPERATIONS}
     assert ids - NOT_WORKSPACE_SCOPED.keys() - tenancy.OPERATION_ROLE.keys() == set()
@@ -60,6 +61,7 @@ def test_every_tower_operation_has_a_role_or_a_reason():
     assert not NOT_WORKSPACE_SCOPED.keys() & tenancy.OPERATION_ROLE.keys()
 
 
+@pytest.mark.backing_independent
 def test_the_roles_are_ordered_as_seqera_documents_them():
     assert tenancy.ROLES == ("view", "launch", "connect", "maintain", "admin", "owner")
     assert {tenancy.OPERATION_ROLE[op] for op in ("ListWorkflows", "DescribeComputeEnv")} == {

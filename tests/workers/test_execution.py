@@ -39,6 +39,7 @@ def _snapshot(tmp_path: Path, **fields) -> RunSnapshot:
     )
 
 
+@pytest.mark.backing_independent
 def test_command_is_an_argv_with_every_option(tmp_path):
     run = _snapshot(
         tmp_path,
@@ -90,6 +91,7 @@ def test_command_is_an_argv_with_every_option(tmp_path):
     ]
 
 
+@pytest.mark.backing_independent
 def test_stub_run_and_work_dir_reach_the_command(tmp_path):
     argv = build_command(_snapshot(tmp_path, stub_run=True, work_dir="s3://bucket/w"))
     assert argv[argv.index("-stub-run") + 1 : argv.index("-stub-run") + 3] == [
@@ -98,6 +100,7 @@ def test_stub_run_and_work_dir_reach_the_command(tmp_path):
     ]
 
 
+@pytest.mark.backing_independent
 def test_a_cloud_head_job_always_has_a_run_name_nextflow_takes(tmp_path):
     """Without a history file (NXF_IGNORE_RESUME_HISTORY) Nextflow refuses to run without
     -name; the one given matches Nextflow's run-name rule."""
@@ -112,6 +115,7 @@ def test_a_cloud_head_job_always_has_a_run_name_nextflow_takes(tmp_path):
     assert named[named.index("-name") + 1] == "mine"
 
 
+@pytest.mark.backing_independent
 @pytest.mark.parametrize(
     "fields",
     [
@@ -133,6 +137,7 @@ def test_command_refuses_unsafe_values(tmp_path, fields):
         build_command(run)
 
 
+@pytest.mark.backing_independent
 def test_registry_picks_by_platform():
     assert backend_class(None) is LocalBackend
     assert backend_class("local-platform") is LocalBackend
@@ -140,6 +145,7 @@ def test_registry_picks_by_platform():
         backend_class("mainframe")
 
 
+@pytest.mark.backing_independent
 def test_local_backend_runs_polls_and_reads_the_log(tmp_path):
     backend = LocalBackend(nextflow=str(STANDIN))
     run = _snapshot(tmp_path / "run", params={"standin_tasks": 2, "standin_task_seconds": 0.5})
@@ -159,6 +165,7 @@ def test_local_backend_runs_polls_and_reads_the_log(tmp_path):
     assert not backend.cancel(submission.handle)  # nothing left to stop
 
 
+@pytest.mark.backing_independent
 def test_a_vanished_head_job_is_a_system_failure(tmp_path):
     backend = LocalBackend(nextflow=str(STANDIN))
     submission = backend.submit(_snapshot(tmp_path / "run", params={"standin_hang": "true"}))
@@ -405,6 +412,7 @@ def test_one_run_on_an_unreachable_cloud_stops_neither_the_sweep_nor_the_poll(
     assert {state_of(db, run_id) for run_id in watched.values()} == {State.RUNNING}
 
 
+@pytest.mark.backing_independent
 def test_a_local_run_s_scripts_run_around_nextflow(tmp_path):
     """Where the operator allows them: the pre-run script first (its variables reach
     Nextflow), the post-run script after, with Nextflow's exit status; one console."""
@@ -428,6 +436,7 @@ def test_a_local_run_s_scripts_run_around_nextflow(tmp_path):
     assert marker.read_text() == "post 0 yes\n"
 
 
+@pytest.mark.backing_independent
 def test_a_failing_local_pre_run_script_stops_the_run(tmp_path):
     backend = LocalBackend(nextflow=str(STANDIN))
     run = _snapshot(tmp_path / "run", pre_run_script="echo no database; false\n")

@@ -314,6 +314,7 @@ def test_one_poll_cycle_is_one_squeue_at_1_20_and_100_active_runs(
         assert shell.programs == ["squeue"], active
 
 
+@pytest.mark.backing_independent
 def test_jobs_gone_from_the_queue_are_asked_of_sacct_in_one_call(tmp_path):
     """The jobs slurmctld has forgotten (past MinJobAge) are looked up in the accounting
     database, all in one sacct; one that sacct does not know either fails the run."""
@@ -341,6 +342,7 @@ def test_jobs_gone_from_the_queue_are_asked_of_sacct_in_one_call(tmp_path):
     assert "no longer knows" in reports[handles[3]].message
 
 
+@pytest.mark.backing_independent
 @pytest.mark.parametrize(
     ("slurm_state", "exit_code", "comment", "wanted", "words"),
     [
