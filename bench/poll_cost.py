@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import replace
 
 from bench.results import Figure, Report
 from bench.server import fresh_folder
@@ -78,15 +77,9 @@ def _one_cycle(fake, active: int) -> dict[str, int]:
                 ).id
                 for _ in range(active)
             ]
-            platform, config = env.platform, dict(env.config)
         executor = execution.Executor(db=db, settings=settings)
-        # The runs are submitted through one backend (a worker builds one per call, half a
-        # second of SDK setup each, which is not what this figure counts); the poll builds
-        # its own, as a worker's poll cycle does.
-        backend = executor.backend(platform, config)
-        submitter = replace(executor, backend_for=lambda _platform, _config: backend)
         for run_id in run_ids:
-            execution.submit(submitter, run_id)
+            execution.submit(executor, run_id)
         fake.calls.clear()
         polled = execution.poll_active(executor)
         assert polled == active, f"{polled} runs polled of {active}"

@@ -8,7 +8,6 @@ import os
 import subprocess
 import time
 from collections.abc import Callable
-from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,7 +20,6 @@ from wes_gateway.domain.states import State
 from wes_gateway.domain.transitions import transition
 from wes_gateway.infra.config import MIN_SUBMIT_STALE_AFTER
 from workers import execution
-from workers.backends.base import Backend
 
 PUBLIC_URL = "http://gateway.example:8000"
 
@@ -38,22 +36,6 @@ def executor(db, settings) -> execution.Executor:
         update={"public_url": PUBLIC_URL, "submit_stale_after": STALE_AFTER, "requeue_after": 0.0}
     )
     return execution.Executor(db=db, settings=worker_settings)
-
-
-def keeping_backends(executor: execution.Executor) -> execution.Executor:
-    """The worker, building each compute environment's backend once and keeping it, where
-    a worker builds one per call (on AWS that is a boto3 session and four clients, about
-    half a second): for a test that submits a hundred runs only to set up what it checks."""
-    built: dict[str, Backend] = {}
-    plain = replace(executor, backend_for=None)
-
-    def backend(platform: str | None, config: dict) -> Backend:
-        key = json.dumps([platform, config], sort_keys=True, default=str)
-        if key not in built:
-            built[key] = plain.backend(platform, config)
-        return built[key]
-
-    return replace(executor, backend_for=backend)
 
 
 def time_passes(db, run_id: str, seconds: float = STALE_AFTER + 1) -> None:

@@ -13,7 +13,6 @@ from sqlalchemy import select
 
 from tests.cloud import (
     create_compute_env,
-    keeping_backends,
     poll_until,
     state,
     submit_then_crash,
@@ -230,11 +229,8 @@ def test_one_poll_cycle_describes_100_jobs_a_call(
     run_ids = [wes_run(client, alice, env_id) for _ in range(active)]
     # The suite's executor holds each SubmitJob to 1 s; 100 of them against the in-process
     # stand-in may see one slower than that on a loaded machine, which this test is not about.
-    # Nor is building the backend for each submit: the poll below builds its own.
-    patient = keeping_backends(
-        execution.Executor(
-            db=db, settings=executor.settings.model_copy(update={"submit_stale_after": 60.0})
-        )
+    patient = execution.Executor(
+        db=db, settings=executor.settings.model_copy(update={"submit_stale_after": 60.0})
     )
     for run_id in run_ids:
         execution.submit(patient, run_id)

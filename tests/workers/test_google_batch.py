@@ -11,7 +11,6 @@ from google.cloud import batch_v1
 
 from tests.cloud import (
     create_compute_env,
-    keeping_backends,
     poll_until,
     state,
     submit_then_crash,
@@ -204,9 +203,8 @@ def test_a_poll_cycle_makes_calls_by_the_page_not_by_the_run(
 ):
     env_id = compute_env()
     run_ids = [wes_run(client, alice, env_id) for _ in range(active)]
-    submitter = keeping_backends(executor)  # the polls below build their own backend
     for run_id in run_ids:
-        execution.submit(submitter, run_id)
+        execution.submit(executor, run_id)
     google.calls.clear()
     assert execution.poll_active(executor) == active
     pages = -(-active // google_batch.LIST_PAGE_SIZE)
