@@ -230,6 +230,7 @@ def test_a_head_job_gets_its_run_s_variables_and_none_of_the_service_s(tmp_path,
         _wait_for_console(client, run_id, "Submitted process > STANDIN_TASK (1)")
         environments = group_environments(_head_pid(env, run_id))
         client.cancel(run_id)
+        client.wait(run_id, {"CANCELED"})  # the head job stopped, not left behind
     assert len(environments) >= 2  # the wrapper and nextflow, at least
     for seen in environments:
         leaked = {name for name in seen if name.startswith("WES_GATEWAY_")}
