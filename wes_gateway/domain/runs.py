@@ -575,7 +575,8 @@ def state_counts(session: Session) -> dict[str, int]:
     return counts
 
 
-_TASK_COLUMNS = (
+# What the task views (WES TaskLog, Tower's task) show of a task: loaded, the rest not.
+TASK_VIEW_COLUMNS = (
     Task.task_id,
     Task.run_id,
     Task.name,
@@ -612,7 +613,7 @@ def list_tasks(
         query = query.where(Task.task_id > after)
     tasks = list(
         session.execute(
-            query.options(load_only(*_TASK_COLUMNS)).order_by(Task.task_id).limit(size + 1)
+            query.options(load_only(*TASK_VIEW_COLUMNS)).order_by(Task.task_id).limit(size + 1)
         ).scalars()
     )
     next_token = ""

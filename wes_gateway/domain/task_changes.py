@@ -20,27 +20,13 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, load_only
 
 from wes_gateway.domain.models import Task
+from wes_gateway.domain.runs import TASK_VIEW_COLUMNS
 
 SLACK = timedelta(seconds=5)
 MOST = 100  # more changed records than this since the last look: the client reads again
 
-# What the tasks list shows of a task (``http.tower.views.task``).
-_COLUMNS = (
-    Task.id,
-    Task.task_id,
-    Task.run_id,
-    Task.name,
-    Task.process,
-    Task.status,
-    Task.exit_status,
-    Task.submit,
-    Task.start,
-    Task.complete,
-    Task.workdir,
-    Task.native_id,
-    Task.data,
-    Task.updated_at,
-)
+# What the tasks list shows of a task, and when it was written.
+_COLUMNS = (*TASK_VIEW_COLUMNS, Task.id, Task.updated_at)
 
 
 class TaskCursor:

@@ -9,7 +9,6 @@ storing the records. The handlers are the ones in ``tower.handlers``.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs
@@ -17,6 +16,7 @@ from urllib.parse import parse_qs
 from starlette.concurrency import run_in_threadpool
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from wes_gateway.http.asgi_responses import send_json
 from wes_gateway.http.runtime import Runtime
 from wes_gateway.http.tower import handlers
 from wes_gateway.http.validation import PARSED_BODY
@@ -52,18 +52,7 @@ class TraceReportsMiddleware:
         workspace = parse_qs(scope.get("query_string", b"").decode()).get("workspaceId")
         workspace_id = int(workspace[-1]) if workspace else None
         result = await run_in_threadpool(self._handle, handler, claims, run_id, body, workspace_id)
-        payload = json.dumps(result, separators=(",", ":")).encode()
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 200,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(payload)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": payload})
+        await send_json(send, result)
 
     def _handle(
         self, handler, claims: dict, run_id: str, body: dict, workspace_id: int | None

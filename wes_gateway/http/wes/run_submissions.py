@@ -14,7 +14,6 @@ takes the same steps from ``check_parts`` on.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import tempfile
 from collections.abc import Iterable, Mapping
@@ -33,6 +32,7 @@ from wes_gateway.domain import parsing, run_files, runs, tenancy
 from wes_gateway.domain.errors import InvalidField, PayloadTooLarge
 from wes_gateway.domain.launch import ATTACHMENT_FIELD, parse_run_request
 from wes_gateway.http import dispatch
+from wes_gateway.http.asgi_responses import send_json
 from wes_gateway.http.context import principal
 from wes_gateway.http.runtime import Runtime
 from wes_gateway.http.validation import BODY
@@ -385,24 +385,8 @@ class RunSubmissionsMiddleware:
             run_id = await run_in_threadpool(self._accept, claims, upload.fields, files)
         finally:
             upload.discard()
-        await _send_json(send, views.run_id(run_id))
+        await send_json(send, views.run_id(run_id), newline=True)
 
     def _accept(self, claims: dict, fields: Fields, files: list[tuple[str, BinaryIO]]) -> str:
         with self.runtime.db.session() as session:
             return accept(session, self.runtime, claims, fields, files)
-
-
-async def _send_json(send: Send, body: dict[str, Any]) -> None:
-    """A 200 with ``body`` as Flask's JSON responses are written (compact, a newline)."""
-    payload = json.dumps(body, separators=(",", ":")).encode() + b"\n"
-    await send(
-        {
-            "type": "http.response.start",
-            "status": 200,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
