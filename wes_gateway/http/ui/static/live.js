@@ -68,11 +68,13 @@ export function follow(path, ticketPath, ctx, onChange, fallback) {
     };
     source.addEventListener("ready", seen);
     source.addEventListener("change", (event) => {
+      if (!ctx.alive()) return stop(); // the page was left: not for it any more
       seen(event);
       const data = JSON.parse(event.data);
       onChange(new Set(data.kinds), data);
     });
     source.addEventListener("reset", (event) => {
+      if (!ctx.alive()) return stop();
       seen(event);
       onChange(new Set(["reset"]), {});
     });
@@ -92,12 +94,17 @@ export function follow(path, ticketPath, ctx, onChange, fallback) {
 }
 
 // Runs fn(kinds) for the changes announced, one run at a time, at most once every
-// `gap` ms: a burst of changes is read once, with all their kinds together.
-export function coalesce(fn, gap = 1000) {
+// `gap` ms: a burst of changes is read once, with all their kinds together. Nothing runs
+// once ctx.alive() no longer holds (the page was left while a read waited its turn).
+export function coalesce(ctx, fn, gap = 1000) {
   let pending = new Set();
   let running = false;
   let last = 0;
   async function drain() {
+    if (!ctx.alive()) {
+      pending = new Set();
+      return;
+    }
     if (running || !pending.size) return;
     const wait = last + gap - Date.now();
     if (wait > 0) {

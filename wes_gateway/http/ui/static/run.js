@@ -72,7 +72,7 @@ export async function runView(view, ctx, runId) {
   // Live: re-read only what the run's stream says changed. A status change that comes
   // with the run's progress, its status and state unchanged, needs no read at all.
   let latest = null;
-  const runChanged = coalesce(async (kinds) => {
+  const runChanged = coalesce(ctx, async (kinds) => {
     const fresh = latest;
     latest = null;
     if (kinds.has("removed")) {
@@ -91,9 +91,9 @@ export async function runView(view, ctx, runId) {
   // Changed task records come in the event; the list is read again when they do not
   // (too many changed, the run ended), or cannot be placed on the page shown (another
   // order than task id's), then less often.
-  const tasksChanged = coalesce(() => taskTable.refresh(), 3000);
-  const tasksMoved = coalesce(() => taskTable.refresh(), 10000);
-  const consoleGrew = coalesce(() => consoleLog.read(), 2000);
+  const tasksChanged = coalesce(ctx, () => taskTable.refresh(), 3000);
+  const tasksMoved = coalesce(ctx, () => taskTable.refresh(), 10000);
+  const consoleGrew = coalesce(ctx, () => consoleLog.read(), 2000);
   function changed(kinds, data) {
     const all = kinds.has("reset");
     if (data.progress) latest = data;

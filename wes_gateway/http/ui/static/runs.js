@@ -139,7 +139,7 @@ export async function runsView(view, ctx) {
   await refresh();
   // Live: the list is read again when a run of it changes, is added or is removed (at
   // most every few seconds); without a stream, it is polled, slowly.
-  const changed = coalesce(refresh, 3000);
+  const changed = coalesce(ctx, refresh, 3000);
   follow("/workflow-events", "/workflow-events/ticket", ctx, changed, () =>
     poll(refresh, ctx.alive, { fastest: 10000, slowest: 60000 }),
   );
