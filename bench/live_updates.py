@@ -91,7 +91,8 @@ def report(report: Report, window: float, task_seconds: list[float]) -> None:
                 met=fewer >= 10,
                 note=(
                     f"events {events:.1f} req/min, polling {polling:.1f} req/min "
-                    f"({fewer:.1f}× fewer), over {window:g} s"
+                    f"({f'{fewer:.1f}× fewer' if events else 'none with events'}), "
+                    f"over {window:g} s"
                 ),
             )
         )
