@@ -167,17 +167,7 @@ def kept_executors(session: Session, run_id: str) -> list[str] | None:
         )
         .first()
     )
-    return None if row is None else list(_names_of(row.executors))
-
-
-def _names_of(value: Any) -> list[str]:
-    """A stored list of names, whether the driver gave it decoded or as JSON text."""
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return []
-    return [item for item in value if isinstance(item, str)] if isinstance(value, list) else []
+    return None if row is None else list(row.executors or ())  # decoded by the column's type
 
 
 def tracked(session: Session, run_id: str) -> bool:
